@@ -1,0 +1,159 @@
+"""Settings for the service: from the environment, then `.env`, checked once at start-up."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a friendly, helpful assistant answering customers on WhatsApp. "
+    "Answer in the language the customer writes in. Keep answers short and clear, "
+    "as one would in a chat: a few sentences, or a short list when it helps. "
+    "If you do not know something, say so honestly instead of guessing."
+)
+DEFAULT_FALLBACK_MESSAGE = (
+    "Sorry, I can't answer that right now. Please try again in a little while."
+)
+
+# Where an operator finds each required value; shown when one is missing or invalid.
+WHERE_TO_GET: dict[str, str] = {
+    "WHATSAPP_TOKEN": "Meta Business Settings > Users > System users > Generate token "
+    "(permissions whatsapp_business_messaging, whatsapp_business_management)",
+    "VERIFY_TOKEN": "any long random string you choose; enter the same one as the "
+    "webhook's Verify token in the Meta app dashboard (WhatsApp > Configuration)",
+    "APP_SECRET": "Meta app dashboard > App settings > Basic > App secret",
+    "PHONE_NUMBER_ID": "Meta app dashboard > WhatsApp > API Setup > Phone number ID "
+    "(the id, not the phone number itself)",
+    "GEMINI_API_KEY": "Google AI Studio > Get API key (https://aistudio.google.com/apikey)",
+}
+
+# Values that only ever come from copying `.env.example` without filling it in.
+_PLACEHOLDER_PREFIXES = ("change-me", "changeme", "your-", "your_", "<", "replace")
+_PLACEHOLDER_VALUES = frozenset({"xxx", "todo", "placeholder", "secret", "token", "..."})
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a value that is empty or was obviously left over from `.env.example`."""
+    v = value.strip().lower()
+    return not v or v in _PLACEHOLDER_VALUES or v.startswith(_PLACEHOLDER_PREFIXES)
+
+
+class Settings(BaseSettings):
+    """Every setting of the contract; required secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    whatsapp_token: SecretStr
+    verify_token: SecretStr
+    app_secret: SecretStr
+    phone_number_id: str
+    gemini_api_key: SecretStr
+
+    gemini_model: str = "gemini-3.8-flash"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    system_prompt_file: Path | None = None
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+    gemini_base_url: str | None = None
+    database_url: str = "sqlite:///./data/assistant.db"
+    history_turns: int = Field(default=20, ge=0, le=1000)
+    history_max_chars: int = Field(default=16_000, ge=0)
+    max_concurrency: int = Field(default=32, ge=1, le=10_000)
+    fallback_message: str = DEFAULT_FALLBACK_MESSAGE
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    # Tuning knobs beyond the contract; the defaults suit most deployments.
+    max_output_tokens: int = Field(default=4096, ge=1)
+    gemini_timeout_seconds: float = Field(default=60.0, gt=0)
+    gemini_max_attempts: int = Field(default=3, ge=1, le=10)
+    graph_timeout_seconds: float = Field(default=15.0, gt=0)
+    graph_max_attempts: int = Field(default=4, ge=1, le=10)
+    retry_base_delay_seconds: float = Field(default=0.5, ge=0)
+    retry_max_delay_seconds: float = Field(default=8.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    lease_seconds: float = Field(default=300.0, gt=0)
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("whatsapp_token", "verify_token", "app_secret", "gemini_api_key")
+    @classmethod
+    def _refuse_placeholder_secret(cls, value: SecretStr) -> SecretStr:
+        if is_placeholder(value.get_secret_value()):
+            raise ValueError("is empty or still the placeholder from .env.example")
+        return value
+
+    @field_validator("phone_number_id")
+    @classmethod
+    def _refuse_bad_phone_number_id(cls, value: str) -> str:
+        value = value.strip()
+        if is_placeholder(value) or not value.isdigit():
+            raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
+        return value
+
+    @field_validator("graph_api_base_url", "gemini_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _read_system_prompt_file(self) -> Settings:
+        if self.system_prompt_file is not None:
+            try:
+                prompt = self.system_prompt_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"SYSTEM_PROMPT_FILE cannot be read ({exc.strerror})") from None
+            if not prompt:
+                raise ValueError("SYSTEM_PROMPT_FILE is empty")
+            object.__setattr__(self, "system_prompt", prompt)
+        return self
+
+
+def describe_problems(error: ValidationError) -> list[str]:
+    """One line per bad setting, naming the variable and where to get it, never its value."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False):
+        name = "_".join(str(part) for part in problem["loc"]).upper() or "SETTINGS"
+        if problem["type"] == "missing":
+            reason = "is not set"
+        elif problem["type"] == "value_error":
+            reason = problem["msg"].removeprefix("Value error, ")
+        else:
+            reason = "is invalid: " + problem["msg"][:1].lower() + problem["msg"][1:]
+        where = WHERE_TO_GET.get(name)
+        lines.append(f"  {name} {reason}" + (f"\n      get it from: {where}" if where else ""))
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or stop the process with one readable message and exit code 1."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        message = "\n".join(
+            [
+                "Cannot start: some settings are missing or invalid.",
+                *describe_problems(error),
+                (
+                    "Set them in the environment or in a .env file in the working directory "
+                    "(cp .env.example .env). README.md, 'Settings', explains each one."
+                ),
+            ]
+        )
+        print(message, file=sys.stderr)
+        raise SystemExit(1) from None

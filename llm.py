@@ -1,0 +1,142 @@
+"""A thin async wrapper over Google's google-genai SDK: build the request, make the call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+log = logging.getLogger(__name__)
+
+Role = Literal["user", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    role: Role
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+
+
+class LLMError(Exception):
+    """Gemini gave no usable answer; `reason` says why (for logs, never for the user)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def build_request(
+    system_prompt: str,
+    history: Sequence[Turn],
+    message: str,
+    *,
+    max_output_tokens: int,
+) -> tuple[list[types.Content], types.GenerateContentConfig]:
+    """The contents and config of one generateContent call: history then the new message.
+
+    Consecutive turns of one role are merged and a leading model turn is dropped, so the
+    conversation always alternates and starts with the user, whatever the store held.
+    """
+    turns = [*history, Turn("user", message)]
+    merged: list[Turn] = []
+    for turn in turns:
+        if not turn.text:
+            continue
+        if merged and merged[-1].role == turn.role:
+            merged[-1] = Turn(turn.role, merged[-1].text + "\n\n" + turn.text)
+        elif merged or turn.role == "user":
+            merged.append(turn)
+    contents = [types.Content(role=t.role, parts=[types.Part(text=t.text)]) for t in merged]
+    config = types.GenerateContentConfig(
+        system_instruction=system_prompt or None, max_output_tokens=max_output_tokens
+    )
+    return contents, config
+
+
+def _blocked_reason(response: types.GenerateContentResponse) -> str:
+    """Why a response carries no text: a block, a safety stop, or an empty candidate."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        return f"prompt blocked: {feedback.block_reason}"
+    for candidate in response.candidates or []:
+        if candidate.finish_reason is not None:
+            return f"no text, finish reason {candidate.finish_reason}"
+    return "empty response"
+
+
+class Gemini:
+    """The Gemini client, over an `httpx.AsyncClient` that the caller owns and closes."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        http: httpx.AsyncClient,
+        base_url: str | None = None,
+        timeout_seconds: float = 60.0,
+        max_attempts: int = 3,
+        base_delay: float = 0.5,
+        max_delay: float = 8.0,
+    ) -> None:
+        self.model = model
+        options = types.HttpOptions(
+            base_url=base_url,
+            timeout=int(timeout_seconds * 1000),
+            httpx_async_client=http,
+            retry_options=types.HttpRetryOptions(
+                attempts=max_attempts, initial_delay=base_delay, max_delay=max_delay
+            ),
+        )
+        self._client = genai.Client(api_key=api_key, http_options=options)
+
+    async def generate(
+        self,
+        system_prompt: str,
+        history: Sequence[Turn],
+        message: str,
+        *,
+        max_output_tokens: int,
+    ) -> Answer:
+        """One answer, or `LLMError` for every kind of failure (after the SDK's retries)."""
+        contents, config = build_request(
+            system_prompt, history, message, max_output_tokens=max_output_tokens
+        )
+        try:
+            response = await self._client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+        except genai_errors.APIError as exc:
+            raise LLMError(f"Gemini API error {exc.code} {exc.status}") from exc
+        except httpx.TimeoutException as exc:
+            raise LLMError("Gemini timed out") from exc
+        except httpx.TransportError as exc:
+            raise LLMError(f"Gemini unreachable: {type(exc).__name__}") from exc
+        except ValueError as exc:  # a body that is not JSON, or not the documented shape
+            raise LLMError(f"Gemini answered malformed data: {type(exc).__name__}") from exc
+        text = (response.text or "").strip()
+        if not text:
+            raise LLMError(_blocked_reason(response))
+        usage = response.usage_metadata
+        return Answer(
+            text=text,
+            prompt_tokens=(usage.prompt_token_count or 0) if usage else 0,
+            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK's own resources; the shared httpx client is closed by its owner."""
+        await self._client.aio.aclose()

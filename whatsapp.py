@@ -1,0 +1,398 @@
+"""The WhatsApp side: webhook signature, typed inbound events and the Graph API client."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_TEXT_CHARS = 4096
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-Hub-Signature-256` value Meta sends for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
+    """Check Meta's HMAC-SHA256 of the raw bytes as received, in constant time."""
+    if not header:
+        return False
+    return hmac.compare_digest(sign(body, secret).encode(), header.strip().lower().encode())
+
+
+def short_hash(value: str) -> str:
+    """A short, stable stand-in for an id or phone number in logs."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbound events
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    INTERACTIVE = "interactive"
+    BUTTON = "button"
+    REACTION = "reaction"
+    ORDER = "order"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+
+    @classmethod
+    def of(cls, raw: str) -> Kind:
+        try:
+            return cls(raw)
+        except ValueError:
+            return cls.UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One message a user sent to the business number."""
+
+    id: str
+    kind: Kind
+    phone_number_id: str
+    wa_id: str
+    user_id: str | None
+    profile_name: str | None
+    timestamp: int
+    text: str | None
+    reply_to: str | None
+    raw_type: str
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def user_key(self) -> str:
+        """Conversations are keyed on the business-scoped user id when Meta sends one."""
+        return self.user_id or self.wa_id
+
+    @property
+    def recipient(self) -> str:
+        """Whom to answer: the sender's `wa_id`, or its business-scoped id when that is all."""
+        return self.wa_id or self.user_id or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    code: int | None
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A delivery status of a message the business sent: logged, never answered."""
+
+    id: str
+    status: str
+    phone_number_id: str
+    timestamp: int
+    errors: tuple[ErrorInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvents:
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    errors: list[ErrorInfo] = field(default_factory=list)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else str(value) if isinstance(value, int) else ""
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _errors(value: Any) -> tuple[ErrorInfo, ...]:
+    return tuple(
+        ErrorInfo(code=_int(e.get("code")) or None, title=_str(e.get("title") or e.get("message")))
+        for e in map(_dict, _list(value))
+    )
+
+
+def _text_of(kind: Kind, message: dict[str, Any]) -> str | None:
+    """The words the user typed, chose or captioned, for the kinds that carry any."""
+    body: Any = None
+    if kind is Kind.TEXT:
+        body = _dict(message.get("text")).get("body")
+    elif kind in (Kind.IMAGE, Kind.VIDEO, Kind.DOCUMENT):
+        body = _dict(message.get(kind.value)).get("caption")
+    elif kind is Kind.INTERACTIVE:
+        interactive = _dict(message.get("interactive"))
+        reply = _dict(interactive.get("button_reply") or interactive.get("list_reply"))
+        body = reply.get("title")
+    elif kind is Kind.BUTTON:
+        body = _dict(message.get("button")).get("text")
+    return body if isinstance(body, str) and body else None
+
+
+def _find_contact(contacts: list[Any], sender: str, sender_user_id: str) -> dict[str, Any]:
+    """The contact entry describing this sender; a lone contact is the sender."""
+    entries = [_dict(c) for c in contacts]
+    for contact in entries:
+        if (sender and contact.get("wa_id") == sender) or (
+            sender_user_id and contact.get("user_id") == sender_user_id
+        ):
+            return contact
+    return entries[0] if len(entries) == 1 else {}
+
+
+def _parse_message(
+    message: dict[str, Any], phone_number_id: str, contacts: list[Any]
+) -> InboundMessage | None:
+    message_id = _str(message.get("id"))
+    if not message_id:
+        return None
+    sender, sender_user_id = _str(message.get("from")), _str(message.get("from_user_id"))
+    contact = _find_contact(contacts, sender, sender_user_id)
+    wa_id = sender or _str(contact.get("wa_id"))
+    user_id = sender_user_id or _str(contact.get("user_id")) or None
+    if not (wa_id or user_id):
+        return None
+    raw_type = _str(message.get("type"))
+    kind = Kind.of(raw_type)
+    return InboundMessage(
+        id=message_id,
+        kind=kind,
+        phone_number_id=phone_number_id,
+        wa_id=wa_id,
+        user_id=user_id,
+        profile_name=_str(_dict(contact.get("profile")).get("name")) or None,
+        timestamp=_int(message.get("timestamp")),
+        text=_text_of(kind, message),
+        reply_to=_str(_dict(message.get("context")).get("id")) or None,
+        raw_type=raw_type,
+        raw=message,
+    )
+
+
+def _parse_status(status: dict[str, Any], phone_number_id: str) -> StatusUpdate:
+    return StatusUpdate(
+        id=_str(status.get("id")),
+        status=_str(status.get("status")) or "unknown",
+        phone_number_id=phone_number_id,
+        timestamp=_int(status.get("timestamp")),
+        errors=_errors(status.get("errors")),
+    )
+
+
+def parse_webhook(payload: Any) -> WebhookEvents:
+    """Walk every entry, change, message and status; ignore what is not understood."""
+    events = WebhookEvents()
+    for entry in map(_dict, _list(_dict(payload).get("entry"))):
+        for change in map(_dict, _list(entry.get("changes"))):
+            value = _dict(change.get("value"))
+            if change.get("field") != "messages":
+                continue
+            phone_number_id = _str(_dict(value.get("metadata")).get("phone_number_id"))
+            contacts = _list(value.get("contacts"))
+            for raw in map(_dict, _list(value.get("messages"))):
+                message = _parse_message(raw, phone_number_id, contacts)
+                if message is not None:
+                    events.messages.append(message)
+            events.statuses.extend(
+                _parse_status(s, phone_number_id) for s in map(_dict, _list(value.get("statuses")))
+            )
+            events.errors.extend(_errors(value.get("errors")))
+    return events
+
+
+# ---------------------------------------------------------------------------------------------
+# Graph API client
+
+# Meta error codes worth another try: throttling, pair rate, unknown and "service unavailable".
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 133004})
+
+
+class GraphAPIError(Exception):
+    """A failed Graph API call: Meta's error code where it gave one, and whether to retry."""
+
+    def __init__(
+        self, message: str, *, status: int | None, code: int | None, transient: bool
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.transient = transient
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> GraphAPIError:
+        try:
+            error = _dict(_dict(response.json()).get("error"))
+        except ValueError:
+            error = {}
+        code = _int(error.get("code")) or None
+        transient = (
+            response.status_code >= 500 or response.status_code == 429 or code in TRANSIENT_CODES
+        )
+        message = _str(error.get("type")) or response.reason_phrase or "error"
+        return cls(message, status=response.status_code, code=code, transient=transient)
+
+    def __str__(self) -> str:
+        return f"Graph API {self.args[0]} (status {self.status}, code {self.code})"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    id: str
+    url: str
+    mime_type: str
+    sha256: str
+    file_size: int
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, GraphAPIError) and exc.transient
+
+
+class GraphClient:
+    """One method per Graph endpoint, all through `_request`, over the app's shared client.
+
+    The `httpx.AsyncClient` carries the base URL and the bearer header; the lifespan owns it.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        version: str,
+        phone_number_id: str,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 8.0,
+    ) -> None:
+        self._http = http
+        self._messages_path = f"/{version}/{phone_number_id}/messages"
+        self._version = version
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+
+    async def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> str:
+        """Send one text message (at most 4096 characters); returns Meta's message id."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"body": body, "preview_url": False},
+        }
+        if reply_to:
+            payload["context"] = {"message_id": reply_to}
+        data = await self._request("POST", self._messages_path, "send_text", json=payload)
+        return _str(_dict(next(iter(_list(data.get("messages"))), {})).get("id"))
+
+    async def mark_read(self, message_id: str) -> None:
+        """Blue ticks plus the typing indicator, which Meta clears at the reply or after 25 s."""
+        payload = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+            "typing_indicator": {"type": "text"},
+        }
+        await self._request("POST", self._messages_path, "mark_read", json=payload)
+
+    async def get_media(self, media_id: str) -> MediaInfo:
+        """The short-lived download URL and the metadata of an inbound media object."""
+        data = await self._request("GET", f"/{self._version}/{media_id}", "get_media")
+        return MediaInfo(
+            id=_str(data.get("id")) or media_id,
+            url=_str(data.get("url")),
+            mime_type=_str(data.get("mime_type")),
+            sha256=_str(data.get("sha256")),
+            file_size=_int(data.get("file_size")),
+        )
+
+    async def download_media(self, url: str) -> bytes:
+        """The media bytes behind a `get_media` URL (same bearer header, redirects followed)."""
+        response = await self._send("GET", url, "download_media", follow_redirects=True)
+        return response.content
+
+    async def _request(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._send(method, path, what, **kwargs)
+        try:
+            return _dict(response.json())
+        except ValueError:
+            return {}
+
+    async def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        """The one choke point: retries transient failures with backoff, raises `GraphAPIError`."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=wait_exponential_jitter(initial=self._base_delay, max=self._max_delay),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send_once(method, url, what, **kwargs)
+        except GraphAPIError as exc:
+            log.warning(
+                "graph %s failed: status=%s code=%s transient=%s",
+                what,
+                exc.status,
+                exc.code,
+                exc.transient,
+            )
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_once(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise GraphAPIError(type(exc).__name__, status=None, code=None, transient=True) from exc
+        if response.is_success:
+            return response
+        error = GraphAPIError.from_response(response)
+        log.info("graph %s attempt failed: status=%s code=%s", what, error.status, error.code)
+        raise error
+
+
+def graph_http_client(
+    base_url: str, token: str, timeout_seconds: float, *, max_connections: int = 100
+) -> httpx.AsyncClient:
+    """The shared client for Meta: base URL, bearer header and explicit timeouts."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}", "User-Agent": "whatsapp-gemini-assistant"},
+        timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+        limits=httpx.Limits(max_connections=max_connections),
+    )

@@ -1,0 +1,237 @@
+"""Answers the inbox: claims recorded messages and turns each into a reply sent on WhatsApp."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from config import Settings
+from formatting import markdown_to_whatsapp, split_message
+from llm import Gemini, LLMError, Turn
+from store import DONE, FAILED, InboxRow, Store
+from whatsapp import GraphAPIError, GraphClient, Kind, short_hash
+
+log = logging.getLogger(__name__)
+
+TEXT_ONLY_NOTICE = (
+    "Thanks for your message! For now I can only read text, so please type your question "
+    "and I'll gladly help."
+)
+# Kinds that are acknowledged silently: a reply to a reaction or a system notice reads as noise.
+SILENT_KINDS = frozenset({Kind.REACTION.value, Kind.SYSTEM.value})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What answering one message produced: the reply to send and how to close the row."""
+
+    reply: str | None
+    state: str
+    error: str | None = None
+    turns: tuple[Turn, ...] = ()
+
+
+class Worker:
+    """Claims inbox rows and answers them: one user's messages in order, users in parallel.
+
+    A single dispatch loop claims work (woken by new webhooks, finished answers, or a short
+    poll so that rows recorded by other instances are seen too); each claimed row is answered
+    in its own task, bounded by MAX_CONCURRENCY, with its lease renewed while it runs.
+    """
+
+    def __init__(
+        self, *, settings: Settings, store: Store, graph: GraphClient, gemini: Gemini
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._graph = graph
+        self._gemini = gemini
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._generation = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._store.is_sqlite:
+            # An SQLite file belongs to one process: whatever it held claimed at a crash is ours.
+            released = await self._store.release_leases()
+            if released:
+                log.info("resuming %d message(s) left unanswered by the previous run", released)
+        self._loop = asyncio.create_task(self._run(), name="inbox-dispatcher")
+
+    def notify(self) -> None:
+        """New work may be waiting: look now instead of at the next poll."""
+        self._generation += 1
+        self._idle.clear()
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Return once everything recorded so far has been answered (for tests and tools)."""
+        self.notify()
+        await self._idle.wait()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop claiming, let in-flight answers finish within the grace period, drop the rest."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        if self._tasks:
+            log.info("waiting up to %.0fs for %d answer(s)", grace_seconds, len(self._tasks))
+            _, unfinished = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+                log.warning("%d answer(s) cut off at shutdown; retried later", len(unfinished))
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            generation = self._generation
+            try:
+                await self._dispatch()
+            except Exception:
+                log.exception("dispatch failed; retrying at the next poll")
+            if not self._tasks and generation == self._generation:
+                self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+
+    async def _dispatch(self) -> None:
+        free = self._settings.max_concurrency - len(self._tasks)
+        if free <= 0:
+            return
+        for row_id, user_key in await self._store.claimable(free):
+            row = await self._store.claim(
+                row_id, user_key, self.owner, self._settings.lease_seconds
+            )
+            if row is not None:
+                task = asyncio.create_task(self._answer(row), name=f"answer-{row.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.notify()
+
+    async def _answer(self, row: InboxRow) -> None:
+        """The error boundary: whatever happens, the row is closed and nothing is re-raised."""
+        started = time.perf_counter()
+        heartbeat = asyncio.create_task(self._keep_lease(row))
+        try:
+            await self._process(row)
+        except Exception:
+            log.exception("answering message %s failed", short_hash(row.message_id))
+            await self._close(row, Outcome(None, FAILED, "internal error"))
+        finally:
+            heartbeat.cancel()
+        log.info(
+            "message %s from user %s handled in %.0f ms",
+            short_hash(row.message_id),
+            short_hash(row.user_key),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _keep_lease(self, row: InboxRow) -> None:
+        lease = self._settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            if not await self._store.extend_lease(row.id, self.owner, lease):
+                log.warning("lost the claim on message %s", short_hash(row.message_id))
+                return
+
+    async def _process(self, row: InboxRow) -> None:
+        if row.kind in SILENT_KINDS:
+            log.info("message %s of kind %s needs no reply", short_hash(row.message_id), row.kind)
+            await self._close(row, Outcome(None, DONE))
+            return
+        await self._mark_read(row)
+        outcome = await self._compose(row)
+        if outcome.reply is not None:
+            try:
+                await self._send(row, outcome.reply)
+            except GraphAPIError as exc:
+                outcome = Outcome(None, FAILED, f"send failed: {exc}")
+        await self._close(row, outcome)
+
+    async def _compose(self, row: InboxRow) -> Outcome:
+        """The reply for this message: a saved one, Gemini's, a notice, or the apology."""
+        if row.reply is not None:  # answered before a crash; only the sending was cut short
+            return Outcome(row.reply, DONE, None, self._turns(row, row.reply))
+        if row.kind != Kind.TEXT.value or not row.text:
+            return Outcome(TEXT_ONLY_NOTICE, DONE)
+        settings = self._settings
+        history = await self._store.history(
+            row.user_key, settings.history_turns, settings.history_max_chars
+        )
+        started = time.perf_counter()
+        try:
+            answer = await self._gemini.generate(
+                settings.system_prompt,
+                history,
+                row.text,
+                max_output_tokens=settings.max_output_tokens,
+            )
+        except LLMError as exc:
+            log.warning(
+                "gemini gave no answer for message %s: %s", short_hash(row.message_id), exc.reason
+            )
+            return Outcome(
+                settings.fallback_message, FAILED, exc.reason[:255], (Turn("user", row.text),)
+            )
+        log.info(
+            "gemini answered message %s in %.0f ms (%d prompt, %d output tokens)",
+            short_hash(row.message_id),
+            (time.perf_counter() - started) * 1000,
+            answer.prompt_tokens,
+            answer.output_tokens,
+        )
+        await self._store.save_reply(row.id, self.owner, answer.text)
+        return Outcome(answer.text, DONE, None, self._turns(row, answer.text))
+
+    @staticmethod
+    def _turns(row: InboxRow, reply: str) -> tuple[Turn, ...]:
+        return (Turn("user", row.text or ""), Turn("model", reply))
+
+    async def _mark_read(self, row: InboxRow) -> None:
+        """Blue ticks and the typing indicator are a courtesy: their failure stops nothing."""
+        try:
+            await self._graph.mark_read(row.message_id)
+        except GraphAPIError as exc:
+            log.info("mark_read failed for %s: %s", short_hash(row.message_id), exc)
+
+    async def _send(self, row: InboxRow, reply: str) -> None:
+        """Send the reply in order, part by part, remembering how far it got."""
+        parts = split_message(markdown_to_whatsapp(reply))
+        for index in range(row.parts_sent, len(parts)):
+            await self._graph.send_text(row.recipient, parts[index])
+            if len(parts) > 1:
+                await self._store.mark_parts_sent(row.id, self.owner, index + 1)
+
+    async def _close(self, row: InboxRow, outcome: Outcome) -> None:
+        new_turns = [(row.user_key, t.role, t.text) for t in outcome.turns if t.text]
+        closed = await self._store.finish(
+            row.id, self.owner, outcome.state, error=outcome.error, new_turns=new_turns
+        )
+        if outcome.error:
+            log.warning(
+                "message %s closed as %s: %s",
+                short_hash(row.message_id),
+                outcome.state,
+                outcome.error,
+            )
+        if not closed:
+            log.warning("message %s was taken over before it closed", short_hash(row.message_id))
