@@ -128,7 +128,7 @@ def describe_problems(error: ValidationError) -> list[str]:
     """One line per bad setting, naming the variable and where to get it, never its value."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
-        name = "_".join(str(part) for part in problem["loc"]).upper() or "SETTINGS"
+        name = "_".join(str(part) for part in problem["loc"]).upper()
         if problem["type"] == "missing":
             reason = "is not set"
         elif problem["type"] == "value_error":
@@ -136,7 +136,8 @@ def describe_problems(error: ValidationError) -> list[str]:
         else:
             reason = "is invalid: " + problem["msg"][:1].lower() + problem["msg"][1:]
         where = WHERE_TO_GET.get(name)
-        lines.append(f"  {name} {reason}" + (f"\n      get it from: {where}" if where else ""))
+        line = f"  {name} {reason}" if name else f"  {reason}"
+        lines.append(line + (f"\n      get it from: {where}" if where else ""))
     return lines
 
 

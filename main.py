@@ -75,9 +75,10 @@ def configure_logging(settings: Settings) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
-    # httpx logs every request URL at INFO; media URLs carry signed query strings.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Libraries that log what must not be logged, even at DEBUG: httpx prints URLs (media URLs
+    # carry signed query strings) and aiosqlite prints every SQL statement with its parameters.
+    for name in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "google_genai"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +203,8 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 def log_events(events: WebhookEvents, phone_number_id: str) -> None:
     """Statuses and errors are only logged; they are never answered."""
     for status in events.statuses:
+        if status.phone_number_id != phone_number_id:
+            continue
         codes = ",".join(str(e.code) for e in status.errors)
         log.log(
             logging.WARNING if status.status == "failed" else logging.INFO,

@@ -58,6 +58,7 @@ class Worker:
         self._generation = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         if self._store.is_sqlite:
@@ -84,21 +85,23 @@ class Worker:
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop claiming, let in-flight answers finish within the grace period, drop the rest."""
+        # The loop is asked to stop rather than cancelled: a cancel landing inside a database
+        # call can leave the connection (and shutdown) hanging.
+        self._stopping = True
+        self._wake.set()
         if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+            await self._loop
         if self._tasks:
             log.info("waiting up to %.0fs for %d answer(s)", grace_seconds, len(self._tasks))
             _, unfinished = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
             for task in unfinished:
                 task.cancel()
             if unfinished:
-                await asyncio.wait(unfinished)
+                await asyncio.wait(unfinished, timeout=5)
                 log.warning("%d answer(s) cut off at shutdown; retried later", len(unfinished))
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             generation = self._generation
             try:
@@ -115,6 +118,8 @@ class Worker:
         if free <= 0:
             return
         for row_id, user_key in await self._store.claimable(free):
+            if self._stopping:
+                return
             row = await self._store.claim(
                 row_id, user_key, self.owner, self._settings.lease_seconds
             )
@@ -186,12 +191,9 @@ class Worker:
                 max_output_tokens=settings.max_output_tokens,
             )
         except LLMError as exc:
-            log.warning(
-                "gemini gave no answer for message %s: %s", short_hash(row.message_id), exc.reason
-            )
-            return Outcome(
-                settings.fallback_message, FAILED, exc.reason[:255], (Turn("user", row.text),)
-            )
+            return self._apology(row, exc.reason)
+        if not markdown_to_whatsapp(answer.text).strip():
+            return self._apology(row, "answer empty once formatted for WhatsApp")
         log.info(
             "gemini answered message %s in %.0f ms (%d prompt, %d output tokens)",
             short_hash(row.message_id),
@@ -201,6 +203,12 @@ class Worker:
         )
         await self._store.save_reply(row.id, self.owner, answer.text)
         return Outcome(answer.text, DONE, None, self._turns(row, answer.text))
+
+    def _apology(self, row: InboxRow, reason: str) -> Outcome:
+        """The user gets a short apology rather than silence; the cause goes to the log."""
+        log.warning("gemini gave no answer for message %s: %s", short_hash(row.message_id), reason)
+        user_turn = (Turn("user", row.text),) if row.text else ()
+        return Outcome(self._settings.fallback_message, FAILED, reason[:255], user_turn)
 
     @staticmethod
     def _turns(row: InboxRow, reply: str) -> tuple[Turn, ...]:

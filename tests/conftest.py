@@ -1,0 +1,247 @@
+"""Shared fixtures: test settings, signed Meta payloads, respx fakes of Graph and Gemini, an app."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
+sys.path.insert(0, str(ROOT))
+
+GRAPH_BASE = "https://graph.test"
+GEMINI_BASE = "https://gemini.test"
+PHONE_NUMBER_ID = "106540352242922"
+APP_SECRET = "test-app-secret-5f1c"
+VERIFY_TOKEN = "test-verify-token-93ab"
+WHATSAPP_TOKEN = "test-whatsapp-token-77de"
+GEMINI_API_KEY = "test-gemini-key-41c0"
+MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
+
+# main.py builds its module-level app on import; it must find settings (never started here).
+for _name, _value in {
+    "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
+    "VERIFY_TOKEN": VERIFY_TOKEN,
+    "APP_SECRET": APP_SECRET,
+    "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+    "GEMINI_API_KEY": GEMINI_API_KEY,
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from config import Settings  # noqa: E402
+from main import Services, create_app  # noqa: E402
+from whatsapp import sign  # noqa: E402
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test app: fake upstreams, fast retries, no `.env` read."""
+    values: dict[str, Any] = {
+        "whatsapp_token": WHATSAPP_TOKEN,
+        "verify_token": VERIFY_TOKEN,
+        "app_secret": APP_SECRET,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "gemini_api_key": GEMINI_API_KEY,
+        "graph_api_base_url": GRAPH_BASE,
+        "gemini_base_url": GEMINI_BASE,
+        "database_url": database_url,
+        "system_prompt": "You are the test shop's assistant.",
+        "retry_base_delay_seconds": 0.001,
+        "retry_max_delay_seconds": 0.005,
+        "poll_interval_seconds": 0.05,
+        "shutdown_grace_seconds": 5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def load_payload(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def text_payload(body: str, *, message_id: str, wa_id: str = "16505551234", ts: int = 0) -> Any:
+    """The documented inbound text payload with another id, sender and text."""
+    payload = copy.deepcopy(load_payload("text"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = wa_id
+    message = value["messages"][0]
+    message.update({"id": message_id, "from": wa_id, "text": {"body": body}})
+    if ts:
+        message["timestamp"] = str(ts)
+    return payload
+
+
+def gemini_answer(text: str, prompt_tokens: int = 12, output_tokens: int = 7) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_tokens,
+                "candidatesTokenCount": output_tokens,
+                "totalTokenCount": prompt_tokens + output_tokens,
+            },
+            "modelVersion": "gemini-3.8-flash",
+        },
+    )
+
+
+def gemini_error(status: int, name: str) -> httpx.Response:
+    return httpx.Response(
+        status, json={"error": {"code": status, "message": "test failure", "status": name}}
+    )
+
+
+def graph_error(status: int, code: int, kind: str = "OAuthException") -> httpx.Response:
+    return httpx.Response(
+        status,
+        json={
+            "error": {
+                "message": "test failure",
+                "type": kind,
+                "code": code,
+                "error_data": {"messaging_product": "whatsapp", "details": "test"},
+                "fbtrace_id": "AbCdEf",
+            }
+        },
+    )
+
+
+Reply = httpx.Response | Exception | Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+@dataclass
+class FakeUpstreams:
+    """Graph and Gemini faked at the HTTP level; queued replies first, then a default."""
+
+    router: respx.Router
+    gemini_queue: list[Reply] = field(default_factory=list)
+    send_queue: list[Reply] = field(default_factory=list)
+    read_queue: list[Reply] = field(default_factory=list)
+    gemini_calls: list[httpx.Request] = field(default_factory=list)
+    graph_calls: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+
+    def install(self) -> None:
+        self.router.post(MESSAGES_URL).mock(side_effect=self._graph)
+        self.router.post(
+            url__regex=rf"^{GEMINI_BASE}/v1[a-z0-9]*/models/[^/:]+:generateContent$"
+        ).mock(side_effect=self._gemini)
+
+    async def _reply(self, queue: list[Reply], request: httpx.Request) -> httpx.Response | None:
+        if not queue:
+            return None
+        reply = queue.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(reply, httpx.Response):
+            return reply
+        return await reply(request)
+
+    async def _gemini(self, request: httpx.Request) -> httpx.Response:
+        self.gemini_calls.append(request)
+        queued = await self._reply(self.gemini_queue, request)
+        if queued is not None:
+            return queued
+        last_text = json.loads(request.content)["contents"][-1]["parts"][0]["text"]
+        return gemini_answer(f"You said: {last_text}")
+
+    async def _graph(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        queue = self.read_queue if body.get("status") == "read" else self.send_queue
+        try:
+            response = await self._reply(queue, request)
+        except Exception:
+            self.graph_calls.append((body, 0))
+            raise
+        if response is None:
+            if body.get("status") == "read":
+                response = httpx.Response(200, json={"success": True})
+            else:
+                response = httpx.Response(
+                    200,
+                    json={
+                        "messaging_product": "whatsapp",
+                        "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                        "messages": [{"id": f"wamid.out-{len(self.graph_calls)}"}],
+                    },
+                )
+        self.graph_calls.append((body, response.status_code))
+        return response
+
+    def gemini_bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r.content) for r in self.gemini_calls]
+
+    def sent(self) -> list[dict[str, Any]]:
+        """Text messages Meta accepted, in the order they were sent."""
+        return [b for b, status in self.graph_calls if b.get("type") == "text" and status == 200]
+
+    def send_attempts(self) -> list[dict[str, Any]]:
+        return [b for b, _ in self.graph_calls if b.get("type") == "text"]
+
+    def read_receipts(self) -> list[dict[str, Any]]:
+        return [b for b, status in self.graph_calls if b.get("status") == "read" and status == 200]
+
+
+@dataclass
+class Harness:
+    """A started app, an ASGI client for it, and the fakes behind it."""
+
+    settings: Settings
+    client: httpx.AsyncClient
+    services: Services
+    fakes: FakeUpstreams
+
+    async def post(
+        self, payload: Any, *, secret: str = APP_SECRET, signature: str | None = None
+    ) -> httpx.Response:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature != "":
+            headers["X-Hub-Signature-256"] = signature or sign(body, secret)
+        return await self.client.post("/webhook", content=body, headers=headers)
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every recorded message has been answered."""
+        await asyncio.wait_for(self.services.worker.wait_idle(), timeout)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, fakes: FakeUpstreams) -> AsyncIterator[Harness]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Harness(settings, client, app.state.services, fakes)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/assistant.db"
+
+
+@pytest.fixture
+def fakes() -> Iterator[FakeUpstreams]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        upstreams = FakeUpstreams(router)
+        upstreams.install()
+        yield upstreams
+
+
+@pytest.fixture
+async def harness(database_url: str, fakes: FakeUpstreams) -> AsyncIterator[Harness]:
+    async with running_app(make_settings(database_url), fakes) as running:
+        yield running
