@@ -1,0 +1,107 @@
+"""A local fake of the Graph API and the Gemini API, served on 127.0.0.1 for process-level tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Recorded:
+    """What the fake saw, in arrival order; safe to read from another thread."""
+
+    gemini: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    read: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+
+def build_fake(recorded: Recorded, gemini_delay: float = 0.0) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/models/{action}")
+    async def generate(action: str, request: Request) -> JSONResponse:
+        body = await request.json()
+        recorded.gemini.append(body)
+        recorded.headers.append(dict(request.headers))
+        if gemini_delay:
+            await asyncio.sleep(gemini_delay)
+        question = body["contents"][-1]["parts"][0]["text"]
+        return JSONResponse(
+            {
+                "candidates": [
+                    {
+                        "content": {"role": "model", "parts": [{"text": f"**Echo:** {question}"}]},
+                        "finishReason": "STOP",
+                    }
+                ],
+                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4},
+            }
+        )
+
+    @app.post("/{version}/{phone_number_id}/messages")
+    async def messages(version: str, phone_number_id: str, request: Request) -> JSONResponse:
+        body = await request.json()
+        recorded.headers.append(dict(request.headers))
+        if body.get("status") == "read":
+            recorded.read.append(body)
+            return JSONResponse({"success": True})
+        recorded.sent.append(body)
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body.get("to"), "wa_id": body.get("to")}],
+                "messages": [{"id": f"wamid.fake-{len(recorded.sent)}"}],
+            }
+        )
+
+    return app
+
+
+class FakeServer:
+    """Runs the fake in a background thread with its own event loop."""
+
+    def __init__(self, gemini_delay: float = 0.0) -> None:
+        self.recorded = Recorded()
+        self.port = free_port()
+        config = uvicorn.Config(
+            build_fake(self.recorded, gemini_delay),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FakeServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake upstream server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
