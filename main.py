@@ -103,14 +103,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def build_lifespan(settings: Settings) -> Any:
+def build_lifespan(
+    settings: Settings, graph_transport: httpx.AsyncBaseTransport | None = None
+) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await Store.open(settings.database_url)
         graph_http = graph_http_client(
-            f"{settings.graph_api_base_url}",
+            settings.graph_api_base_url,
             settings.whatsapp_token.get_secret_value(),
             settings.graph_timeout_seconds,
+            transport=graph_transport,
         )
         gemini_http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.gemini_timeout_seconds + 5, connect=10.0),
@@ -256,13 +259,19 @@ async def receive_webhook(
     return JSONResponse({"status": "ok", "recorded": len(new_ids)})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; without `settings` they are read from the environment and `.env`."""
+def create_app(
+    settings: Settings | None = None, *, graph_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the app; without `settings` they are read from the environment and `.env`.
+
+    `graph_transport` replaces the network under the Graph API client (the playground
+    prints what would be sent to WhatsApp instead of sending it).
+    """
     settings = settings or load_settings()
     configure_logging(settings)
     app = FastAPI(
         title="WhatsApp Gemini assistant",
-        lifespan=build_lifespan(settings),
+        lifespan=build_lifespan(settings, graph_transport),
         docs_url=None,
         redoc_url=None,
     )

@@ -387,7 +387,12 @@ class GraphClient:
 
 
 def graph_http_client(
-    base_url: str, token: str, timeout_seconds: float, *, max_connections: int = 100
+    base_url: str,
+    token: str,
+    timeout_seconds: float,
+    *,
+    max_connections: int = 100,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The shared client for Meta: base URL, bearer header and explicit timeouts."""
     return httpx.AsyncClient(
@@ -395,4 +400,5 @@ def graph_http_client(
         headers={"Authorization": f"Bearer {token}", "User-Agent": "whatsapp-gemini-assistant"},
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
         limits=httpx.Limits(max_connections=max_connections),
+        transport=transport,
     )
