@@ -40,3 +40,13 @@ format: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: chat simulate
+
+## chat: talk to the assistant in the terminal; WhatsApp is simulated, only GEMINI_API_KEY needed
+chat: $(VENV)/.runtime
+	$(BIN)/python playground.py
+
+## simulate: send one signed test webhook to a running instance (make simulate TEXT="Hello")
+simulate: $(VENV)/.runtime
+	$(BIN)/python simulate.py --text "$(TEXT)"

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     graph_api_base_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v25.0"
     gemini_base_url: str | None = None
-    database_url: str = "sqlite:///./data/assistant.db"
+    # repr=False: a PostgreSQL URL carries its password.
+    database_url: str = Field(default="sqlite:///./data/assistant.db", repr=False)
     history_turns: int = Field(default=20, ge=0, le=1000)
     history_max_chars: int = Field(default=16_000, ge=0)
     max_concurrency: int = Field(default=32, ge=1, le=10_000)
@@ -78,8 +79,17 @@ class Settings(BaseSettings):
     retry_base_delay_seconds: float = Field(default=0.5, ge=0)
     retry_max_delay_seconds: float = Field(default=8.0, ge=0)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
-    lease_seconds: float = Field(default=300.0, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
+
+    # Storage and privacy.
+    auto_migrate: bool = True
+    history_ttl_days: float = Field(default=30.0, gt=0)
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)
+    reset_command: str = "/reset"
+    forget_command: str = "/forget"
+    reset_reply: str = "Done: we are starting a fresh conversation."
+    forget_reply: str = "Done: everything stored about you here has been erased."
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -106,10 +116,15 @@ class Settings(BaseSettings):
             raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
         return value
 
-    @field_validator("graph_api_base_url", "gemini_base_url")
+    @field_validator("graph_api_base_url")
     @classmethod
-    def _strip_trailing_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else None
+    def _graph_base_url(cls, value: str) -> str:
+        return value.strip().rstrip("/") or "https://graph.facebook.com"
+
+    @field_validator("gemini_base_url")
+    @classmethod
+    def _gemini_base_url(cls, value: str | None) -> str | None:
+        return (value or "").strip().rstrip("/") or None
 
     @model_validator(mode="after")
     def _read_system_prompt_file(self) -> Settings:

@@ -53,7 +53,7 @@ def build_request(
     turns = [*history, Turn("user", message)]
     merged: list[Turn] = []
     for turn in turns:
-        if not turn.text:
+        if not turn.text.strip():
             continue
         if merged and merged[-1].role == turn.role:
             merged[-1] = Turn(turn.role, merged[-1].text + "\n\n" + turn.text)

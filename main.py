@@ -108,7 +108,7 @@ def build_lifespan(
 ) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await Store.open(settings.database_url)
+        store = await Store.open(settings.database_url, migrate=settings.auto_migrate)
         graph_http = graph_http_client(
             settings.graph_api_base_url,
             settings.whatsapp_token.get_secret_value(),
@@ -280,4 +280,10 @@ def create_app(
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`main:app` for uvicorn, built on first use: importing this module has no side effects."""
+    if name != "app":
+        raise AttributeError(f"module 'main' has no attribute {name!r}")
+    application = create_app()
+    globals()["app"] = application
+    return application

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -10,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -26,13 +31,14 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,7 +47,11 @@ from whatsapp import InboundMessage
 
 log = logging.getLogger(__name__)
 
-PENDING, PROCESSING, DONE, FAILED = "pending", "processing", "done", "failed"
+PENDING, PROCESSING, DONE, FAILED, EXPIRED = "pending", "processing", "done", "failed", "expired"
+UNFINISHED = (PENDING, PROCESSING)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 7_245_001  # PostgreSQL advisory lock id: one instance migrates at a time
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
 
@@ -70,6 +80,7 @@ inbox = Table(
     Column("updated_at", Float, nullable=False),
     Index("ix_inbox_user_state", "user_key", "state"),
     Index("ix_inbox_state_id", "state", "id"),
+    Index("ix_inbox_received_at", "received_at"),
 )
 
 turns = Table(
@@ -81,6 +92,7 @@ turns = Table(
     Column("text", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_turns_user_id", "user_key", "id"),
+    Index("ix_turns_created_at", "created_at"),
 )
 
 
@@ -96,6 +108,7 @@ class InboxRow:
     text: str | None
     payload: dict[str, Any]
     sent_at: int
+    received_at: float
     attempts: int
     reply: str | None
     parts_sent: int
@@ -143,6 +156,25 @@ def create_engine(database_url: str) -> AsyncEngine:
     )
 
 
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config(connection)
+    tables = inspect(connection).get_table_names()
+    if "inbox" in tables and "alembic_version" not in tables:
+        command.stamp(config, "0001")  # created by create_all before migrations existed
+    command.upgrade(config, revision)
+
+
 def _claimable(table: Any, now: float) -> ColumnElement[bool]:
     """Waiting for an answer: never claimed, or claimed by a worker whose lease ran out."""
     return or_(
@@ -155,7 +187,7 @@ def _blocked(now: float) -> ColumnElement[bool]:
     """True for an inbox row whose user has an earlier unanswered or a live claimed message."""
     other = inbox.alias("other")
     earlier_unfinished = and_(
-        other.c.state.in_((PENDING, PROCESSING)),
+        other.c.state.in_(UNFINISHED),
         or_(
             other.c.sent_at < inbox.c.sent_at,
             and_(other.c.sent_at == inbox.c.sent_at, other.c.id < inbox.c.id),
@@ -177,6 +209,7 @@ def _row(values: Any) -> InboxRow:
         text=values.text,
         payload=json.loads(values.payload),
         sent_at=values.sent_at,
+        received_at=values.received_at,
         attempts=values.attempts,
         reply=values.reply,
         parts_sent=values.parts_sent,
@@ -191,14 +224,32 @@ class Store:
         self.is_sqlite = engine.dialect.name == "sqlite"
 
     @classmethod
-    async def open(cls, database_url: str) -> Store:
+    async def open(cls, database_url: str, *, migrate: bool = True) -> Store:
+        """Connect, then apply the migrations or check that someone else did."""
         store = cls(create_engine(database_url))
-        await store.create_schema()
+        try:
+            await (store.migrate() if migrate else store.check_schema())
+        except BaseException:
+            await store.close()
+            raise
         return store
 
-    async def create_schema(self) -> None:
+    async def check_schema(self) -> None:
+        async with self.engine.connect() as conn:
+            current = await conn.run_sync(_current_revision)
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if current != head:
+            raise RuntimeError(
+                f"the database schema is at revision {current}, not {head}: "
+                "run `alembic upgrade head` or set AUTO_MIGRATE=true"
+            )
+
+    async def migrate(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to `revision`, one instance at a time."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            if not self.is_sqlite:
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+            await conn.run_sync(_upgrade, revision)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -272,15 +323,25 @@ class Store:
             .returning(*inbox.c)
         )
         async with self.engine.begin() as conn:
-            await self._lock_user(conn, user_key)
+            if not await self._lock_user(conn, user_key):
+                return None
             found = (await conn.execute(statement)).first()
         return _row(found) if found else None
 
-    async def _lock_user(self, conn: AsyncConnection, user_key: str) -> None:
-        if not self.is_sqlite:
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": user_key}
-            )
+    async def _lock_user(self, conn: AsyncConnection, user_key: str) -> bool:
+        """PostgreSQL: hold the user's lock for this transaction, or skip if another has it.
+
+        Claims must be exclusive per user, not only per row, so a per-user advisory lock plays
+        the part `FOR UPDATE SKIP LOCKED` plays for a plain job queue. SQLite runs one writer at
+        a time, so the conditional UPDATE alone is atomic there.
+        """
+        if self.is_sqlite:
+            return True
+        locked = await conn.scalar(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": user_key},
+        )
+        return bool(locked)
 
     async def extend_lease(self, row_id: int, owner: str, lease: float) -> bool:
         return await self._update_owned(row_id, owner, lease_until=time.time() + lease)
@@ -367,11 +428,38 @@ class Store:
 
     async def count_unfinished(self) -> int:
         async with self.engine.connect() as conn:
-            count = await conn.scalar(
-                select(func.count()).where(inbox.c.state.in_((PENDING, PROCESSING)))
-            )
+            count = await conn.scalar(select(func.count()).where(inbox.c.state.in_(UNFINISHED)))
             return int(count or 0)
 
+    async def reset_conversation(self, user_key: str) -> int:
+        """Drop the conversation context of a user; returns the number of turns removed."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(turns).where(turns.c.user_key == user_key))
+            return result.rowcount
+
     async def forget_user(self, user_key: str) -> None:
+        """Erase what is stored about a user; message ids stay (scrubbed) for deduplication."""
+        anonymous = "forgotten:" + hashlib.sha256(user_key.encode()).hexdigest()[:32]
         async with self.engine.begin() as conn:
             await conn.execute(delete(turns).where(turns.c.user_key == user_key))
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.user_key == user_key, inbox.c.state.not_in(UNFINISHED))
+                .values(user_key=anonymous, recipient="", text=None, payload="{}", reply=None)
+            )
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.user_key == user_key, inbox.c.state.in_(UNFINISHED))
+                .values(text=None, payload="{}", reply=None)
+            )
+
+    async def purge(self, *, turns_before: float, inbox_before: float) -> tuple[int, int]:
+        """Delete old turns and old finished inbox rows; returns how many of each went."""
+        async with self.engine.begin() as conn:
+            old_turns = await conn.execute(delete(turns).where(turns.c.created_at < turns_before))
+            old_rows = await conn.execute(
+                delete(inbox).where(
+                    inbox.c.received_at < inbox_before, inbox.c.state.not_in(UNFINISHED)
+                )
+            )
+            return old_turns.rowcount, old_rows.rowcount

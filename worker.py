@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from config import Settings
 from formatting import markdown_to_whatsapp, split_message
 from llm import Gemini, LLMError, Turn
-from store import DONE, FAILED, InboxRow, Store
+from store import DONE, EXPIRED, FAILED, InboxRow, Store
 from whatsapp import GraphAPIError, GraphClient, Kind, short_hash
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,22 @@ TEXT_ONLY_NOTICE = (
 )
 # Kinds that are acknowledged silently: a reply to a reaction or a system notice reads as noise.
 SILENT_KINDS = frozenset({Kind.REACTION.value, Kind.SYSTEM.value})
+# WhatsApp allows free-form replies for 24 hours after the user's message; keep a safety margin.
+REPLY_WINDOW_SECONDS = 24 * 3600 - 120
+# Meta redelivers for up to 7 days: inbox rows are kept a day longer so dedup holds throughout.
+INBOX_RETENTION_SECONDS = 8 * 24 * 3600
+GRAPH_OUTSIDE_WINDOW = 131047
+
+
+def written_at(row: InboxRow) -> float:
+    """When the user wrote the message, which starts WhatsApp's 24-hour reply window.
+
+    Meta's timestamp, unless it is missing or older than Meta's 7-day redelivery horizon
+    (then it cannot be a real delivery time, and the time this service received it is used).
+    """
+    if row.sent_at and row.received_at - row.sent_at < INBOX_RETENTION_SECONDS:
+        return min(float(row.sent_at), row.received_at)
+    return row.received_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +74,7 @@ class Worker:
         self._generation = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -67,6 +84,7 @@ class Worker:
             if released:
                 log.info("resuming %d message(s) left unanswered by the previous run", released)
         self._loop = asyncio.create_task(self._run(), name="inbox-dispatcher")
+        self._housekeeping = asyncio.create_task(self._purge_periodically(), name="purge")
 
     def notify(self) -> None:
         """New work may be waiting: look now instead of at the next poll."""
@@ -89,6 +107,9 @@ class Worker:
         # call can leave the connection (and shutdown) hanging.
         self._stopping = True
         self._wake.set()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.wait([self._housekeeping], timeout=5)
         if self._loop is not None:
             await self._loop
         if self._tasks:
@@ -112,6 +133,25 @@ class Worker:
                 self._idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+
+    async def purge(self) -> tuple[int, int]:
+        """Forget turns older than HISTORY_TTL_DAYS and inbox rows past Meta's redelivery."""
+        now = time.time()
+        removed = await self._store.purge(
+            turns_before=now - self._settings.history_ttl_days * 86400,
+            inbox_before=now - INBOX_RETENTION_SECONDS,
+        )
+        if any(removed):
+            log.info("purged %d old turn(s) and %d old inbox row(s)", *removed)
+        return removed
+
+    async def _purge_periodically(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("purge failed; trying again later")
+            await asyncio.sleep(self._settings.purge_interval_seconds)
 
     async def _dispatch(self) -> None:
         free = self._settings.max_concurrency - len(self._tasks)
@@ -163,14 +203,37 @@ class Worker:
             log.info("message %s of kind %s needs no reply", short_hash(row.message_id), row.kind)
             await self._close(row, Outcome(None, DONE))
             return
+        if time.time() - written_at(row) > REPLY_WINDOW_SECONDS:
+            await self._close(row, Outcome(None, EXPIRED, "outside the 24-hour reply window"))
+            return
         await self._mark_read(row)
-        outcome = await self._compose(row)
+        command = self._command(row)
+        outcome = await self._run_command(row, command) if command else await self._compose(row)
         if outcome.reply is not None:
             try:
                 await self._send(row, outcome.reply)
             except GraphAPIError as exc:
-                outcome = Outcome(None, FAILED, f"send failed: {exc}")
+                state = EXPIRED if exc.code == GRAPH_OUTSIDE_WINDOW else FAILED
+                outcome = Outcome(None, state, f"send failed: {exc}")
         await self._close(row, outcome)
+        if command == self._settings.forget_command.lower() and outcome.state == DONE:
+            await self._store.forget_user(row.user_key)
+
+    def _command(self, row: InboxRow) -> str | None:
+        """The privacy command this message is, if any (`/reset`, `/forget`), lower-cased."""
+        if row.kind != Kind.TEXT.value or not row.text:
+            return None
+        word = row.text.strip().lower()
+        commands = (self._settings.reset_command, self._settings.forget_command)
+        return word if word in (c.lower() for c in commands) else None
+
+    async def _run_command(self, row: InboxRow, command: str) -> Outcome:
+        if command == self._settings.reset_command.lower():
+            await self._store.reset_conversation(row.user_key)
+            log.info("conversation of user %s reset", short_hash(row.user_key))
+            return Outcome(self._settings.reset_reply, DONE)
+        log.info("user %s asked to be forgotten", short_hash(row.user_key))
+        return Outcome(self._settings.forget_reply, DONE)
 
     async def _compose(self, row: InboxRow) -> Outcome:
         """The reply for this message: a saved one, Gemini's, a notice, or the apology."""

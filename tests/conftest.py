@@ -7,15 +7,20 @@ import copy
 import json
 import os
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import respx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
@@ -30,18 +35,11 @@ WHATSAPP_TOKEN = "test-whatsapp-token-77de"
 GEMINI_API_KEY = "test-gemini-key-41c0"
 MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
 
-# main.py builds its module-level app on import; it must find settings (never started here).
-for _name, _value in {
-    "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
-    "VERIFY_TOKEN": VERIFY_TOKEN,
-    "APP_SECRET": APP_SECRET,
-    "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-    "GEMINI_API_KEY": GEMINI_API_KEY,
-}.items():
-    os.environ.setdefault(_name, _value)
+from pg_server import PostgresServer, find_postgres_bin  # noqa: E402
 
 from config import Settings  # noqa: E402
 from main import Services, create_app  # noqa: E402
+from store import Store  # noqa: E402
 from whatsapp import sign  # noqa: E402
 
 
@@ -67,7 +65,21 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 def load_payload(name: str) -> dict[str, Any]:
+    """A payload file, its timestamps moved to just now (their order kept), as Meta sends them."""
     data: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+    events = [
+        event
+        for entry in data.get("entry", [])
+        for change in entry.get("changes", [])
+        for key in ("messages", "statuses")
+        for event in change.get("value", {}).get(key, [])
+    ]
+    stamps = [int(e["timestamp"]) for e in events if "timestamp" in e]
+    if stamps:
+        shift = int(time.time()) - 5 - max(stamps)
+        for event in events:
+            if "timestamp" in event:
+                event["timestamp"] = str(int(event["timestamp"]) + shift)
     return data
 
 
@@ -215,8 +227,17 @@ class Harness:
         return await self.client.post("/webhook", content=body, headers=headers)
 
     async def settle(self, timeout: float = 15.0) -> None:
-        """Wait until every recorded message has been answered."""
+        """Wait until this instance has answered everything it can answer now."""
         await asyncio.wait_for(self.services.worker.wait_idle(), timeout)
+
+    async def settle_all(self, timeout: float = 30.0) -> None:
+        """Wait until no message is left unanswered, by any instance (leases may expire first)."""
+        deadline = time.monotonic() + timeout
+        while await self.services.store.count_unfinished():
+            if time.monotonic() > deadline:
+                raise AssertionError("messages were left unanswered")
+            await self.settle(timeout)
+            await asyncio.sleep(self.settings.poll_interval_seconds)
 
 
 @asynccontextmanager
@@ -228,9 +249,100 @@ async def running_app(settings: Settings, fakes: FakeUpstreams) -> AsyncIterator
             yield Harness(settings, client, app.state.services, fakes)
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A PostgreSQL server for the session: TEST_DATABASE_URL, or one started here, or None."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        yield None
+        return
+    server = PostgresServer(bin_dir)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield str(make_url(server_url).set(database=name).render_as_string(hide_password=False))
+    finally:
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def need_postgres(postgres_url: str | None) -> str:
+    if postgres_url is None:
+        reason = (
+            "PostgreSQL not found (no initdb/pg_ctl on PATH or under /usr/lib/postgresql): "
+            "install it (apt-get install postgresql) or set TEST_DATABASE_URL"
+        )
+        if os.environ.get("REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def shared_postgres_database(postgres_url: str | None) -> Iterator[str | None]:
+    """One migrated database for the app and store tests, emptied before each of them."""
+    if postgres_url is None:
+        yield None
+        return
+    runner = asyncio.Runner()
+    context = fresh_postgres_database(postgres_url)
+    url = runner.run(context.__aenter__())
+    try:
+        yield url
+    finally:
+        runner.run(context.__aexit__(None, None, None))
+        runner.close()
+
+
+async def empty_database(url: str) -> None:
+    """Migrate (a no-op after the first time) and remove every row, so each test starts clean."""
+    store = await Store.open(url)
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(text("TRUNCATE inbox, turns RESTART IDENTITY"))
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, shared_postgres_database: str | None
+) -> str:
+    """Every store and app test runs on the embedded SQLite default and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/assistant.db"
+    url = need_postgres(shared_postgres_database)
+    await empty_database(url)
+    return url
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/assistant.db"
+async def postgres_database(shared_postgres_database: str | None) -> str:
+    """For the tests that only make sense with several instances on one server."""
+    url = need_postgres(shared_postgres_database)
+    await empty_database(url)
+    return url
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from conftest import (
 
 from formatting import markdown_to_whatsapp
 from main import MAX_BODY_BYTES, RedactQuerySecrets
-from store import DONE, FAILED
+from store import DONE, EXPIRED, FAILED
 from worker import TEXT_ONLY_NOTICE
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
@@ -391,11 +391,12 @@ async def test_pending_messages_of_a_previous_run_are_answered_at_start(
 
     store = await Store.open(database_url)
     await store.record_messages(parse_webhook(load_payload("batch")).messages)
-    claimed = await store.claim(1, "16505551234", "a-process-that-died", 300)
+    # SQLite hands a dead process's claims back at start; PostgreSQL waits for the lease.
+    claimed = await store.claim(1, "16505551234", "a-process-that-died", 0.5)
     assert claimed is not None
     await store.close()
     async with running_app(make_settings(database_url), fakes) as harness:
-        await harness.settle()
+        await harness.settle_all()
     assert len(fakes.sent()) == 3
 
 
@@ -407,12 +408,12 @@ async def test_a_saved_answer_is_resent_without_asking_gemini_again(
 
     store = await Store.open(database_url)
     await store.record_messages(parse_webhook(load_payload("text")).messages)
-    row = await store.claim(1, "16505551234", "crashed-owner", 300)
+    row = await store.claim(1, "16505551234", "crashed-owner", 0.5)
     assert row is not None
     await store.save_reply(row.id, "crashed-owner", "Saved **answer**")
     await store.close()
     async with running_app(make_settings(database_url), fakes) as harness:
-        await harness.settle()
+        await harness.settle_all()
         assert await harness.services.store.state_of(TEXT_ID) == DONE
     assert fakes.gemini_calls == []
     assert [m["text"]["body"] for m in fakes.sent()] == ["Saved *answer*"]
@@ -609,16 +610,19 @@ async def test_graph_transient_codes_are_retried(harness: Harness, code: int) ->
     assert len(harness.fakes.sent()) == 1
 
 
-@pytest.mark.parametrize("status, code", [(400, 131047), (401, 190), (400, 100), (400, 131026)])
+@pytest.mark.parametrize(
+    "status, code, state",
+    [(400, 131047, EXPIRED), (401, 190, FAILED), (400, 100, FAILED), (400, 131026, FAILED)],
+)
 async def test_graph_permanent_errors_are_not_retried(
-    harness: Harness, caplog: pytest.LogCaptureFixture, status: int, code: int
+    harness: Harness, caplog: pytest.LogCaptureFixture, status: int, code: int, state: str
 ) -> None:
     caplog.set_level(logging.WARNING)
     harness.fakes.send_queue.append(graph_error(status, code))
     await harness.post(load_payload("text"))
     await harness.settle()
     assert len(harness.fakes.send_attempts()) == 1
-    assert await harness.services.store.state_of(TEXT_ID) == FAILED
+    assert await harness.services.store.state_of(TEXT_ID) == state
     assert any(f"code={code}" in r.getMessage() for r in caplog.records)
 
 

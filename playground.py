@@ -1,0 +1,156 @@
+"""A terminal chat with the assistant through the real pipeline, WhatsApp simulated (make chat)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import threading
+from typing import Any, TextIO
+
+import httpx
+from pydantic import ValidationError
+
+import simulate
+from config import Settings
+from main import create_app
+from worker import Worker
+
+# Harmless stand-ins for the Meta values: WhatsApp is simulated, so only Gemini is real.
+STAND_INS = {
+    "whatsapp_token": "playground-whatsapp-token",
+    "verify_token": "playground-verify-token",
+    "app_secret": "playground-app-secret",
+    "phone_number_id": "100000000000001",
+}
+USER_WA_ID = "15550000001"
+DEFAULT_DATABASE_URL = "sqlite:///./data/playground.db"
+PROMPT = "you> "
+ASSISTANT = "assistant> "
+QUIT = "/quit"
+NO_KEY_MESSAGE = (
+    "playground: set GEMINI_API_KEY (environment or .env); "
+    "get one at https://aistudio.google.com/apikey"
+)
+
+
+def build_settings() -> Settings:
+    """Settings from the environment and `.env`, with the Meta values replaced by stand-ins."""
+    values: dict[str, Any] = {
+        **STAND_INS,
+        "database_url": os.environ.get("PLAYGROUND_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        "log_level": os.environ.get("PLAYGROUND_LOG_LEVEL") or "WARNING",
+        "auto_migrate": True,  # its own database: always bring it up to date
+    }
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        names = {str(problem["loc"][0]) for problem in error.errors(include_input=False)}
+        if "gemini_api_key" in names:
+            print(NO_KEY_MESSAGE, file=sys.stderr)
+        else:
+            print(f"playground: invalid settings: {', '.join(sorted(names))}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+class FakeWhatsApp:
+    """Answers Graph API calls as Meta would, and shows each sent text on the output stream."""
+
+    def __init__(self, output: TextIO) -> None:
+        self._output = output
+        self.sent = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        body: dict[str, Any] = json.loads(request.content or b"{}")
+        if body.get("status") == "read":
+            return httpx.Response(200, json={"success": True})
+        if body.get("type") != "text":
+            error = {"message": "the playground only shows text", "type": "OAuthException"}
+            return httpx.Response(400, json={"error": {**error, "code": 100}})
+        self.sent += 1
+        self._output.write(f"{ASSISTANT}{body['text']['body']}\n")
+        self._output.flush()
+        return httpx.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body.get("to"), "wa_id": body.get("to")}],
+                "messages": [{"id": f"wamid.playground-{self.sent}"}],
+            },
+        )
+
+
+async def read_line(input_stream: TextIO, output_stream: TextIO) -> str | None:
+    """The next line, stripped; None at end of input or `/quit`."""
+    if input_stream.isatty():
+        output_stream.write(PROMPT)
+        output_stream.flush()
+    line = await readline_in_thread(input_stream)
+    if not line or line.strip() == QUIT:
+        return None
+    return line.strip()
+
+
+def readline_in_thread(input_stream: TextIO) -> asyncio.Future[str]:
+    """`readline` in a daemon thread: a Ctrl-C need not wait for a line that never comes
+    (asyncio's default executor would keep the process alive until Enter)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str) -> None:
+        if not future.done():
+            future.set_result(line)
+
+    def read() -> None:
+        line = input_stream.readline()
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
+            loop.call_soon_threadsafe(deliver, line)
+
+    threading.Thread(target=read, name="playground-input", daemon=True).start()
+    return future
+
+
+async def send_line(client: httpx.AsyncClient, settings: Settings, text: str) -> int:
+    """Post `text` to /webhook as a signed Meta text webhook; returns the HTTP status."""
+    payload = simulate.build_payload(
+        text, phone_number_id=settings.phone_number_id, wa_id=USER_WA_ID
+    )
+    body = simulate.encode(payload)
+    headers = simulate.signed_headers(body, settings.app_secret.get_secret_value())
+    response = await client.post("/webhook", content=body, headers=headers)
+    return response.status_code
+
+
+async def chat(settings: Settings, input_stream: TextIO, output_stream: TextIO) -> None:
+    """Read lines, deliver each through the real app, print the answers as WhatsApp shows them."""
+    fake = FakeWhatsApp(output_stream)
+    app = create_app(settings, graph_transport=httpx.MockTransport(fake.handle))
+    async with app.router.lifespan_context(app):
+        worker: Worker = app.state.services.worker
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://playground") as client:
+            output_stream.write(f"Chatting with {settings.gemini_model}; {QUIT} to leave.\n")
+            while (line := await read_line(input_stream, output_stream)) is not None:
+                if not line:
+                    continue
+                status = await send_line(client, settings, line)
+                if status != 200:
+                    output_stream.write(f"(the webhook answered {status})\n")
+                    continue
+                await worker.wait_idle()
+
+
+def main() -> int:
+    """Entry point of `make chat`."""
+    settings = build_settings()
+    try:
+        asyncio.run(chat(settings, sys.stdin, sys.stdout))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

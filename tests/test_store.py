@@ -1,0 +1,309 @@
+"""Tests for store.py: URL mapping, dedup, per-user claims and leases, turns and history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import load_payload, text_payload
+
+from llm import Turn
+from store import DONE, FAILED, PENDING, PROCESSING, Store, async_database_url, inbox
+from whatsapp import InboundMessage, parse_webhook
+
+LEASE = 60.0
+
+
+def msg(
+    message_id: str, *, user: str = "16505551234", ts: int = 0, body: str = "hi"
+) -> InboundMessage:
+    [message] = parse_webhook(text_payload(body, message_id=message_id, wa_id=user, ts=ts)).messages
+    return message
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url)
+    yield opened
+    await opened.close()
+
+
+async def claim_next(store: Store, owner: str = "w1", lease: float = LEASE) -> tuple[int, str]:
+    [(row_id, user_key)] = await store.claimable(10)
+    row = await store.claim(row_id, user_key, owner, lease)
+    assert row is not None
+    return row.id, row.message_id
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs and schema
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///./data/x.db", "sqlite+aiosqlite:///./data/x.db"),
+        ("sqlite:////abs/path/x.db", "sqlite+aiosqlite:////abs/path/x.db"),
+        ("postgresql://u:p@h:5432/db", "postgresql+asyncpg://u:p@h:5432/db"),
+        ("postgres://u:p@h:5432/db", "postgresql+asyncpg://u:p@h:5432/db"),
+        ("postgresql://u:p@h/db?sslmode=require", "postgresql+asyncpg://u:p@h/db?ssl=require"),
+        ("sqlite+aiosqlite:///./data/x.db", "sqlite+aiosqlite:///./data/x.db"),
+        ("postgresql+asyncpg://u:p@h:5432/db", "postgresql+asyncpg://u:p@h:5432/db"),
+    ],
+)
+def test_async_database_url(url: str, expected: str) -> None:
+    assert async_database_url(url) == expected
+
+
+async def test_open_creates_parent_directory(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "db.sqlite"
+    store = await Store.open(f"sqlite:///{path}")
+    try:
+        assert path.parent.is_dir()
+        await store.ping()
+        assert path.exists()
+    finally:
+        await store.close()
+
+
+async def test_create_schema_is_idempotent(store: Store) -> None:
+    assert await store.record_messages([msg("wamid.1")]) == ["wamid.1"]
+    await store.migrate()
+    await store.migrate()
+    assert await store.state_of("wamid.1") == PENDING
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording
+
+
+async def test_record_returns_only_new_ids(store: Store) -> None:
+    assert await store.record_messages([msg("wamid.1"), msg("wamid.2")]) == ["wamid.1", "wamid.2"]
+    assert await store.record_messages([msg("wamid.1")]) == []
+    assert await store.record_messages([msg("wamid.2"), msg("wamid.3")]) == ["wamid.3"]
+    assert await store.record_messages([]) == []
+    assert await store.count_unfinished() == 3
+
+
+async def test_record_same_id_twice_in_one_list(store: Store) -> None:
+    assert await store.record_messages([msg("wamid.1"), msg("wamid.1")]) == ["wamid.1"]
+    assert await store.count_unfinished() == 1
+
+
+async def test_rows_start_pending_and_unknown_is_none(store: Store) -> None:
+    await store.record_messages([msg("wamid.1")])
+    assert await store.state_of("wamid.1") == PENDING
+    assert await store.state_of("wamid.unknown") is None
+
+
+async def test_claimed_row_carries_the_message(store: Store) -> None:
+    [bsuid] = parse_webhook(load_payload("bsuid")).messages
+    await store.record_messages([bsuid])
+    [(row_id, user_key)] = await store.claimable(10)
+    assert user_key == "US.13491208655302741918"
+    row = await store.claim(row_id, user_key, "w1", LEASE)
+    assert row is not None
+    assert (row.message_id, row.user_key, row.recipient) == (
+        "wamid.bsuid-1",
+        "US.13491208655302741918",
+        "US.13491208655302741918",
+    )
+    assert (row.kind, row.text) == ("text", "Hi, I found you by username")
+    assert row.sent_at == bsuid.timestamp > 0
+    assert row.payload["from_user_id"] == "US.13491208655302741918"
+    assert (row.attempts, row.reply, row.parts_sent) == (1, None, 0)
+    assert await store.state_of("wamid.bsuid-1") == PROCESSING
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims
+
+
+async def test_claimable_lists_one_row_per_user_the_earliest(store: Store) -> None:
+    await store.record_messages(
+        [
+            msg("a1", user="A", ts=100),
+            msg("b1", user="B", ts=101),
+            msg("a2", user="A", ts=102),
+            msg("b2", user="B", ts=103),
+            msg("c1", user="C", ts=104),
+        ]
+    )
+    listed = await store.claimable(10)
+    assert [user for _, user in listed] == ["A", "B", "C"]
+    rows = [await store.claim(row_id, user, "w1", LEASE) for row_id, user in listed]
+    assert [r.message_id for r in rows if r] == ["a1", "b1", "c1"]
+    assert len(await store.claimable(1)) == 0  # all three users now busy
+
+
+async def test_claimable_respects_limit(store: Store) -> None:
+    await store.record_messages([msg(f"m{i}", user=f"U{i}", ts=i + 1) for i in range(5)])
+    assert len(await store.claimable(2)) == 2
+
+
+async def test_second_claim_of_same_row_loses(store: Store) -> None:
+    await store.record_messages([msg("wamid.1")])
+    [(row_id, user_key)] = await store.claimable(10)
+    first = await store.claim(row_id, user_key, "w1", LEASE)
+    assert first is not None and first.attempts == 1
+    assert await store.claim(row_id, user_key, "w2", LEASE) is None
+    assert await store.state_of("wamid.1") == PROCESSING
+
+
+async def test_users_next_message_waits_until_first_is_finished(store: Store) -> None:
+    await store.record_messages([msg("m1", ts=10), msg("m2", ts=20)])
+    first_id, first = await claim_next(store)
+    assert first == "m1"
+    assert await store.claimable(10) == []
+    ids = await _row_ids(store)
+    assert await store.claim(ids["m2"], "16505551234", "w2", LEASE) is None
+    assert await store.finish(first_id, "w1", DONE) is True
+    assert await store.state_of("m1") == DONE
+    [(row_id, _)] = await store.claimable(10)
+    assert row_id == ids["m2"]
+
+
+async def test_failed_message_unblocks_the_next(store: Store) -> None:
+    await store.record_messages([msg("m1", ts=10), msg("m2", ts=20)])
+    first_id, _ = await claim_next(store)
+    assert await store.finish(first_id, "w1", FAILED, error="LLMError") is True
+    assert await store.state_of("m1") == FAILED
+    assert (await claim_next(store))[1] == "m2"
+
+
+async def _row_ids(store: Store) -> dict[str, int]:
+    """message id -> row id, read straight from the table (the API hands out ids via claims)."""
+    async with store.engine.connect() as conn:
+        return {row.message_id: row.id for row in await conn.execute(inbox.select())}
+
+
+async def test_expired_lease_can_be_taken_over(store: Store) -> None:
+    await store.record_messages([msg("m1")])
+    [(row_id, user_key)] = await store.claimable(10)
+    stale = await store.claim(row_id, user_key, "old", -1.0)
+    assert stale is not None
+    assert await store.claimable(10) == [(row_id, user_key)]
+    fresh = await store.claim(row_id, user_key, "new", LEASE)
+    assert fresh is not None and fresh.attempts == 2
+    assert await store.save_reply(row_id, "old", "stale answer") is False
+    assert await store.mark_parts_sent(row_id, "old", 1) is False
+    assert await store.finish(row_id, "old", DONE, new_turns=[("x", "user", "t")]) is False
+    assert await store.state_of("m1") == PROCESSING
+    assert await store.history("x", 10, 1000) == []
+    assert await store.finish(row_id, "new", DONE) is True
+
+
+async def test_live_claim_of_later_message_blocks_a_late_earlier_one(store: Store) -> None:
+    await store.record_messages([msg("later", ts=200)])
+    await claim_next(store)
+    await store.record_messages([msg("earlier", ts=100)])  # arrives late, sent earlier
+    assert await store.claimable(10) == []
+
+
+async def test_earlier_timestamp_recorded_later_is_answered_first(store: Store) -> None:
+    await store.record_messages([msg("second", ts=200)])
+    await store.record_messages([msg("first", ts=100)])
+    assert (await claim_next(store))[1] == "first"
+
+
+async def test_save_reply_and_parts_sent_survive_release(store: Store) -> None:
+    await store.record_messages([msg("m1")])
+    row_id, _ = await claim_next(store)
+    assert await store.save_reply(row_id, "w1", "The answer") is True
+    assert await store.mark_parts_sent(row_id, "w1", 2) is True
+    assert await store.release_leases() == 1
+    assert await store.state_of("m1") == PENDING
+    [(again, user_key)] = await store.claimable(10)
+    row = await store.claim(again, user_key, "w2", LEASE)
+    assert row is not None
+    assert (row.reply, row.parts_sent, row.attempts) == ("The answer", 2, 2)
+
+
+async def test_release_leases_counts_and_frees_only_processing(store: Store) -> None:
+    await store.record_messages([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
+    ids = await _row_ids(store)
+    assert await store.claim(ids["a"], "A", "w1", LEASE) is not None
+    assert await store.claim(ids["b"], "B", "w1", LEASE) is not None
+    assert await store.release_leases() == 2
+    assert [await store.state_of(m) for m in "abc"] == [PENDING, PENDING, PENDING]
+    assert sorted(user for _, user in await store.claimable(10)) == ["A", "B", "C"]
+    assert await store.release_leases() == 0
+
+
+async def test_count_unfinished(store: Store) -> None:
+    assert await store.count_unfinished() == 0
+    await store.record_messages([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
+    ids = await _row_ids(store)
+    await store.claim(ids["a"], "A", "w1", LEASE)
+    await store.claim(ids["b"], "B", "w1", LEASE)
+    assert await store.count_unfinished() == 3  # 1 pending + 2 processing
+    assert await store.finish(ids["b"], "w1", DONE)
+    assert await store.count_unfinished() == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Turns and history
+
+
+async def test_finish_writes_turns_and_history_is_oldest_first(store: Store) -> None:
+    await store.record_messages([msg("m1", user="A", ts=1), msg("m2", user="A", ts=2)])
+    row_id, _ = await claim_next(store)
+    await store.finish(row_id, "w1", DONE, new_turns=[("A", "user", "q1"), ("A", "model", "a1")])
+    row_id, _ = await claim_next(store)
+    await store.finish(row_id, "w1", DONE, new_turns=[("A", "user", "q2"), ("A", "model", "a2")])
+    assert await store.history("A", 10, 10_000) == [
+        Turn("user", "q1"),
+        Turn("model", "a1"),
+        Turn("user", "q2"),
+        Turn("model", "a2"),
+    ]
+    assert await store.history("A", 3, 10_000) == [
+        Turn("model", "a1"),
+        Turn("user", "q2"),
+        Turn("model", "a2"),
+    ]
+    assert await store.history("B", 10, 10_000) == []
+    assert await store.history("A", 0, 10_000) == []
+    assert await store.history("A", 10, 0) == []
+
+
+async def _with_turns(store: Store, user: str, texts: list[str]) -> None:
+    await store.record_messages([msg(f"{user}-m", user=user)])
+    [(row_id, user_key)] = await store.claimable(10)
+    assert await store.claim(row_id, user_key, "w1", LEASE) is not None
+    roles = ["user", "model"]
+    new_turns = [(user, roles[i % 2], t) for i, t in enumerate(texts)]
+    assert await store.finish(row_id, "w1", DONE, new_turns=new_turns)  # type: ignore[arg-type]
+
+
+async def test_history_char_bound_bites_before_turn_bound(store: Store) -> None:
+    x, y, z, w = "x" * 50, "y" * 50, "z" * 30, "w" * 20
+    await _with_turns(store, "A", [x, y, z, w])
+    # The turn bound (10) would allow all four; the character bound keeps only the newest.
+    assert await store.history("A", 10, 60) == [Turn("user", z), Turn("model", w)]
+    assert await store.history("A", 10, 99) == [Turn("user", z), Turn("model", w)]
+    assert await store.history("A", 10, 100) == [
+        Turn("model", y),
+        Turn("user", z),
+        Turn("model", w),
+    ]
+    assert await store.history("A", 10, 150) == [
+        Turn("user", x),
+        Turn("model", y),
+        Turn("user", z),
+        Turn("model", w),
+    ]
+    assert await store.history("A", 10, 19) == []  # even the newest turn is too long
+    assert await store.history("A", 3, 1000) == [
+        Turn("model", y),
+        Turn("user", z),
+        Turn("model", w),
+    ]
+
+
+async def test_history_is_per_user(store: Store) -> None:
+    await _with_turns(store, "A", ["from A", "to A"])
+    await _with_turns(store, "B", ["from B"])
+    assert await store.history("A", 10, 1000) == [Turn("user", "from A"), Turn("model", "to A")]
+    assert await store.history("B", 10, 1000) == [Turn("user", "from B")]
