@@ -29,9 +29,10 @@ class Recorded:
     sent: list[dict[str, Any]] = field(default_factory=list)
     read: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    gemini_delay: float = 0.0  # seconds each Gemini answer takes; may be changed while running
 
 
-def build_fake(recorded: Recorded, gemini_delay: float = 0.0) -> FastAPI:
+def build_fake(recorded: Recorded) -> FastAPI:
     app = FastAPI()
 
     @app.post("/v1/models/{action}")
@@ -39,8 +40,8 @@ def build_fake(recorded: Recorded, gemini_delay: float = 0.0) -> FastAPI:
         body = await request.json()
         recorded.gemini.append(body)
         recorded.headers.append(dict(request.headers))
-        if gemini_delay:
-            await asyncio.sleep(gemini_delay)
+        if recorded.gemini_delay:
+            await asyncio.sleep(recorded.gemini_delay)
         question = body["contents"][-1]["parts"][0]["text"]
         return JSONResponse(
             {
@@ -77,14 +78,15 @@ class FakeServer:
     """Runs the fake in a background thread with its own event loop."""
 
     def __init__(self, gemini_delay: float = 0.0) -> None:
-        self.recorded = Recorded()
+        self.recorded = Recorded(gemini_delay=gemini_delay)
         self.port = free_port()
         config = uvicorn.Config(
-            build_fake(self.recorded, gemini_delay),
+            build_fake(self.recorded),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
             lifespan="off",
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -1,0 +1,229 @@
+"""Several instances on one database, and a process killed mid-answer: nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+from conftest import (
+    APP_SECRET,
+    GEMINI_API_KEY,
+    PHONE_NUMBER_ID,
+    ROOT,
+    VERIFY_TOKEN,
+    WHATSAPP_TOKEN,
+    FakeUpstreams,
+    Harness,
+    gemini_answer,
+    load_payload,
+    make_settings,
+    running_app,
+    text_payload,
+)
+from fake_upstreams import FakeServer, free_port
+
+from store import DONE, Store
+from whatsapp import sign
+
+TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
+
+
+@asynccontextmanager
+async def instances(
+    database_url: str, fakes: FakeUpstreams, count: int
+) -> AsyncIterator[list[Harness]]:
+    """`count` app instances sharing one database, as behind a load balancer."""
+    async with AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(running_app(make_settings(database_url), fakes))
+            for _ in range(count)
+        ]
+
+
+async def settle_everywhere(apps: list[Harness]) -> None:
+    for app in apps:
+        await app.settle_all()
+    for app in apps:
+        await app.settle()
+
+
+async def test_duplicate_storm_across_two_instances_gives_one_answer(
+    postgres_database: str, fakes: FakeUpstreams
+) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.2)  # keep the first claim in flight while duplicates arrive
+        return gemini_answer("only once")
+
+    fakes.gemini_queue.append(slow)
+    payload = load_payload("text")
+    async with instances(postgres_database, fakes, 2) as apps:
+        responses = await asyncio.gather(*(apps[i % 2].post(payload) for i in range(50)))
+        assert {r.status_code for r in responses} == {200}
+        await settle_everywhere(apps)
+    assert len(fakes.gemini_calls) == 1
+    assert [m["text"]["body"] for m in fakes.sent()] == ["only once"]
+
+
+async def test_two_instances_answer_every_message_once_in_order_per_user(
+    postgres_database: str, fakes: FakeUpstreams
+) -> None:
+    rng = random.Random(7)
+
+    async def jittery(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(rng.uniform(0, 0.03))
+        question = json.loads(request.content)["contents"][-1]["parts"][0]["text"]
+        return gemini_answer(f"re: {question}")
+
+    fakes.gemini_queue.extend([jittery] * 100)
+    base = int(time.time()) - 60
+
+    async with instances(postgres_database, fakes, 2) as apps:
+
+        async def user_writes(user: int) -> None:
+            for n in range(5):
+                payload = text_payload(
+                    f"u{user}-m{n}",
+                    message_id=f"wamid.u{user}m{n}",
+                    wa_id=f"4477{user:04d}",
+                    ts=base + n,
+                )
+                response = await apps[(user + n) % 2].post(payload)
+                assert response.status_code == 200
+
+        await asyncio.gather(*(user_writes(u) for u in range(20)))
+        await settle_everywhere(apps)
+
+    answers: dict[str, list[str]] = defaultdict(list)
+    for message in fakes.sent():
+        answers[message["to"]].append(message["text"]["body"])
+    assert len(fakes.sent()) == 100
+    assert len(fakes.gemini_calls) == 100
+    for user in range(20):
+        assert answers[f"4477{user:04d}"] == [f"re: u{user}-m{n}" for n in range(5)]
+
+
+async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
+    postgres_database: str, fakes: FakeUpstreams
+) -> None:
+    store = await Store.open(postgres_database)
+    try:
+        from whatsapp import parse_webhook
+
+        await store.record_messages(parse_webhook(load_payload("text")).messages)
+        [(row_id, user_key)] = await store.claimable(5)
+        assert await store.claim(row_id, user_key, "instance-that-died", lease=1.0) is not None
+    finally:
+        await store.close()
+    settings = make_settings(postgres_database, lease_seconds=5)
+    async with running_app(settings, fakes) as app:
+        await app.settle()
+        assert fakes.sent() == []  # the lease still holds: nobody else may answer yet
+        await app.settle_all(timeout=10)
+    assert len(fakes.sent()) == 1
+
+
+# --- A real process, killed with SIGKILL while Gemini holds its answer -------------------------
+
+
+def service_env(fake: FakeServer, database_url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
+        "VERIFY_TOKEN": VERIFY_TOKEN,
+        "APP_SECRET": APP_SECRET,
+        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "GEMINI_API_KEY": GEMINI_API_KEY,
+        "GRAPH_API_BASE_URL": fake.url,
+        "GEMINI_BASE_URL": fake.url,
+        "DATABASE_URL": database_url,
+        "LEASE_SECONDS": "1.5",
+        "POLL_INTERVAL_SECONDS": "0.2",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def start_service(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT), "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as client:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the service exited at start-up"
+            try:
+                if (await client.get(f"{url}/health", timeout=1)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the service did not become healthy")
+
+
+async def wait_until_done(database_url: str, message_id: str) -> None:
+    """Once the row is done, no process will send for it again: the count is final."""
+    store = await Store.open(database_url)
+    try:
+        deadline = time.monotonic() + 10
+        while await store.state_of(message_id) != DONE:
+            assert time.monotonic() < deadline, "the message was not marked done"
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+
+
+async def test_sigkill_mid_answer_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    body = json.dumps(load_payload("text")).encode()
+    with FakeServer(gemini_delay=60) as fake:
+        env = service_env(fake, database_url)
+        first, url = start_service(env, tmp_path)
+        try:
+            await wait_healthy(url, first)
+            async with httpx.AsyncClient() as client:
+                headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
+                response = await client.post(f"{url}/webhook", content=body, headers=headers)
+            assert response.status_code == 200
+            await wait_for(lambda: len(fake.recorded.gemini) == 1, 20, "the Gemini request")
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        assert fake.recorded.sent == []
+
+        fake.recorded.gemini_delay = 0
+        second, url = start_service(env, tmp_path)
+        try:
+            await wait_healthy(url, second)
+            await wait_for(lambda: len(fake.recorded.sent) >= 1, 30, "the reply after restart")
+            await wait_until_done(database_url, TEXT_ID)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+    assert len(fake.recorded.sent) == 1
+    assert fake.recorded.sent[0]["to"] == "16505551234"
