@@ -1,0 +1,173 @@
+"""What happens to stored data over time: the 24-hour window, retention, /reset and /forget."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import (
+    FakeUpstreams,
+    Harness,
+    gemini_answer,
+    graph_error,
+    make_settings,
+    running_app,
+    text_payload,
+)
+from sqlalchemy import select, update
+
+from store import DONE, EXPIRED, inbox, turns
+from whatsapp import parse_webhook
+from worker import INBOX_RETENTION_SECONDS
+
+
+async def rows_of(harness: Harness) -> list[dict[str, object]]:
+    async with harness.services.store.engine.connect() as conn:
+        result = await conn.execute(select(inbox).order_by(inbox.c.id))
+        return [dict(row._mapping) for row in result]
+
+
+async def turns_of(harness: Harness) -> list[tuple[str, str, str]]:
+    async with harness.services.store.engine.connect() as conn:
+        result = await conn.execute(select(turns.c.user_key, turns.c.role, turns.c.text))
+        return [(r.user_key, r.role, r.text) for r in result]
+
+
+# --- The 24-hour window ---------------------------------------------------------------------
+
+
+async def test_a_message_older_than_24_hours_is_expired_not_answered(harness: Harness) -> None:
+    two_days_ago = int(time.time()) - 2 * 86400
+    await harness.post(text_payload("still there?", message_id="wamid.old", ts=two_days_ago))
+    await harness.settle()
+    assert harness.fakes.gemini_calls == []
+    assert harness.fakes.graph_calls == []
+    assert await harness.services.store.state_of("wamid.old") == EXPIRED
+
+
+async def test_a_message_written_23_hours_ago_is_still_answered(harness: Harness) -> None:
+    recent = int(time.time()) - 23 * 3600
+    await harness.post(text_payload("hello?", message_id="wamid.recent", ts=recent))
+    await harness.settle()
+    assert len(harness.fakes.sent()) == 1
+
+
+async def test_meta_refusing_the_window_marks_the_message_expired(harness: Harness) -> None:
+    harness.fakes.send_queue.append(graph_error(400, 131047))
+    await harness.post(text_payload("hi", message_id="wamid.window"))
+    await harness.settle()
+    assert len(harness.fakes.send_attempts()) == 1
+    assert await harness.services.store.state_of("wamid.window") == EXPIRED
+
+
+# --- Retention ----------------------------------------------------------------------------------
+
+
+async def test_purge_drops_old_turns_and_old_finished_rows_only(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    settings = make_settings(database_url, history_ttl_days=30)
+    async with running_app(settings, fakes) as harness:
+        for n in range(3):
+            await harness.post(text_payload(f"q{n}", message_id=f"wamid.keep{n}"))
+            await harness.settle()
+        now = time.time()
+        async with harness.services.store.engine.begin() as conn:
+            # Age the first exchange past both horizons and the second past the turn TTL only.
+            await conn.execute(
+                update(turns)
+                .where(turns.c.text.in_(["q0", "You said: q0"]))
+                .values(created_at=now - 31 * 86400)
+            )
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.message_id == "wamid.keep0")
+                .values(received_at=now - INBOX_RETENTION_SECONDS - 60)
+            )
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.message_id == "wamid.keep1")
+                .values(
+                    received_at=now - 6 * 86400  # inside Meta's 7-day redelivery horizon
+                )
+            )
+        removed = await harness.services.worker.purge()
+        assert removed == (2, 1)
+        assert [r["message_id"] for r in await rows_of(harness)] == ["wamid.keep1", "wamid.keep2"]
+        assert [t[2] for t in await turns_of(harness)] == [
+            "q1",
+            "You said: q1",
+            "q2",
+            "You said: q2",
+        ]
+
+        # Dedup still holds for a row inside the horizon: its redelivery is not answered again.
+        await harness.post(text_payload("q1", message_id="wamid.keep1"))
+        await harness.settle()
+        assert len(fakes.sent()) == 3
+
+
+async def test_purge_keeps_unanswered_rows_whatever_their_age(harness: Harness) -> None:
+    waiting = parse_webhook(text_payload("x", message_id="wamid.waiting")).messages
+    await harness.services.store.record_messages(waiting)
+    async with harness.services.store.engine.begin() as conn:
+        await conn.execute(
+            update(inbox).values(received_at=time.time() - 30 * 86400, state="processing")
+        )
+    await harness.services.worker.purge()
+    assert [r["message_id"] for r in await rows_of(harness)] == ["wamid.waiting"]
+
+
+# --- /reset and /forget ---------------------------------------------------------------------------
+
+
+async def test_reset_starts_a_fresh_conversation(harness: Harness) -> None:
+    harness.fakes.gemini_queue.append(gemini_answer("We open at nine."))
+    await harness.post(text_payload("When do you open?", message_id="wamid.a"))
+    await harness.settle()
+    await harness.post(text_payload("  /RESET ", message_id="wamid.b"))
+    await harness.settle()
+    await harness.post(text_payload("Hello again", message_id="wamid.c"))
+    await harness.settle()
+
+    bodies = [m["text"]["body"] for m in harness.fakes.sent()]
+    assert bodies[1] == harness.settings.reset_reply
+    assert len(harness.fakes.gemini_calls) == 2  # the command itself never reaches Gemini
+    assert harness.fakes.gemini_bodies()[-1]["contents"] == [
+        {"role": "user", "parts": [{"text": "Hello again"}]}
+    ]
+
+
+async def test_forget_erases_everything_about_the_user_but_keeps_dedup(harness: Harness) -> None:
+    await harness.post(text_payload("My address is 1 Main St", message_id="wamid.f1"))
+    await harness.post(text_payload("hi from someone else", message_id="wamid.o1", wa_id="999"))
+    await harness.settle()
+    await harness.post(text_payload("/forget", message_id="wamid.f2"))
+    await harness.settle()
+
+    assert harness.fakes.sent()[-1]["text"]["body"] == harness.settings.forget_reply
+    assert harness.fakes.sent()[-1]["to"] == "16505551234"
+    assert [t[0] for t in await turns_of(harness)] == ["999", "999"]
+    dump = repr(await rows_of(harness))
+    for trace in ("16505551234", "1 Main St", "/forget"):
+        assert trace not in dump
+    assert "hi from someone else" in dump
+
+    # A redelivery of a forgotten message is still recognised and not answered again.
+    sent_before = len(harness.fakes.sent())
+    await harness.post(text_payload("My address is 1 Main St", message_id="wamid.f1"))
+    await harness.settle()
+    assert len(harness.fakes.sent()) == sent_before
+    assert await harness.services.store.state_of("wamid.f1") == DONE
+
+
+async def test_command_words_and_replies_are_configurable(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    settings = make_settings(
+        database_url, reset_command="#recomeçar", reset_reply="Pronto, conversa nova."
+    )
+    async with running_app(settings, fakes) as harness:
+        await harness.post(text_payload("#Recomeçar", message_id="wamid.pt"))
+        await harness.settle()
+    assert [m["text"]["body"] for m in fakes.sent()] == ["Pronto, conversa nova."]
+    assert fakes.gemini_calls == []

@@ -1,0 +1,129 @@
+"""Alembic migrations: from empty, from the first schema, one step down, in line with the code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import ROOT
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from store import Store, alembic_config, create_engine, metadata
+
+
+def index_names(connection: Connection, table: str) -> set[str]:
+    return {str(index["name"]) for index in inspect(connection).get_indexes(table)}
+
+
+def schema_diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection)
+    return list(compare_metadata(context, metadata))
+
+
+async def test_upgrade_from_empty_matches_the_code(database_url: str) -> None:
+    store = Store(create_engine(database_url))
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS turns"))
+            await conn.execute(text("DROP TABLE IF EXISTS inbox"))
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        await store.migrate()
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+            assert "ix_inbox_received_at" in await conn.run_sync(index_names, "inbox")
+        await store.check_schema()  # at head: passes
+    finally:
+        await store.close()
+
+
+async def test_upgrade_from_the_first_schema_keeps_the_data(database_url: str) -> None:
+    store = Store(create_engine(database_url))
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS turns"))
+            await conn.execute(text("DROP TABLE IF EXISTS inbox"))
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        await store.migrate("0001")
+        async with store.engine.begin() as conn:
+            assert "ix_inbox_received_at" not in await conn.run_sync(index_names, "inbox")
+            await conn.execute(
+                text(
+                    "INSERT INTO turns (user_key, role, text, created_at) "
+                    "VALUES ('u', 'user', 'kept across upgrades', :now)"
+                ),
+                {"now": time.time()},
+            )
+        await store.migrate()
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(schema_diff) == []
+        assert [t.text for t in await store.history("u", 5, 1000)] == ["kept across upgrades"]
+    finally:
+        await store.close()
+
+
+async def test_downgrade_of_the_last_step(database_url: str) -> None:
+    store = await Store.open(database_url)
+    try:
+
+        def downgrade(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "-1")
+
+        async with store.engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        async with store.engine.connect() as conn:
+            assert "ix_inbox_received_at" not in await conn.run_sync(index_names, "inbox")
+            assert "ix_turns_created_at" not in await conn.run_sync(index_names, "turns")
+        try:
+            await store.check_schema()
+        except RuntimeError as error:
+            assert "alembic upgrade head" in str(error)
+        else:
+            raise AssertionError("a schema behind head must be refused when not migrating")
+        await store.migrate()
+        await store.check_schema()
+    finally:
+        await store.close()
+
+
+def test_alembic_command_line_upgrades_the_database_url(tmp_path: Path) -> None:
+    database = tmp_path / "cli.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "upgrade", "head"],
+        cwd=tmp_path,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"sqlite:///{database}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Running upgrade 0001 -> 0002" in result.stderr
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version == "0002"
+
+
+async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/legacy.db"
+    store = Store(create_engine(url))
+    try:
+        # The first version made its tables with create_all, without Alembic's version table.
+        await store.migrate("0001")
+        async with store.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE alembic_version"))
+        await store.migrate()
+        await store.check_schema()
+    finally:
+        await store.close()
