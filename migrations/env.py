@@ -11,7 +11,7 @@ from dotenv import load_dotenv
 from sqlalchemy.engine import Connection
 
 from config import Settings
-from store import create_engine, metadata
+from schema import create_engine, metadata
 
 config = context.config
 

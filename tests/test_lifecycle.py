@@ -15,7 +15,8 @@ from conftest import (
 )
 from sqlalchemy import select, update
 
-from store import DONE, EXPIRED, inbox, turns
+from schema import inbox, turns
+from store import DONE, EXPIRED
 from whatsapp import parse_webhook
 from worker import INBOX_RETENTION_SECONDS
 

@@ -38,7 +38,7 @@ FALLBACK = "Sorry, I can't answer that right now. Please try again in a little w
 async def count_inbox(harness: Harness) -> int:
     from sqlalchemy import func, select
 
-    from store import inbox
+    from schema import inbox
 
     async with harness.services.store.engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(inbox)) or 0)

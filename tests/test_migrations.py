@@ -15,7 +15,8 @@ from conftest import ROOT
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from store import Store, alembic_config, create_engine, metadata
+from schema import alembic_config, create_engine, metadata
+from store import Store
 
 
 def index_names(connection: Connection, table: str) -> set[str]:

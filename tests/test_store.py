@@ -9,7 +9,8 @@ import pytest
 from conftest import load_payload, text_payload
 
 from llm import Turn
-from store import DONE, FAILED, PENDING, PROCESSING, Store, async_database_url, inbox
+from schema import async_database_url, inbox
+from store import DONE, FAILED, PENDING, PROCESSING, Store
 from whatsapp import InboundMessage, parse_webhook
 
 LEASE = 60.0

@@ -1,0 +1,131 @@
+"""The database schema: tables, engines for SQLite and PostgreSQL, and Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    inspect,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 7_245_001  # PostgreSQL advisory lock id: one instance migrates at a time
+
+_Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+metadata = MetaData()
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("user_key", String(255), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("phone_number_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("owner", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("reply", Text, nullable=True),
+    Column("parts_sent", Integer, nullable=False),
+    Column("error", String(255), nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_inbox_user_state", "user_key", "state"),
+    Index("ix_inbox_state_id", "state", "id"),
+    Index("ix_inbox_received_at", "received_at"),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("user_key", String(255), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_turns_user_id", "user_key", "id"),
+    Index("ix_turns_created_at", "created_at"),
+)
+
+
+def async_database_url(url: str) -> str:
+    """Map `sqlite://` and `postgres(ql)://` URLs onto their async drivers."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgres", "postgresql"):
+        query = dict(parsed.query)
+        if "sslmode" in query:  # libpq spelling, as Render and others hand it out
+            query["ssl"] = query.pop("sslmode")
+        parsed = parsed.set(drivername="postgresql+asyncpg", query=query)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """The async engine; SQL parameters (message text, numbers) are kept out of error logs."""
+    url = async_database_url(database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        _ensure_sqlite_directory(url)
+        engine = create_async_engine(url, hide_parameters=True)
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        return engine
+    return create_async_engine(
+        url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20
+    )
+
+
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config(connection)
+    tables = inspect(connection).get_table_names()
+    if "inbox" in tables and "alembic_version" not in tables:
+        command.stamp(config, "0001")  # created by create_all before migrations existed
+    command.upgrade(config, revision)
