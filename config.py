@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # Media, abuse and cost limits (0 turns a rate limit off).
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=0)
+    max_audio_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    max_video_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=0)
+    rate_limit_per_minute: int = Field(default=12, ge=0)
+    rate_limit_per_day: int = Field(default=300, ge=0)
+    max_input_chars: int = Field(default=4000, ge=1)
+    part_interval_seconds: float = Field(default=1.0, ge=0)
+
     # Storage and privacy.
     auto_migrate: bool = True
     history_ttl_days: float = Field(default=30.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 from google import genai
@@ -21,6 +21,16 @@ Role = Literal["user", "model"]
 class Turn:
     role: Role
     text: str
+
+
+class Inline(Protocol):
+    """Bytes Gemini reads directly: an image, a voice note, a video or a document."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def mime_type(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +54,13 @@ def build_request(
     message: str,
     *,
     max_output_tokens: int,
+    attachments: Sequence[Inline] = (),
 ) -> tuple[list[types.Content], types.GenerateContentConfig]:
     """The contents and config of one generateContent call: history then the new message.
 
     Consecutive turns of one role are merged and a leading model turn is dropped, so the
     conversation always alternates and starts with the user, whatever the store held.
+    Attachments (images, audio, video, PDF) go inline, before the message's text.
     """
     turns = [*history, Turn("user", message)]
     merged: list[Turn] = []
@@ -60,6 +72,12 @@ def build_request(
         elif merged or turn.role == "user":
             merged.append(turn)
     contents = [types.Content(role=t.role, parts=[types.Part(text=t.text)]) for t in merged]
+    if attachments:
+        inline = [types.Part.from_bytes(data=a.data, mime_type=a.mime_type) for a in attachments]
+        if contents and contents[-1].role == "user":
+            contents[-1].parts = [*inline, *(contents[-1].parts or [])]
+        else:
+            contents.append(types.Content(role="user", parts=inline))
     config = types.GenerateContentConfig(
         system_instruction=system_prompt or None, max_output_tokens=max_output_tokens
     )
@@ -110,10 +128,15 @@ class Gemini:
         message: str,
         *,
         max_output_tokens: int,
+        attachments: Sequence[Inline] = (),
     ) -> Answer:
         """One answer, or `LLMError` for every kind of failure (after the SDK's retries)."""
         contents, config = build_request(
-            system_prompt, history, message, max_output_tokens=max_output_tokens
+            system_prompt,
+            history,
+            message,
+            max_output_tokens=max_output_tokens,
+            attachments=attachments,
         )
         try:
             response = await self._client.aio.models.generate_content(

@@ -55,6 +55,16 @@ inbox = Table(
     Index("ix_inbox_user_state", "user_key", "state"),
     Index("ix_inbox_state_id", "state", "id"),
     Index("ix_inbox_received_at", "received_at"),
+    Index("ix_inbox_user_received", "user_key", "received_at"),
+)
+
+# When each user was last told they are over a rate limit, per window ("minute", "day").
+rate_notices = Table(
+    "rate_notices",
+    metadata,
+    Column("user_key", String(255), primary_key=True),
+    Column("window", String(8), primary_key=True),
+    Column("notified_at", Float, nullable=False),
 )
 
 turns = Table(

@@ -12,6 +12,7 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    Table,
     and_,
     delete,
     exists,
@@ -33,6 +34,7 @@ from schema import (
     create_engine,
     current_revision,
     inbox,
+    rate_notices,
     turns,
     upgrade_to,
 )
@@ -168,15 +170,18 @@ class Store:
             }
             for m in {m.id: m for m in messages}.values()
         ]
-        dialect_insert = postgresql.insert if not self.is_sqlite else sqlite.insert
         statement = (
-            dialect_insert(inbox)
+            self._insert(inbox)
             .on_conflict_do_nothing(index_elements=["message_id"])
             .returning(inbox.c.message_id)
         )
         async with self.engine.begin() as conn:
             result = await conn.execute(statement, rows)
             return [r.message_id for r in result]
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
 
     async def claimable(self, limit: int) -> list[tuple[int, str]]:
         """(row id, user key) of messages ready to answer now, at most one per user."""
@@ -318,6 +323,41 @@ class Store:
             count = await conn.scalar(select(func.count()).where(inbox.c.state.in_(UNFINISHED)))
             return int(count or 0)
 
+    async def rate_limit(
+        self, user_key: str, at: float, limits: Sequence[tuple[str, int, int]]
+    ) -> str:
+        """`ok`; past a limit: `notice` once per window length, otherwise `silent`.
+
+        `limits` are (name, window length in seconds, messages allowed; 0 for no limit). The
+        windows slide: messages received in the `length` seconds up to `at` are counted from
+        the inbox, and the notice time is kept in the database, so every instance agrees.
+        """
+        async with self.engine.begin() as conn:
+            for name, length, allowed in limits:
+                if allowed <= 0:
+                    continue
+                count = await conn.scalar(
+                    select(func.count()).where(
+                        inbox.c.user_key == user_key,
+                        inbox.c.received_at > at - length,
+                        inbox.c.received_at <= at,
+                    )
+                )
+                if (count or 0) <= allowed:
+                    continue
+                insert = self._insert(rate_notices).values(
+                    user_key=user_key, window=name, notified_at=at
+                )
+                notified = await conn.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=["user_key", "window"],
+                        set_={"notified_at": at},
+                        where=rate_notices.c.notified_at <= at - length,
+                    ).returning(rate_notices.c.user_key)
+                )
+                return "notice" if notified.first() else "silent"
+        return "ok"
+
     async def reset_conversation(self, user_key: str) -> int:
         """Drop the conversation context of a user; returns the number of turns removed."""
         async with self.engine.begin() as conn:
@@ -329,6 +369,7 @@ class Store:
         anonymous = "forgotten:" + hashlib.sha256(user_key.encode()).hexdigest()[:32]
         async with self.engine.begin() as conn:
             await conn.execute(delete(turns).where(turns.c.user_key == user_key))
+            await conn.execute(delete(rate_notices).where(rate_notices.c.user_key == user_key))
             await conn.execute(
                 update(inbox)
                 .where(inbox.c.user_key == user_key, inbox.c.state.not_in(UNFINISHED))
@@ -348,5 +389,8 @@ class Store:
                 delete(inbox).where(
                     inbox.c.received_at < inbox_before, inbox.c.state.not_in(UNFINISHED)
                 )
+            )
+            await conn.execute(
+                delete(rate_notices).where(rate_notices.c.notified_at < inbox_before)
             )
             return old_turns.rowcount, old_rows.rowcount

@@ -6,9 +6,9 @@ import enum
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import (
@@ -19,6 +19,7 @@ from tenacity import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_TEXT_CHARS = 4096
@@ -268,6 +269,14 @@ class GraphAPIError(Exception):
         return f"Graph API {self.args[0]} (status {self.status}, code {self.code})"
 
 
+class MediaTooLarge(Exception):
+    """A media download went past its size limit and was stopped."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"media larger than {limit} bytes")
+        self.limit = limit
+
+
 @dataclass(frozen=True, slots=True)
 class MediaInfo:
     id: str
@@ -339,10 +348,30 @@ class GraphClient:
             file_size=_int(data.get("file_size")),
         )
 
-    async def download_media(self, url: str) -> bytes:
-        """The media bytes behind a `get_media` URL (same bearer header, redirects followed)."""
-        response = await self._send("GET", url, "download_media", follow_redirects=True)
-        return response.content
+    async def download_media(self, url: str, *, max_bytes: int | None = None) -> bytes:
+        """The bytes behind a `get_media` URL (same bearer header, redirects followed).
+
+        Streams, and raises `MediaTooLarge` as soon as more than `max_bytes` arrive.
+        """
+
+        async def once() -> bytes:
+            async with self._http.stream("GET", url, follow_redirects=True) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise GraphAPIError.from_response(response)
+                declared = response.headers.get("content-length", "")
+                if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise MediaTooLarge(max_bytes)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise MediaTooLarge(max_bytes)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+
+        return await self._with_retries("download_media", once)
 
     async def _request(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._send(method, path, what, **kwargs)
@@ -352,6 +381,9 @@ class GraphClient:
             return {}
 
     async def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        return await self._with_retries(what, lambda: self._send_once(method, url, what, **kwargs))
+
+    async def _with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """The one choke point: retries transient failures with backoff, raises `GraphAPIError`."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
@@ -362,7 +394,12 @@ class GraphClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._send_once(method, url, what, **kwargs)
+                    try:
+                        return await call()
+                    except httpx.TransportError as exc:
+                        raise GraphAPIError(
+                            type(exc).__name__, status=None, code=None, transient=True
+                        ) from exc
         except GraphAPIError as exc:
             log.warning(
                 "graph %s failed: status=%s code=%s transient=%s",
@@ -375,10 +412,7 @@ class GraphClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_once(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise GraphAPIError(type(exc).__name__, status=None, code=None, transient=True) from exc
+        response = await self._http.request(method, url, **kwargs)
         if response.is_success:
             return response
         error = GraphAPIError.from_response(response)

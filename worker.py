@@ -13,18 +13,18 @@ from dataclasses import dataclass
 
 from config import Settings
 from formatting import markdown_to_whatsapp, split_message
+from inbound import FixedReply, Question, interpret, refusal
 from llm import Gemini, LLMError, Turn
+from media import Attachment, MediaRefused
+from media import fetch as fetch_media
 from store import DONE, EXPIRED, FAILED, InboxRow, Store
 from whatsapp import GraphAPIError, GraphClient, Kind, short_hash
 
 log = logging.getLogger(__name__)
 
-TEXT_ONLY_NOTICE = (
-    "Thanks for your message! For now I can only read text, so please type your question "
-    "and I'll gladly help."
+RATE_LIMIT_NOTICE = (
+    "You're sending messages faster than I can answer them. Please wait a little, then try again."
 )
-# Kinds that are acknowledged silently: a reply to a reaction or a system notice reads as noise.
-SILENT_KINDS = frozenset({Kind.REACTION.value, Kind.SYSTEM.value})
 # WhatsApp allows free-form replies for 24 hours after the user's message; keep a safety margin.
 REPLY_WINDOW_SECONDS = 24 * 3600 - 120
 # Meta redelivers for up to 7 days: inbox rows are kept a day longer so dedup holds throughout.
@@ -41,6 +41,11 @@ def written_at(row: InboxRow) -> float:
     if row.sent_at and row.received_at - row.sent_at < INBOX_RETENTION_SECONDS:
         return min(float(row.sent_at), row.received_at)
     return row.received_at
+
+
+async def pause_between_parts(seconds: float) -> None:
+    """The gap between the parts of one reply (Meta limits messages per user per second)."""
+    await asyncio.sleep(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,16 +204,32 @@ class Worker:
                 return
 
     async def _process(self, row: InboxRow) -> None:
-        if row.kind in SILENT_KINDS:
+        plan = interpret(Kind.of(row.kind), row.text, row.payload, self._settings.max_input_chars)
+        if isinstance(plan, FixedReply) and plan.text is None:
             log.info("message %s of kind %s needs no reply", short_hash(row.message_id), row.kind)
             await self._close(row, Outcome(None, DONE))
             return
         if time.time() - written_at(row) > REPLY_WINDOW_SECONDS:
             await self._close(row, Outcome(None, EXPIRED, "outside the 24-hour reply window"))
             return
-        await self._mark_read(row)
         command = self._command(row)
-        outcome = await self._run_command(row, command) if command else await self._compose(row)
+        limited = None if command else await self._rate_limited(row)
+        if limited is not None:
+            await self._finish(row, limited)
+            return
+        await self._mark_read(row)
+        if command:
+            outcome = await self._run_command(row, command)
+        elif isinstance(plan, FixedReply):
+            outcome = Outcome(plan.text, DONE)
+        else:
+            outcome = await self._answer_question(row, plan)
+        await self._finish(row, outcome)
+        if command == self._settings.forget_command.lower() and outcome.state == DONE:
+            await self._store.forget_user(row.user_key)
+
+    async def _finish(self, row: InboxRow, outcome: Outcome) -> None:
+        """Send the outcome's reply, if any, then close the row with what really happened."""
         if outcome.reply is not None:
             try:
                 await self._send(row, outcome.reply)
@@ -216,8 +237,22 @@ class Worker:
                 state = EXPIRED if exc.code == GRAPH_OUTSIDE_WINDOW else FAILED
                 outcome = Outcome(None, state, f"send failed: {exc}")
         await self._close(row, outcome)
-        if command == self._settings.forget_command.lower() and outcome.state == DONE:
-            await self._store.forget_user(row.user_key)
+
+    async def _rate_limited(self, row: InboxRow) -> Outcome | None:
+        """Past RATE_LIMIT_PER_MINUTE or _PER_DAY: one notice per window, then silence."""
+        settings = self._settings
+        verdict = await self._store.rate_limit(
+            row.user_key,
+            row.received_at,
+            [
+                ("minute", 60, settings.rate_limit_per_minute),
+                ("day", 86400, settings.rate_limit_per_day),
+            ],
+        )
+        if verdict == "ok":
+            return None
+        log.info("user %s is over a rate limit (%s)", short_hash(row.user_key), verdict)
+        return Outcome(RATE_LIMIT_NOTICE if verdict == "notice" else None, DONE, "rate limited")
 
     def _command(self, row: InboxRow) -> str | None:
         """The privacy command this message is, if any (`/reset`, `/forget`), lower-cased."""
@@ -235,12 +270,19 @@ class Worker:
         log.info("user %s asked to be forgotten", short_hash(row.user_key))
         return Outcome(self._settings.forget_reply, DONE)
 
-    async def _compose(self, row: InboxRow) -> Outcome:
-        """The reply for this message: a saved one, Gemini's, a notice, or the apology."""
+    async def _answer_question(self, row: InboxRow, question: Question) -> Outcome:
+        """Gemini's answer (or one saved before a crash), else a refusal or the apology."""
         if row.reply is not None:  # answered before a crash; only the sending was cut short
-            return Outcome(row.reply, DONE, None, self._turns(row, row.reply))
-        if row.kind != Kind.TEXT.value or not row.text:
-            return Outcome(TEXT_ONLY_NOTICE, DONE)
+            return self._answered(question, row.reply)
+        attachments: list[Attachment] = []
+        if question.media is not None:
+            try:
+                attachments.append(
+                    await fetch_media(self._graph, question.media, self._limit(question.media.kind))
+                )
+            except MediaRefused as exc:
+                log.info("media of message %s refused: %s", short_hash(row.message_id), exc.reason)
+                return Outcome(refusal(exc), DONE, f"media {exc.reason}")
         settings = self._settings
         history = await self._store.history(
             row.user_key, settings.history_turns, settings.history_max_chars
@@ -250,13 +292,14 @@ class Worker:
             answer = await self._gemini.generate(
                 settings.system_prompt,
                 history,
-                row.text,
+                question.text,
                 max_output_tokens=settings.max_output_tokens,
+                attachments=attachments,
             )
         except LLMError as exc:
-            return self._apology(row, exc.reason)
+            return self._apology(row, question, exc.reason)
         if not markdown_to_whatsapp(answer.text).strip():
-            return self._apology(row, "answer empty once formatted for WhatsApp")
+            return self._apology(row, question, "answer empty once formatted for WhatsApp")
         log.info(
             "gemini answered message %s in %.0f ms (%d prompt, %d output tokens)",
             short_hash(row.message_id),
@@ -265,17 +308,27 @@ class Worker:
             answer.output_tokens,
         )
         await self._store.save_reply(row.id, self.owner, answer.text)
-        return Outcome(answer.text, DONE, None, self._turns(row, answer.text))
+        return self._answered(question, answer.text)
 
-    def _apology(self, row: InboxRow, reason: str) -> Outcome:
+    def _limit(self, kind: Kind) -> int:
+        settings = self._settings
+        return {
+            Kind.IMAGE: settings.max_image_bytes,
+            Kind.AUDIO: settings.max_audio_bytes,
+            Kind.VIDEO: settings.max_video_bytes,
+        }.get(kind, settings.max_document_bytes)
+
+    def _apology(self, row: InboxRow, question: Question, reason: str) -> Outcome:
         """The user gets a short apology rather than silence; the cause goes to the log."""
         log.warning("gemini gave no answer for message %s: %s", short_hash(row.message_id), reason)
-        user_turn = (Turn("user", row.text),) if row.text else ()
+        user_turn = (Turn("user", question.remembered_as),)
         return Outcome(self._settings.fallback_message, FAILED, reason[:255], user_turn)
 
     @staticmethod
-    def _turns(row: InboxRow, reply: str) -> tuple[Turn, ...]:
-        return (Turn("user", row.text or ""), Turn("model", reply))
+    def _answered(question: Question, reply: str) -> Outcome:
+        return Outcome(
+            reply, DONE, None, (Turn("user", question.remembered_as), Turn("model", reply))
+        )
 
     async def _mark_read(self, row: InboxRow) -> None:
         """Blue ticks and the typing indicator are a courtesy: their failure stops nothing."""
@@ -285,9 +338,14 @@ class Worker:
             log.info("mark_read failed for %s: %s", short_hash(row.message_id), exc)
 
     async def _send(self, row: InboxRow, reply: str) -> None:
-        """Send the reply in order, part by part, remembering how far it got."""
+        """Send the reply in order, part by part, remembering how far it got.
+
+        Parts are paced (PART_INTERVAL_SECONDS) to stay within Meta's per-user pair rate.
+        """
         parts = split_message(markdown_to_whatsapp(reply))
         for index in range(row.parts_sent, len(parts)):
+            if index > row.parts_sent:
+                await pause_between_parts(self._settings.part_interval_seconds)
             await self._graph.send_text(row.recipient, parts[index])
             if len(parts) > 1:
                 await self._store.mark_parts_sent(row.id, self.owner, index + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import json
 import os
 import sys
@@ -34,11 +35,13 @@ VERIFY_TOKEN = "test-verify-token-93ab"
 WHATSAPP_TOKEN = "test-whatsapp-token-77de"
 GEMINI_API_KEY = "test-gemini-key-41c0"
 MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
+MEDIA_BASE = "https://lookaside.test/whatsapp_business/attachments"
 
 from pg_server import PostgresServer, find_postgres_bin  # noqa: E402
 
 from config import Settings  # noqa: E402
 from main import Services, create_app  # noqa: E402
+from schema import metadata  # noqa: E402
 from store import Store  # noqa: E402
 from whatsapp import sign  # noqa: E402
 
@@ -59,6 +62,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "retry_max_delay_seconds": 0.005,
         "poll_interval_seconds": 0.05,
         "shutdown_grace_seconds": 5,
+        "part_interval_seconds": 0,
+        "rate_limit_per_minute": 1000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -146,9 +151,17 @@ class FakeUpstreams:
     read_queue: list[Reply] = field(default_factory=list)
     gemini_calls: list[httpx.Request] = field(default_factory=list)
     graph_calls: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_info_queue: list[Reply] = field(default_factory=list)
+    download_queue: list[Reply] = field(default_factory=list)
+    media_requests: list[httpx.Request] = field(default_factory=list)
 
     def install(self) -> None:
         self.router.post(MESSAGES_URL).mock(side_effect=self._graph)
+        self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<media_id>\d+)$").mock(
+            side_effect=self._media_info
+        )
+        self.router.get(url__regex=rf"^{MEDIA_BASE}/").mock(side_effect=self._download)
         self.router.post(
             url__regex=rf"^{GEMINI_BASE}/v1[a-z0-9]*/models/[^/:]+:generateContent$"
         ).mock(side_effect=self._gemini)
@@ -163,12 +176,45 @@ class FakeUpstreams:
             return reply
         return await reply(request)
 
+    def add_media(self, media_id: str, data: bytes, mime_type: str) -> None:
+        self.media[media_id] = (data, mime_type)
+
+    async def _media_info(self, request: httpx.Request, media_id: str) -> httpx.Response:
+        """Meta's media metadata: a short-lived URL (a new one each time), type, hash, size."""
+        self.media_requests.append(request)
+        queued = await self._reply(self.media_info_queue, request)
+        if queued is not None:
+            return queued
+        if media_id not in self.media:
+            return graph_error(404, 100, "GraphMethodException")
+        data, mime_type = self.media[media_id]
+        return httpx.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "url": f"{MEDIA_BASE}/{media_id}?ext=1&hash=h{len(self.media_requests)}",
+                "mime_type": mime_type,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_size": len(data),
+                "id": media_id,
+            },
+        )
+
+    async def _download(self, request: httpx.Request) -> httpx.Response:
+        self.media_requests.append(request)
+        queued = await self._reply(self.download_queue, request)
+        if queued is not None:
+            return queued
+        media_id = request.url.path.rsplit("/", 1)[-1]
+        data, mime_type = self.media[media_id]
+        return httpx.Response(200, content=data, headers={"Content-Type": mime_type})
+
     async def _gemini(self, request: httpx.Request) -> httpx.Response:
         self.gemini_calls.append(request)
         queued = await self._reply(self.gemini_queue, request)
         if queued is not None:
             return queued
-        last_text = json.loads(request.content)["contents"][-1]["parts"][0]["text"]
+        last_text = json.loads(request.content)["contents"][-1]["parts"][-1]["text"]
         return gemini_answer(f"You said: {last_text}")
 
     async def _graph(self, request: httpx.Request) -> httpx.Response:
@@ -320,7 +366,8 @@ async def empty_database(url: str) -> None:
     store = await Store.open(url)
     try:
         async with store.engine.begin() as conn:
-            await conn.execute(text("TRUNCATE inbox, turns RESTART IDENTITY"))
+            tables = ", ".join(metadata.tables)
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
     finally:
         await store.close()
 

@@ -27,9 +27,9 @@ from conftest import (
 )
 
 from formatting import markdown_to_whatsapp
+from inbound import UNSUPPORTED_REPLY
 from main import MAX_BODY_BYTES, RedactQuerySecrets
 from store import DONE, EXPIRED, FAILED
-from worker import TEXT_ONLY_NOTICE
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
 FALLBACK = "Sorry, I can't answer that right now. Please try again in a little while."
@@ -289,18 +289,11 @@ async def test_events_for_another_phone_number_id_are_ignored(harness: Harness) 
     assert harness.fakes.graph_calls == []
 
 
-async def test_non_text_message_gets_the_text_only_notice(harness: Harness) -> None:
-    await harness.post(load_payload("image"))
-    await harness.settle()
-    assert harness.fakes.gemini_calls == []
-    assert [m["text"]["body"] for m in harness.fakes.sent()] == [TEXT_ONLY_NOTICE]
-
-
-async def test_unknown_and_unsupported_kinds_get_the_notice(harness: Harness) -> None:
+async def test_unknown_and_unsupported_kinds_get_a_polite_reply(harness: Harness) -> None:
     await harness.post(load_payload("unsupported"))
     await harness.settle()
     assert harness.fakes.gemini_calls == []
-    assert [m["text"]["body"] for m in harness.fakes.sent()] == [TEXT_ONLY_NOTICE] * 2
+    assert [m["text"]["body"] for m in harness.fakes.sent()] == [UNSUPPORTED_REPLY] * 2
 
 
 async def test_reaction_gets_no_reply(harness: Harness) -> None:
