@@ -91,11 +91,12 @@ class Services:
     worker: Worker
 
 
-def get_settings(request: Request) -> Settings:
+# Async on purpose: FastAPI runs plain `def` dependencies in a thread pool, on every request.
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return cast(Services, request.app.state.services)
 
 

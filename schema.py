@@ -114,7 +114,9 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = async_database_url(database_url)
     if make_url(url).get_backend_name() == "sqlite":
         _ensure_sqlite_directory(url)
-        engine = create_async_engine(url, hide_parameters=True)
+        # One connection: SQLite has one writer at a time anyway, and several connections
+        # only wait on each other's locks (its busy handler sleeps in 1-100 ms steps).
+        engine = create_async_engine(url, hide_parameters=True, pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     return create_async_engine(

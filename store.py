@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Table,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -64,15 +65,15 @@ class InboxRow:
     parts_sent: int
 
 
-def _claimable(table: Any, now: float) -> ColumnElement[bool]:
+def _claimable() -> ColumnElement[bool]:
     """Waiting for an answer: never claimed, or claimed by a worker whose lease ran out."""
     return or_(
-        table.c.state == PENDING,
-        and_(table.c.state == PROCESSING, table.c.lease_until < now),
+        inbox.c.state == PENDING,
+        and_(inbox.c.state == PROCESSING, inbox.c.lease_until < bindparam("now")),
     )
 
 
-def _blocked(now: float) -> ColumnElement[bool]:
+def _blocked() -> ColumnElement[bool]:
     """True for an inbox row whose user has an earlier unanswered or a live claimed message."""
     other = inbox.alias("other")
     earlier_unfinished = and_(
@@ -83,9 +84,32 @@ def _blocked(now: float) -> ColumnElement[bool]:
         ),
     )
     live_claim = and_(
-        other.c.id != inbox.c.id, other.c.state == PROCESSING, other.c.lease_until >= now
+        other.c.id != inbox.c.id,
+        other.c.state == PROCESSING,
+        other.c.lease_until >= bindparam("now"),
     )
     return exists().where(other.c.user_key == inbox.c.user_key, or_(earlier_unfinished, live_claim))
+
+
+# Built once: SQLAlchemy then reuses their compiled form, which matters on the hot path.
+_READY = (
+    select(inbox.c.id, inbox.c.user_key)
+    .where(_claimable(), ~_blocked())
+    .order_by(inbox.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIM = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("row_id"), _claimable(), ~_blocked())
+    .values(
+        state=PROCESSING,
+        owner=bindparam("owner"),
+        lease_until=bindparam("lease_until"),
+        attempts=inbox.c.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(*inbox.c)
+)
 
 
 def _row(values: Any) -> InboxRow:
@@ -185,15 +209,9 @@ class Store:
 
     async def claimable(self, limit: int) -> list[tuple[int, str]]:
         """(row id, user key) of messages ready to answer now, at most one per user."""
-        now = time.time()
-        query = (
-            select(inbox.c.id, inbox.c.user_key)
-            .where(_claimable(inbox, now), ~_blocked(now))
-            .order_by(inbox.c.id)
-            .limit(limit)
-        )
         async with self.engine.connect() as conn:
-            return [(r.id, r.user_key) for r in await conn.execute(query)]
+            rows = await conn.execute(_READY, {"now": time.time(), "limit": limit})
+            return [(r.id, r.user_key) for r in rows]
 
     async def claim(self, row_id: int, user_key: str, owner: str, lease: float) -> InboxRow | None:
         """Take a message for answering, atomically; None if someone else was first.
@@ -202,22 +220,11 @@ class Store:
         PostgreSQL a per-user advisory lock also serialises claims of one user's messages.
         """
         now = time.time()
-        statement = (
-            update(inbox)
-            .where(inbox.c.id == row_id, _claimable(inbox, now), ~_blocked(now))
-            .values(
-                state=PROCESSING,
-                owner=owner,
-                lease_until=now + lease,
-                attempts=inbox.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*inbox.c)
-        )
+        values = {"row_id": row_id, "owner": owner, "lease_until": now + lease, "now": now}
         async with self.engine.begin() as conn:
             if not await self._lock_user(conn, user_key):
                 return None
-            found = (await conn.execute(statement)).first()
+            found = (await conn.execute(_CLAIM, values)).first()
         return _row(found) if found else None
 
     async def _lock_user(self, conn: AsyncConnection, user_key: str) -> bool:
