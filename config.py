@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     fallback_message: str = DEFAULT_FALLBACK_MESSAGE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"
+    metrics_token: SecretStr | None = None
 
     # Tuning knobs beyond the contract; the defaults suit most deployments.
     max_output_tokens: int = Field(default=4096, ge=1)

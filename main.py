@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -15,10 +16,12 @@ from typing import Annotated, Any, cast
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
 from config import Settings, load_settings
 from llm import Gemini
+from metrics import Metrics
 from store import Store
 from whatsapp import (
     SIGNATURE_HEADER,
@@ -46,6 +49,7 @@ class RedactQuerySecrets(logging.Filter):
     _pattern = re.compile(r"(?i)([?&][^=&\s]*(?:token|key|secret|signature)[^=&\s]*=)[^&\s\"]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
         if isinstance(record.args, tuple):
             record.args = tuple(
                 self._pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
@@ -89,6 +93,7 @@ def configure_logging(settings: Settings) -> None:
 class Services:
     store: Store
     worker: Worker
+    metrics: Metrics
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies in a thread pool, on every request.
@@ -100,8 +105,13 @@ async def get_services(request: Request) -> Services:
     return cast(Services, request.app.state.services)
 
 
+async def get_metrics(request: Request) -> Metrics:
+    return cast(Metrics, request.app.state.metrics)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 def build_lifespan(
@@ -109,6 +119,7 @@ def build_lifespan(
 ) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics: Metrics = app.state.metrics
         store = await Store.open(settings.database_url, migrate=settings.auto_migrate)
         graph_http = graph_http_client(
             settings.graph_api_base_url,
@@ -137,9 +148,11 @@ def build_lifespan(
             max_attempts=settings.graph_max_attempts,
             base_delay=settings.retry_base_delay_seconds,
             max_delay=settings.retry_max_delay_seconds,
+            observer=metrics.observe_graph,
         )
-        worker = Worker(settings=settings, store=store, graph=graph, gemini=gemini)
-        app.state.services = Services(store=store, worker=worker)
+        worker = Worker(settings=settings, store=store, graph=graph, gemini=gemini, metrics=metrics)
+        metrics.in_flight.set_function(lambda: worker.in_flight)
+        app.state.services = Services(store=store, worker=worker, metrics=metrics)
         await worker.start()
         log.info(
             "ready: model %s, Graph %s, %s database",
@@ -168,7 +181,36 @@ router = APIRouter()
 
 @router.get("/health")
 async def health() -> dict[str, str]:
+    """Liveness: the process can serve. Cheap on purpose; Render probes it often."""
     return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(services: ServicesDep) -> Response:
+    """Readiness: 200 only while the database answers."""
+    try:
+        await asyncio.wait_for(services.store.ping(), timeout=5)
+    except Exception as exc:
+        log.warning("not ready: database unavailable (%s)", type(exc).__name__)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics")
+async def metrics_endpoint(
+    request: Request, settings: SettingsDep, services: ServicesDep
+) -> Response:
+    """Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer` it."""
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+    try:
+        services.metrics.backlog.set(await services.store.count_unfinished())
+    except Exception as exc:
+        log.warning("backlog unknown: database unavailable (%s)", type(exc).__name__)
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/webhook", response_class=PlainTextResponse)
@@ -226,21 +268,24 @@ def log_events(events: WebhookEvents, phone_number_id: str) -> None:
 
 @router.post("/webhook")
 async def receive_webhook(
-    request: Request, settings: SettingsDep, services: ServicesDep
+    request: Request, settings: SettingsDep, services: ServicesDep, metrics: MetricsDep
 ) -> Response:
     """Size limit, signature, parse, record, 200: nothing slow happens before the answer."""
     body = await read_body(request, MAX_BODY_BYTES)
     if body is None:
         log.warning("webhook refused: body over %d bytes", MAX_BODY_BYTES)
+        metrics.webhooks.labels("too_large").inc()
         return JSONResponse({"error": "payload too large"}, status_code=413)
     secret = settings.app_secret.get_secret_value()
     if not verify_signature(body, request.headers.get(SIGNATURE_HEADER), secret):
         log.warning("webhook refused: missing or invalid %s", SIGNATURE_HEADER)
+        metrics.webhooks.labels("bad_signature").inc()
         return JSONResponse({"error": "invalid signature"}, status_code=401)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         log.warning("webhook ignored: body is not JSON (%d bytes)", len(body))
+        metrics.webhooks.labels("not_json").inc()
         return JSONResponse({"status": "ignored"})
     events = parse_webhook(payload)
     log_events(events, settings.phone_number_id)
@@ -257,6 +302,7 @@ async def receive_webhook(
             if isinstance(payload, dict)
             else type(payload).__name__,
         )
+    metrics.webhooks.labels("ok").inc()
     return JSONResponse({"status": "ok", "recorded": len(new_ids)})
 
 
@@ -277,6 +323,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     app.include_router(router)
     return app
 

@@ -6,6 +6,7 @@ import enum
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -305,8 +306,10 @@ class GraphClient:
         max_attempts: int = 4,
         base_delay: float = 0.5,
         max_delay: float = 8.0,
+        observer: Callable[[str, float, int | str | None], None] | None = None,
     ) -> None:
         self._http = http
+        self._observer = observer
         self._messages_path = f"/{version}/{phone_number_id}/messages"
         self._version = version
         self._max_attempts = max_attempts
@@ -391,15 +394,18 @@ class GraphClient:
             retry=retry_if_exception(_is_transient),
             reraise=True,
         )
+        started = time.perf_counter()
         try:
             async for attempt in retrying:
                 with attempt:
                     try:
-                        return await call()
+                        result = await call()
                     except httpx.TransportError as exc:
                         raise GraphAPIError(
                             type(exc).__name__, status=None, code=None, transient=True
                         ) from exc
+            self._observe(what, started, None)
+            return result
         except GraphAPIError as exc:
             log.warning(
                 "graph %s failed: status=%s code=%s transient=%s",
@@ -408,8 +414,14 @@ class GraphClient:
                 exc.code,
                 exc.transient,
             )
+            self._observe(
+                what, started, exc.code or (f"http_{exc.status}" if exc.status else "network")
+            )
             raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _observe(self, what: str, started: float, error: int | str | None) -> None:
+        if self._observer is not None:
+            self._observer(what, time.perf_counter() - started, error)
 
     async def _send_once(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
         response = await self._http.request(method, url, **kwargs)

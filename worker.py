@@ -17,6 +17,7 @@ from inbound import FixedReply, Question, interpret, refusal
 from llm import Gemini, LLMError, Turn
 from media import Attachment, MediaRefused
 from media import fetch as fetch_media
+from metrics import Metrics
 from store import DONE, EXPIRED, FAILED, InboxRow, Store
 from whatsapp import GraphAPIError, GraphClient, Kind, short_hash
 
@@ -43,6 +44,16 @@ def written_at(row: InboxRow) -> float:
     return row.received_at
 
 
+def ids(row: InboxRow, stage: str, **fields: object) -> dict[str, object]:
+    """Structured log fields about one message: hashes of its ids, never the ids themselves."""
+    return {
+        "message_hash": short_hash(row.message_id),
+        "user_hash": short_hash(row.user_key),
+        "stage": stage,
+        **fields,
+    }
+
+
 async def pause_between_parts(seconds: float) -> None:
     """The gap between the parts of one reply (Meta limits messages per user per second)."""
     await asyncio.sleep(seconds)
@@ -67,9 +78,16 @@ class Worker:
     """
 
     def __init__(
-        self, *, settings: Settings, store: Store, graph: GraphClient, gemini: Gemini
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        graph: GraphClient,
+        gemini: Gemini,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics or Metrics()
         self._store = store
         self._graph = graph
         self._gemini = gemini
@@ -184,15 +202,19 @@ class Worker:
         try:
             await self._process(row)
         except Exception:
-            log.exception("answering message %s failed", short_hash(row.message_id))
+            log.exception(
+                "answering message %s failed", short_hash(row.message_id), extra=ids(row, "answer")
+            )
             await self._close(row, Outcome(None, FAILED, "internal error"))
         finally:
             heartbeat.cancel()
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(
             "message %s from user %s handled in %.0f ms",
             short_hash(row.message_id),
             short_hash(row.user_key),
-            (time.perf_counter() - started) * 1000,
+            duration_ms,
+            extra=ids(row, "answer", duration_ms=duration_ms),
         )
 
     async def _keep_lease(self, row: InboxRow) -> None:
@@ -206,7 +228,12 @@ class Worker:
     async def _process(self, row: InboxRow) -> None:
         plan = interpret(Kind.of(row.kind), row.text, row.payload, self._settings.max_input_chars)
         if isinstance(plan, FixedReply) and plan.text is None:
-            log.info("message %s of kind %s needs no reply", short_hash(row.message_id), row.kind)
+            log.info(
+                "message %s of kind %s needs no reply",
+                short_hash(row.message_id),
+                row.kind,
+                extra=ids(row, "triage"),
+            )
             await self._close(row, Outcome(None, DONE))
             return
         if time.time() - written_at(row) > REPLY_WINDOW_SECONDS:
@@ -251,7 +278,12 @@ class Worker:
         )
         if verdict == "ok":
             return None
-        log.info("user %s is over a rate limit (%s)", short_hash(row.user_key), verdict)
+        log.info(
+            "user %s is over a rate limit (%s)",
+            short_hash(row.user_key),
+            verdict,
+            extra=ids(row, "rate_limit"),
+        )
         return Outcome(RATE_LIMIT_NOTICE if verdict == "notice" else None, DONE, "rate limited")
 
     def _command(self, row: InboxRow) -> str | None:
@@ -281,7 +313,12 @@ class Worker:
                     await fetch_media(self._graph, question.media, self._limit(question.media.kind))
                 )
             except MediaRefused as exc:
-                log.info("media of message %s refused: %s", short_hash(row.message_id), exc.reason)
+                log.info(
+                    "media of message %s refused: %s",
+                    short_hash(row.message_id),
+                    exc.reason,
+                    extra=ids(row, "media"),
+                )
                 return Outcome(refusal(exc), DONE, f"media {exc.reason}")
         settings = self._settings
         history = await self._store.history(
@@ -297,15 +334,28 @@ class Worker:
                 attachments=attachments,
             )
         except LLMError as exc:
+            self._metrics.gemini_failures.inc()
             return self._apology(row, question, exc.reason)
+        finally:
+            self._metrics.gemini_latency.observe(time.perf_counter() - started)
+        self._metrics.gemini_tokens.labels("prompt").inc(answer.prompt_tokens)
+        self._metrics.gemini_tokens.labels("output").inc(answer.output_tokens)
         if not markdown_to_whatsapp(answer.text).strip():
             return self._apology(row, question, "answer empty once formatted for WhatsApp")
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(
             "gemini answered message %s in %.0f ms (%d prompt, %d output tokens)",
             short_hash(row.message_id),
-            (time.perf_counter() - started) * 1000,
+            duration_ms,
             answer.prompt_tokens,
             answer.output_tokens,
+            extra=ids(
+                row,
+                "gemini",
+                duration_ms=duration_ms,
+                prompt_tokens=answer.prompt_tokens,
+                output_tokens=answer.output_tokens,
+            ),
         )
         await self._store.save_reply(row.id, self.owner, answer.text)
         return self._answered(question, answer.text)
@@ -320,7 +370,12 @@ class Worker:
 
     def _apology(self, row: InboxRow, question: Question, reason: str) -> Outcome:
         """The user gets a short apology rather than silence; the cause goes to the log."""
-        log.warning("gemini gave no answer for message %s: %s", short_hash(row.message_id), reason)
+        log.warning(
+            "gemini gave no answer for message %s: %s",
+            short_hash(row.message_id),
+            reason,
+            extra=ids(row, "gemini"),
+        )
         user_turn = (Turn("user", question.remembered_as),)
         return Outcome(self._settings.fallback_message, FAILED, reason[:255], user_turn)
 
@@ -355,12 +410,15 @@ class Worker:
         closed = await self._store.finish(
             row.id, self.owner, outcome.state, error=outcome.error, new_turns=new_turns
         )
+        outcome_label = "rate_limited" if outcome.error == "rate limited" else outcome.state
+        self._metrics.messages.labels(row.kind, outcome_label).inc()
         if outcome.error:
             log.warning(
                 "message %s closed as %s: %s",
                 short_hash(row.message_id),
                 outcome.state,
                 outcome.error,
+                extra=ids(row, "close", state=outcome.state),
             )
         if not closed:
             log.warning("message %s was taken over before it closed", short_hash(row.message_id))
