@@ -69,6 +69,25 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def service_env(upstream_url: str, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a real `uvicorn main:app` process against a local fake upstream.
+
+    Built from scratch, not inherited, so no developer setting or `.env` value leaks in.
+    """
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
+        "VERIFY_TOKEN": VERIFY_TOKEN,
+        "APP_SECRET": APP_SECRET,
+        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "GEMINI_API_KEY": GEMINI_API_KEY,
+        "GRAPH_API_BASE_URL": upstream_url,
+        "GEMINI_BASE_URL": upstream_url,
+        "DATABASE_URL": database_url,
+        **extra,
+    }
+
+
 def load_payload(name: str) -> dict[str, Any]:
     """A payload file, its timestamps moved to just now (their order kept), as Meta sends them."""
     data: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))

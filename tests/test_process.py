@@ -16,11 +16,11 @@ import pytest
 from conftest import (
     APP_SECRET,
     GEMINI_API_KEY,
-    PHONE_NUMBER_ID,
     ROOT,
     VERIFY_TOKEN,
     WHATSAPP_TOKEN,
     load_payload,
+    service_env,
 )
 from fake_upstreams import FakeServer, free_port
 
@@ -49,22 +49,6 @@ def fake() -> Iterator[FakeServer]:
         yield server
 
 
-def service_env(fake: FakeServer, tmp_path: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
-        "VERIFY_TOKEN": VERIFY_TOKEN,
-        "APP_SECRET": APP_SECRET,
-        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "GEMINI_API_KEY": GEMINI_API_KEY,
-        "GRAPH_API_BASE_URL": fake.url,
-        "GEMINI_BASE_URL": fake.url,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/assistant.db",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "DEBUG",
-    }
-
-
 def test_uvicorn_turns_a_signed_webhook_into_a_sent_reply(fake: FakeServer, tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -72,7 +56,9 @@ def test_uvicorn_turns_a_signed_webhook_into_a_sent_reply(fake: FakeServer, tmp_
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp_path,  # no developer `.env` is read
-        env=service_env(fake, tmp_path),
+        env=service_env(
+            fake.url, f"sqlite:///{tmp_path}/assistant.db", LOG_FORMAT="json", LOG_LEVEL="DEBUG"
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

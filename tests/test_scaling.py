@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import signal
 import subprocess
@@ -18,11 +17,7 @@ from pathlib import Path
 import httpx
 from conftest import (
     APP_SECRET,
-    GEMINI_API_KEY,
-    PHONE_NUMBER_ID,
     ROOT,
-    VERIFY_TOKEN,
-    WHATSAPP_TOKEN,
     FakeUpstreams,
     Harness,
     gemini_answer,
@@ -31,6 +26,7 @@ from conftest import (
     running_app,
     text_payload,
 )
+from conftest import service_env as shared_service_env
 from fake_upstreams import FakeServer, free_port
 
 from store import DONE, Store
@@ -137,20 +133,14 @@ async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
 
 
 def service_env(fake: FakeServer, database_url: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
-        "VERIFY_TOKEN": VERIFY_TOKEN,
-        "APP_SECRET": APP_SECRET,
-        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "GEMINI_API_KEY": GEMINI_API_KEY,
-        "GRAPH_API_BASE_URL": fake.url,
-        "GEMINI_BASE_URL": fake.url,
-        "DATABASE_URL": database_url,
-        "LEASE_SECONDS": "1.5",
-        "POLL_INTERVAL_SECONDS": "0.2",
-        "LOG_LEVEL": "WARNING",
-    }
+    """Short leases and polls, so a killed process's messages are taken over quickly."""
+    return shared_service_env(
+        fake.url,
+        database_url,
+        LEASE_SECONDS="1.5",
+        POLL_INTERVAL_SECONDS="0.2",
+        LOG_LEVEL="WARNING",
+    )
 
 
 def start_service(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
