@@ -205,7 +205,10 @@ class Worker:
             log.exception(
                 "answering message %s failed", short_hash(row.message_id), extra=ids(row, "answer")
             )
-            await self._close(row, Outcome(None, FAILED, "internal error"))
+            try:
+                await self._close(row, Outcome(None, FAILED, "internal error"))
+            except Exception:  # e.g. the database is down: the lease expires, another try follows
+                log.exception("could not close message %s", short_hash(row.message_id))
         finally:
             heartbeat.cancel()
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -218,10 +221,16 @@ class Worker:
         )
 
     async def _keep_lease(self, row: InboxRow) -> None:
+        """Renew the claim while the answer is worked on, so no other instance takes it over."""
         lease = self._settings.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
-            if not await self._store.extend_lease(row.id, self.owner, lease):
+            try:
+                kept = await self._store.extend_lease(row.id, self.owner, lease)
+            except Exception as exc:  # a database hiccup: try again at the next beat
+                log.warning("lease renewal failed (%s)", type(exc).__name__)
+                continue
+            if not kept:
                 log.warning("lost the claim on message %s", short_hash(row.message_id))
                 return
 

@@ -745,3 +745,21 @@ async def test_phone_number_id_of_settings_is_used_in_the_send_path(harness: Har
         str(c.request.url) for c in harness.fakes.router.calls if c.request.url.host == "graph.test"
     }
     assert urls == {f"https://graph.test/v25.0/{PHONE_NUMBER_ID}/messages"}
+
+
+async def test_an_unexpected_error_closes_the_row_and_the_service_goes_on(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worker
+
+    def broken(text: str) -> str:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(worker, "markdown_to_whatsapp", broken)
+    await harness.post(text_payload("first", message_id="wamid.e1"))
+    await harness.settle()
+    assert await harness.services.store.state_of("wamid.e1") == FAILED
+    monkeypatch.undo()
+    await harness.post(text_payload("second", message_id="wamid.e2"))
+    await harness.settle()
+    assert [m["text"]["body"] for m in harness.fakes.sent()] == ["You said: second"]
