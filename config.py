@@ -180,6 +180,7 @@ def load_settings(**overrides: Any) -> Settings:
                     "Set them in the environment or in a .env file in the working directory "
                     "(cp .env.example .env). README.md, 'Settings', explains each one."
                 ),
+                "Meanwhile, `make chat` talks to the assistant here (only GEMINI_API_KEY needed).",
             ]
         )
         print(message, file=sys.stderr)

@@ -276,3 +276,14 @@ def test_loading_the_app_without_settings_exits_cleanly(tmp_path: Path) -> None:
         assert f"{name} is not set" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_the_start_up_message_points_to_the_playground(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in REQUIRED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        load_settings()
+    assert "make chat" in capsys.readouterr().err
