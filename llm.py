@@ -38,6 +38,7 @@ class Answer:
     text: str
     prompt_tokens: int
     output_tokens: int
+    thinking_tokens: int = 0
 
 
 class LLMError(Exception):
@@ -158,6 +159,7 @@ class Gemini:
             text=text,
             prompt_tokens=(usage.prompt_token_count or 0) if usage else 0,
             output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+            thinking_tokens=(usage.thoughts_token_count or 0) if usage else 0,
         )
 
     async def aclose(self) -> None:

@@ -41,7 +41,7 @@ class Metrics:
         )
         self.gemini_tokens = Counter(
             "assistant_gemini_tokens",
-            "Gemini tokens from usageMetadata, by type (prompt, output)",
+            "Gemini tokens from usageMetadata by type: prompt, output, thinking (billed as output)",
             ["type"],
             registry=registry,
         )

@@ -214,18 +214,29 @@ class Store:
             return [(r.id, r.user_key) for r in rows]
 
     async def claim(self, row_id: int, user_key: str, owner: str, lease: float) -> InboxRow | None:
-        """Take a message for answering, atomically; None if someone else was first.
+        """Take one message for answering, atomically; None if someone else was first."""
+        claimed = await self.claim_many([(row_id, user_key)], owner, lease)
+        return claimed[0] if claimed else None
 
-        The checks live in the UPDATE itself, so two workers can never both win. On
+    async def claim_many(
+        self, candidates: Sequence[tuple[int, str]], owner: str, lease: float
+    ) -> list[InboxRow]:
+        """Take messages for answering in one transaction; those someone else took are skipped.
+
+        The checks live in each UPDATE itself, so two workers can never both win a row. On
         PostgreSQL a per-user advisory lock also serialises claims of one user's messages.
         """
         now = time.time()
-        values = {"row_id": row_id, "owner": owner, "lease_until": now + lease, "now": now}
+        claimed: list[InboxRow] = []
         async with self.engine.begin() as conn:
-            if not await self._lock_user(conn, user_key):
-                return None
-            found = (await conn.execute(_CLAIM, values)).first()
-        return _row(found) if found else None
+            for row_id, user_key in candidates:
+                if not await self._lock_user(conn, user_key):
+                    continue
+                values = {"row_id": row_id, "owner": owner, "lease_until": now + lease, "now": now}
+                found = (await conn.execute(_CLAIM, values)).first()
+                if found:
+                    claimed.append(_row(found))
+        return claimed
 
     async def _lock_user(self, conn: AsyncConnection, user_key: str) -> bool:
         """PostgreSQL: hold the user's lock for this transaction, or skip if another has it.
@@ -372,7 +383,10 @@ class Store:
             return result.rowcount
 
     async def forget_user(self, user_key: str) -> None:
-        """Erase what is stored about a user; message ids stay (scrubbed) for deduplication."""
+        """Erase what is stored about a user; message ids stay (scrubbed) for deduplication.
+
+        Messages still waiting for an answer were written after the request and are kept.
+        """
         anonymous = "forgotten:" + hashlib.sha256(user_key.encode()).hexdigest()[:32]
         async with self.engine.begin() as conn:
             await conn.execute(delete(turns).where(turns.c.user_key == user_key))
@@ -381,11 +395,6 @@ class Store:
                 update(inbox)
                 .where(inbox.c.user_key == user_key, inbox.c.state.not_in(UNFINISHED))
                 .values(user_key=anonymous, recipient="", text=None, payload="{}", reply=None)
-            )
-            await conn.execute(
-                update(inbox)
-                .where(inbox.c.user_key == user_key, inbox.c.state.in_(UNFINISHED))
-                .values(text=None, payload="{}", reply=None)
             )
 
     async def purge(self, *, turns_before: float, inbox_before: float) -> tuple[int, int]:

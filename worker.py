@@ -180,16 +180,15 @@ class Worker:
         free = self._settings.max_concurrency - len(self._tasks)
         if free <= 0:
             return
-        for row_id, user_key in await self._store.claimable(free):
-            if self._stopping:
-                return
-            row = await self._store.claim(
-                row_id, user_key, self.owner, self._settings.lease_seconds
-            )
-            if row is not None:
-                task = asyncio.create_task(self._answer(row), name=f"answer-{row.id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
+        candidates = await self._store.claimable(free)
+        if not candidates or self._stopping:
+            return
+        for row in await self._store.claim_many(
+            candidates, self.owner, self._settings.lease_seconds
+        ):
+            task = asyncio.create_task(self._answer(row), name=f"answer-{row.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -349,6 +348,7 @@ class Worker:
             self._metrics.gemini_latency.observe(time.perf_counter() - started)
         self._metrics.gemini_tokens.labels("prompt").inc(answer.prompt_tokens)
         self._metrics.gemini_tokens.labels("output").inc(answer.output_tokens)
+        self._metrics.gemini_tokens.labels("thinking").inc(answer.thinking_tokens)
         if not markdown_to_whatsapp(answer.text).strip():
             return self._apology(row, question, "answer empty once formatted for WhatsApp")
         duration_ms = round((time.perf_counter() - started) * 1000, 1)

@@ -172,3 +172,12 @@ async def test_command_words_and_replies_are_configurable(
         await harness.settle()
     assert [m["text"]["body"] for m in fakes.sent()] == ["Pronto, conversa nova."]
     assert fakes.gemini_calls == []
+
+
+async def test_forget_keeps_messages_sent_after_it(harness: Harness) -> None:
+    store = harness.services.store
+    later = parse_webhook(text_payload("a new question", message_id="wamid.after")).messages
+    await store.record_messages(later)
+    await store.forget_user("16505551234")
+    dump = repr(await rows_of(harness))
+    assert "a new question" in dump and "16505551234" in dump
