@@ -31,6 +31,7 @@ REPLY_WINDOW_SECONDS = 24 * 3600 - 120
 # Meta redelivers for up to 7 days: inbox rows are kept a day longer so dedup holds throughout.
 INBOX_RETENTION_SECONDS = 8 * 24 * 3600
 GRAPH_OUTSIDE_WINDOW = 131047
+CLAIM_BATCH = 16
 
 
 def written_at(row: InboxRow) -> float:
@@ -181,14 +182,17 @@ class Worker:
         if free <= 0:
             return
         candidates = await self._store.claimable(free)
-        if not candidates or self._stopping:
-            return
-        for row in await self._store.claim_many(
-            candidates, self.owner, self._settings.lease_seconds
-        ):
-            task = asyncio.create_task(self._answer(row), name=f"answer-{row.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
+        # Small batches: a long claiming transaction would keep webhooks waiting for the database.
+        for start in range(0, len(candidates), CLAIM_BATCH):
+            if self._stopping:
+                return
+            batch = candidates[start : start + CLAIM_BATCH]
+            for row in await self._store.claim_many(
+                batch, self.owner, self._settings.lease_seconds
+            ):
+                task = asyncio.create_task(self._answer(row), name=f"answer-{row.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
