@@ -73,8 +73,8 @@ class Settings(BaseSettings):
 
     # Tuning knobs beyond the contract; the defaults suit most deployments.
     max_output_tokens: int = Field(default=4096, ge=1)
-    gemini_timeout_seconds: float = Field(default=60.0, gt=0)
-    gemini_max_attempts: int = Field(default=3, ge=1, le=10)
+    gemini_timeout_seconds: float = Field(default=30.0, gt=0)
+    gemini_max_attempts: int = Field(default=2, ge=1, le=10)
     graph_timeout_seconds: float = Field(default=15.0, gt=0)
     graph_max_attempts: int = Field(default=4, ge=1, le=10)
     retry_base_delay_seconds: float = Field(default=0.5, ge=0)

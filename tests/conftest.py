@@ -63,6 +63,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "poll_interval_seconds": 0.05,
         "shutdown_grace_seconds": 5,
         "part_interval_seconds": 0,
+        "gemini_max_attempts": 3,
         "rate_limit_per_minute": 1000,
     }
     values.update(overrides)
