@@ -32,6 +32,7 @@ REPLY_WINDOW_SECONDS = 24 * 3600 - 120
 INBOX_RETENTION_SECONDS = 8 * 24 * 3600
 GRAPH_OUTSIDE_WINDOW = 131047
 CLAIM_BATCH = 16
+DISPATCH_COALESCE_SECONDS = 0.01
 
 
 def written_at(row: InboxRow) -> float:
@@ -155,6 +156,10 @@ class Worker:
                 log.exception("dispatch failed; retrying at the next poll")
             if not self._tasks and generation == self._generation:
                 self._idle.set()
+            if self._wake.is_set():
+                # Busy: let a few more webhooks and finished answers arrive, then look once for
+                # all of them, rather than querying the inbox again for each one.
+                await asyncio.sleep(DISPATCH_COALESCE_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
 
