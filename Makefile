@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format clean bench
+.PHONY: run test faults lint format clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(VENV)/.runtime
 ## test: run the whole test suite
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## faults: the fault-injection suite (failing upstreams, duplicate storm, SIGKILL, fuzzing; minutes)
+faults: $(VENV)/.dev
+	$(BIN)/python -m pytest -m fault $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format check) and mypy
 lint: $(VENV)/.dev

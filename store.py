@@ -39,7 +39,7 @@ from schema import (
     turns,
     upgrade_to,
 )
-from whatsapp import InboundMessage
+from whatsapp import InboundMessage, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,8 @@ class Store:
                 "phone_number_id": m.phone_number_id,
                 "kind": m.kind.value,
                 "text": m.text,
-                "payload": json.dumps(m.raw, ensure_ascii=False),
+                # ASCII escapes keep any lone surrogate or NUL storable as text.
+                "payload": json.dumps(m.raw),
                 "sent_at": m.timestamp,
                 "received_at": now,
                 "state": PENDING,
@@ -286,7 +287,7 @@ class Store:
                 await conn.execute(
                     insert(turns),
                     [
-                        {"user_key": k, "role": r, "text": t, "created_at": now}
+                        {"user_key": k, "role": r, "text": clean_text(t), "created_at": now}
                         for k, r, t in new_turns
                     ],
                 )

@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_TEXT_CHARS = 4096
+MAX_ID_CHARS = 255  # Meta's ids are far shorter; longer ones are not Meta's and are dropped
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -130,15 +131,26 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def clean_text(value: str) -> str:
+    """Text as every database takes it: lone surrogates replaced, NUL characters dropped."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+
+
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value) if isinstance(value, int) else ""
+    if isinstance(value, str):
+        return clean_text(value)
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
 
 
 def _int(value: Any) -> int:
+    """A 64-bit integer, or 0 for anything else (JSON allows 1e999 and 2**64)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return 0
+    return number if -(2**63) <= number < 2**63 else 0
 
 
 def _errors(value: Any) -> tuple[ErrorInfo, ...]:
@@ -161,6 +173,7 @@ def _text_of(kind: Kind, message: dict[str, Any]) -> str | None:
         body = reply.get("title")
     elif kind is Kind.BUTTON:
         body = _dict(message.get("button")).get("text")
+    body = clean_text(body) if isinstance(body, str) else None
     return body if isinstance(body, str) and body else None
 
 
@@ -179,13 +192,13 @@ def _parse_message(
     message: dict[str, Any], phone_number_id: str, contacts: list[Any]
 ) -> InboundMessage | None:
     message_id = _str(message.get("id"))
-    if not message_id:
+    if not message_id or len(message_id) > MAX_ID_CHARS:
         return None
     sender, sender_user_id = _str(message.get("from")), _str(message.get("from_user_id"))
     contact = _find_contact(contacts, sender, sender_user_id)
     wa_id = sender or _str(contact.get("wa_id"))
     user_id = sender_user_id or _str(contact.get("user_id")) or None
-    if not (wa_id or user_id):
+    if not (wa_id or user_id) or max(len(wa_id), len(user_id or "")) > MAX_ID_CHARS:
         return None
     raw_type = _str(message.get("type"))
     kind = Kind.of(raw_type)
