@@ -11,11 +11,11 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 TEST_DATABASE_URL = "postgresql://postgres:postgres@localhost:5432/postgres"
 
 
-def test_the_workflow_runs_make_test_then_make_lint() -> None:
+def test_the_workflow_runs_make_test_faults_then_lint() -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
     runs = [line.strip() for line in text.splitlines() if line.strip().startswith("run:")]
-    assert runs == ["run: make test", "run: make lint"]
-    assert f"TEST_DATABASE_URL: {TEST_DATABASE_URL}" in text
+    assert runs == ["run: make test", "run: make faults", "run: make lint"]
+    assert text.count(f"TEST_DATABASE_URL: {TEST_DATABASE_URL}") == 2
     assert "image: postgres:16" in text
     assert "pg_isready" in text
 
