@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_TEXT_CHARS = 4096
 MAX_ID_CHARS = 255  # Meta's ids are far shorter; longer ones are not Meta's and are dropped
 
 
