@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     graph_max_attempts: int = Field(default=4, ge=1, le=10)
     retry_base_delay_seconds: float = Field(default=0.5, ge=0)
     retry_max_delay_seconds: float = Field(default=8.0, ge=0)
+    # Processes that answer, beside the web process that records and acknowledges webhooks;
+    # 0 answers in the web process itself. MAX_CONCURRENCY applies to each.
+    worker_processes: int = Field(default=1, ge=0, le=64)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)

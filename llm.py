@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
+
+if TYPE_CHECKING:  # imported when a client is made: the web process never loads the SDK
+    from google.genai import errors, types
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def build_request(
             {"inline_data": {"data": a.data, "mime_type": a.mime_type}} for a in attachments
         ]
         if contents and contents[-1]["role"] == "user":
-            contents[-1]["parts"] = [*inline, *contents[-1]["parts"]]
+            contents[-1]["parts"] = [*inline, *(contents[-1].get("parts") or [])]
         else:
             contents.append({"role": "user", "parts": inline})
     config: types.GenerateContentConfigDict = {"max_output_tokens": max_output_tokens}
@@ -119,7 +119,11 @@ class Gemini:
         base_delay: float = 0.5,
         max_delay: float = 8.0,
     ) -> None:
+        from google import genai
+        from google.genai import errors, types
+
         self.model = model
+        self._api_error: type[errors.APIError] = errors.APIError
         options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout_seconds * 1000),
@@ -151,7 +155,7 @@ class Gemini:
             response = await self._client.aio.models.generate_content(
                 model=self.model, contents=contents, config=config
             )
-        except genai_errors.APIError as exc:
+        except self._api_error as exc:
             raise LLMError(f"Gemini API error {exc.code} {exc.status}") from exc
         except httpx.TimeoutException as exc:
             raise LLMError("Gemini timed out") from exc

@@ -6,33 +6,32 @@ import asyncio
 import hmac
 import json
 import logging
-import re
-import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pythonjsonlogger.json import JsonFormatter
 
 from config import Settings, load_settings
-from llm import Gemini
+from logs import configure_logging
 from metrics import Metrics
 from store import Store
 from whatsapp import (
     SIGNATURE_HEADER,
-    GraphClient,
     WebhookEvents,
-    graph_http_client,
     parse_webhook,
     short_hash,
     verify_signature,
 )
-from worker import Worker
+from worker_process import WorkerProcesses
+
+if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
+    from worker import Worker
+
 
 log = logging.getLogger("main")
 
@@ -40,60 +39,26 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # Meta sends at most 3 MB; anything bigger is 
 
 
 # ---------------------------------------------------------------------------------------------
-# Logging
-
-
-class RedactQuerySecrets(logging.Filter):
-    """Uvicorn's access log prints query strings, and Meta's handshake carries the verify token."""
-
-    _pattern = re.compile(r"(?i)([?&][^=&\s]*(?:token|key|secret|signature)[^=&\s]*=)[^&\s\"]*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self._pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
-            )
-        elif isinstance(record.msg, str):
-            record.msg = self._pattern.sub(r"\1***", record.msg)
-        return True
-
-
-def configure_logging(settings: Settings) -> None:
-    """One handler on the root logger, in the chosen format; uvicorn's loggers feed into it."""
-    handler = logging.StreamHandler(sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(RedactQuerySecrets())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        uvicorn_logger = logging.getLogger(name)
-        uvicorn_logger.handlers[:] = []
-        uvicorn_logger.propagate = True
-    # Libraries that log what must not be logged, even at DEBUG: httpx prints URLs (media URLs
-    # carry signed query strings) and aiosqlite prints every SQL statement with its parameters.
-    for name in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "google_genai"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-# ---------------------------------------------------------------------------------------------
 # Services the lifespan opens and closes
+
+
+class Answering(Protocol):
+    def notify(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     store: Store
-    worker: Worker
+    answering: Answering  # told about every newly recorded message
     metrics: Metrics
+    worker: Worker | None = None  # the in-process Worker when WORKER_PROCESSES=0
+
+    @property
+    def inline_worker(self) -> Worker:
+        """The in-process Worker (tests and tools run with WORKER_PROCESSES=0)."""
+        if self.worker is None:
+            raise RuntimeError("answering runs in worker processes (WORKER_PROCESSES > 0)")
+        return self.worker
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies in a thread pool, on every request.
@@ -121,56 +86,43 @@ def build_lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics: Metrics = app.state.metrics
         store = await Store.open(settings.database_url, migrate=settings.auto_migrate)
-        graph_http = graph_http_client(
-            settings.graph_api_base_url,
-            settings.whatsapp_token.get_secret_value(),
-            settings.graph_timeout_seconds,
-            transport=graph_transport,
-        )
-        gemini_http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.gemini_timeout_seconds + 5, connect=10.0),
-            limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
-        )
-        gemini = Gemini(
-            api_key=settings.gemini_api_key.get_secret_value(),
-            model=settings.gemini_model,
-            http=gemini_http,
-            base_url=settings.gemini_base_url,
-            timeout_seconds=settings.gemini_timeout_seconds,
-            max_attempts=settings.gemini_max_attempts,
-            base_delay=settings.retry_base_delay_seconds,
-            max_delay=settings.retry_max_delay_seconds,
-        )
-        graph = GraphClient(
-            graph_http,
-            version=settings.graph_api_version,
-            phone_number_id=settings.phone_number_id,
-            max_attempts=settings.graph_max_attempts,
-            base_delay=settings.retry_base_delay_seconds,
-            max_delay=settings.retry_max_delay_seconds,
-            observer=metrics.observe_graph,
-        )
-        worker = Worker(settings=settings, store=store, graph=graph, gemini=gemini, metrics=metrics)
-        metrics.in_flight.set_function(lambda: worker.in_flight)
-        app.state.services = Services(store=store, worker=worker, metrics=metrics)
-        await worker.start()
-        log.info(
-            "ready: model %s, Graph %s, %s database",
-            settings.gemini_model,
-            settings.graph_api_version,
-            store.engine.dialect.name,
-        )
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if settings.worker_processes and graph_transport is None:
+                    services = await start_worker_processes(settings, store, metrics, stack)
+                else:
+                    from worker import running_worker
+
+                    worker = await stack.enter_async_context(
+                        running_worker(settings, store, metrics, graph_transport=graph_transport)
+                    )
+                    services = Services(store, worker, metrics, worker)
+                app.state.services = services
+                log.info(
+                    "ready: model %s, Graph %s, %s database",
+                    settings.gemini_model,
+                    settings.graph_api_version,
+                    store.engine.dialect.name,
+                )
+                yield
         finally:
-            await worker.stop(settings.shutdown_grace_seconds)
-            await gemini.aclose()
-            await gemini_http.aclose()
-            await graph_http.aclose()
             await store.close()
             log.info("stopped")
 
     return lifespan
+
+
+async def start_worker_processes(
+    settings: Settings, store: Store, metrics: Metrics, stack: AsyncExitStack
+) -> Services:
+    if store.is_sqlite:  # the file is this service's: what its last run held is free again
+        from worker import resume_abandoned
+
+        await resume_abandoned(store)
+    processes = WorkerProcesses(settings, metrics)
+    stack.push_async_callback(processes.stop, settings.shutdown_grace_seconds)
+    await processes.start()
+    return Services(store, processes, metrics)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +244,7 @@ async def receive_webhook(
     messages = [m for m in events.messages if m.phone_number_id == settings.phone_number_id]
     new_ids = await services.store.record_messages(messages)
     if new_ids:
-        services.worker.notify()
+        services.answering.notify()
     if len(new_ids) < len(messages):
         log.info("%d duplicate delivery(ies) ignored", len(messages) - len(new_ids))
     if not (events.messages or events.statuses or events.errors):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 
@@ -11,6 +14,7 @@ class Metrics:
     """The service's metrics; tests and several apps in one process each get their own."""
 
     def __init__(self) -> None:
+        self._sources: list[Callable[[], Iterable[Metric]]] = []
         self.registry = CollectorRegistry()
         registry = self.registry
         self.webhooks = Counter(
@@ -67,5 +71,48 @@ class Metrics:
         if error_code is not None:
             self.graph_errors.labels(call, str(error_code)).inc()
 
+    def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
+        """More samples of these same metrics, e.g. the latest snapshots of worker processes."""
+        self._sources.append(source)
+
+    def snapshot(self) -> list[Metric]:
+        """This process's samples, picklable, to be added to another process's output."""
+        return list(self.registry.collect())
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self._sources:
+            return generate_latest(self.registry)
+        return generate_latest(_Merged([self.registry.collect(), *(s() for s in self._sources)]))
+
+
+class _Merged:
+    """Several processes' samples as one: values of the same sample and labels are added.
+
+    Right for counters, histograms and the in-flight gauge alike; `*_created` timestamps
+    keep the earliest.
+    """
+
+    def __init__(self, sources: Iterable[Iterable[Metric]]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        for source in self._sources:
+            for family in source:
+                merged = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                samples = values.setdefault(merged.name, {})
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    if key not in samples:
+                        samples[key] = sample.value
+                    elif sample.name.endswith("_created"):
+                        samples[key] = min(samples[key], sample.value)
+                    else:
+                        samples[key] += sample.value
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family

@@ -128,7 +128,7 @@ async def chat(settings: Settings, input_stream: TextIO, output_stream: TextIO) 
     fake = FakeWhatsApp(output_stream)
     app = create_app(settings, graph_transport=httpx.MockTransport(fake.handle))
     async with app.router.lifespan_context(app):
-        worker: Worker = app.state.services.worker
+        worker: Worker = app.state.services.inline_worker
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://playground") as client:
             output_stream.write(f"Chatting with {settings.gemini_model}; {QUIT} to leave.\n")

@@ -75,7 +75,10 @@ turns = Table(
     Column("role", String(8), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    # The inbox message this turn belongs to: closing a message adds its turns only once.
+    Column("inbox_id", BigInteger, nullable=True),
     Index("ix_turns_user_id", "user_key", "id"),
+    Index("ux_turns_inbox_role", "inbox_id", "role", unique=True),
     Index("ix_turns_created_at", "created_at"),
 )
 
@@ -116,7 +119,18 @@ def create_engine(database_url: str) -> AsyncEngine:
         _ensure_sqlite_directory(url)
         # One connection: SQLite has one writer at a time anyway, and several connections
         # only wait on each other's locks (its busy handler sleeps in 1-100 ms steps).
-        engine = create_async_engine(url, hide_parameters=True, pool_size=1, max_overflow=0)
+        # Autocommit: each write is one statement that takes and releases the database's
+        # write lock inside the driver's thread. In a transaction the lock would be held from
+        # the first write to COMMIT, across event-loop turns, while every other writer (the
+        # web process's webhooks included) waits. Store.transaction() opens the few real ones.
+        engine = create_async_engine(
+            url,
+            hide_parameters=True,
+            pool_size=1,
+            max_overflow=0,
+            isolation_level="AUTOCOMMIT",
+            skip_autocommit_rollback=True,
+        )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     return create_async_engine(

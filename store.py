@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    Float,
+    String,
     Table,
+    Text,
     and_,
     bindparam,
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     text,
@@ -98,18 +102,35 @@ _READY = (
     .order_by(inbox.c.id)
     .limit(bindparam("limit"))
 )
+_CLAIM_VALUES = {
+    "state": PROCESSING,
+    "owner": bindparam("owner"),
+    "lease_until": bindparam("lease_until"),
+    "attempts": inbox.c.attempts + 1,
+    "updated_at": bindparam("now"),
+}
 _CLAIM = (
     update(inbox)
     .where(inbox.c.id == bindparam("row_id"), _claimable(), ~_blocked())
-    .values(
-        state=PROCESSING,
-        owner=bindparam("owner"),
-        lease_until=bindparam("lease_until"),
-        attempts=inbox.c.attempts + 1,
-        updated_at=bindparam("now"),
-    )
+    .values(_CLAIM_VALUES)
     .returning(*inbox.c)
 )
+# SQLite: a whole batch in one statement (one writer at a time makes it atomic per row).
+_CLAIM_BATCH = (
+    update(inbox)
+    .where(inbox.c.id.in_(bindparam("row_ids", expanding=True)), _claimable(), ~_blocked())
+    .values(_CLAIM_VALUES)
+    .returning(*inbox.c)
+)
+# A closed message's turns, only while its claim is still ours, once per message and role.
+_ADD_TURN = select(
+    inbox.c.id,
+    inbox.c.user_key,
+    bindparam("role", type_=String),
+    bindparam("text", type_=Text),
+    bindparam("now", type_=Float),
+).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("owner"))
+_TURN_COLUMNS = ["inbox_id", "user_key", "role", "text", "created_at"]
 
 
 def _row(values: Any) -> InboxRow:
@@ -167,6 +188,34 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for writes that are atomic on their own.
+
+        SQLite: autocommit (see schema.create_engine), so each statement holds the write lock
+        only while it runs. PostgreSQL: one transaction around the block.
+        """
+        return self.engine.connect() if self.is_sqlite else self.engine.begin()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """Statements that must all happen or none; on SQLite they hold the write lock.
+
+        SQLite: BEGIN IMMEDIATE takes the lock up front (a deferred transaction that reads,
+        then writes, can be refused outright in WAL mode when another writer went first).
+        """
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await asyncio.shield(conn.exec_driver_sql("ROLLBACK"))
+                raise
+            await conn.exec_driver_sql("COMMIT")
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -200,7 +249,7 @@ class Store:
             .on_conflict_do_nothing(index_elements=["message_id"])
             .returning(inbox.c.message_id)
         )
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(statement, rows)
             return [r.message_id for r in result]
 
@@ -228,6 +277,18 @@ class Store:
         PostgreSQL a per-user advisory lock also serialises claims of one user's messages.
         """
         now = time.time()
+        if not candidates:
+            return []
+        if self.is_sqlite:
+            values = {
+                "row_ids": [row_id for row_id, _ in candidates],
+                "owner": owner,
+                "lease_until": now + lease,
+                "now": now,
+            }
+            async with self._write() as conn:
+                batch = (await conn.execute(_CLAIM_BATCH, values)).all()
+            return sorted((_row(r) for r in batch), key=lambda r: r.id)
         claimed: list[InboxRow] = []
         async with self.engine.begin() as conn:
             for row_id, user_key in candidates:
@@ -271,30 +332,40 @@ class Store:
         state: str,
         *,
         error: str | None = None,
-        new_turns: Sequence[tuple[str, Role, str]] = (),
+        new_turns: Sequence[tuple[Role, str]] = (),
     ) -> bool:
-        """Close a claimed message and add its turns to the conversation, in one transaction."""
+        """Close a claimed message and add its turns to its user's conversation.
+
+        The turns go first, and only while the claim is ours; they are keyed by message and
+        role, so if the process dies between the two writes, the retry adds them only once.
+        """
         now = time.time()
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
+            if new_turns:
+                await conn.execute(
+                    self._insert(turns)
+                    .from_select(_TURN_COLUMNS, _ADD_TURN)
+                    .on_conflict_do_nothing(index_elements=["inbox_id", "role"]),
+                    [
+                        {
+                            "row_id": row_id,
+                            "owner": owner,
+                            "role": r,
+                            "text": clean_text(t),
+                            "now": now,
+                        }
+                        for r, t in new_turns
+                    ],
+                )
             finished = await conn.execute(
                 update(inbox)
                 .where(inbox.c.id == row_id, inbox.c.owner == owner)
                 .values(state=state, error=error, owner=None, lease_until=None, updated_at=now)
             )
-            if finished.rowcount != 1:
-                return False
-            if new_turns:
-                await conn.execute(
-                    insert(turns),
-                    [
-                        {"user_key": k, "role": r, "text": clean_text(t), "created_at": now}
-                        for k, r, t in new_turns
-                    ],
-                )
-        return True
+            return finished.rowcount == 1
 
     async def _update_owned(self, row_id: int, owner: str, **values: Any) -> bool:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(inbox)
                 .where(inbox.c.id == row_id, inbox.c.owner == owner)
@@ -304,7 +375,7 @@ class Store:
 
     async def release_leases(self) -> int:
         """Hand every claimed message back; only for a database no other process uses."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 update(inbox)
                 .where(inbox.c.state == PROCESSING)
@@ -350,8 +421,10 @@ class Store:
         `limits` are (name, window length in seconds, messages allowed; 0 for no limit). The
         windows slide: messages received in the `length` seconds up to `at` are counted from
         the inbox, and the notice time is kept in the database, so every instance agrees.
+        The notice's upsert decides alone (it only fires once per window), so the counts and
+        it need not share a transaction.
         """
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             for name, length, allowed in limits:
                 if allowed <= 0:
                     continue
@@ -379,7 +452,7 @@ class Store:
 
     async def reset_conversation(self, user_key: str) -> int:
         """Drop the conversation context of a user; returns the number of turns removed."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             result = await conn.execute(delete(turns).where(turns.c.user_key == user_key))
             return result.rowcount
 
@@ -389,7 +462,7 @@ class Store:
         Messages still waiting for an answer were written after the request and are kept.
         """
         anonymous = "forgotten:" + hashlib.sha256(user_key.encode()).hexdigest()[:32]
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             await conn.execute(delete(turns).where(turns.c.user_key == user_key))
             await conn.execute(delete(rate_notices).where(rate_notices.c.user_key == user_key))
             await conn.execute(
@@ -400,7 +473,7 @@ class Store:
 
     async def purge(self, *, turns_before: float, inbox_before: float) -> tuple[int, int]:
         """Delete old turns and old finished inbox rows; returns how many of each went."""
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             old_turns = await conn.execute(delete(turns).where(turns.c.created_at < turns_before))
             old_rows = await conn.execute(
                 delete(inbox).where(

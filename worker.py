@@ -9,7 +9,10 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+import httpx
 
 from config import Settings
 from formatting import markdown_to_whatsapp, split_message
@@ -19,7 +22,7 @@ from media import Attachment, MediaRefused
 from media import fetch as fetch_media
 from metrics import Metrics
 from store import DONE, EXPIRED, FAILED, InboxRow, Store
-from whatsapp import GraphAPIError, GraphClient, Kind, short_hash
+from whatsapp import GraphAPIError, GraphClient, Kind, graph_http_client, short_hash
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,67 @@ def ids(row: InboxRow, stage: str, **fields: object) -> dict[str, object]:
 async def pause_between_parts(seconds: float) -> None:
     """The gap between the parts of one reply (Meta limits messages per user per second)."""
     await asyncio.sleep(seconds)
+
+
+async def resume_abandoned(store: Store) -> None:
+    released = await store.release_leases()
+    if released:
+        log.info("resuming %d message(s) left unanswered by the previous run", released)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    *,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+    resume: bool = True,
+) -> AsyncIterator[Worker]:
+    """A started Worker with its own Graph and Gemini clients; stopped and closed on exit.
+
+    `graph_transport` replaces the network under the Graph API client (the playground
+    prints what would be sent to WhatsApp instead of sending it).
+    """
+    graph_http = graph_http_client(
+        settings.graph_api_base_url,
+        settings.whatsapp_token.get_secret_value(),
+        settings.graph_timeout_seconds,
+        transport=graph_transport,
+    )
+    gemini_http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.gemini_timeout_seconds + 5, connect=10.0),
+        limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
+    )
+    gemini = Gemini(
+        api_key=settings.gemini_api_key.get_secret_value(),
+        model=settings.gemini_model,
+        http=gemini_http,
+        base_url=settings.gemini_base_url,
+        timeout_seconds=settings.gemini_timeout_seconds,
+        max_attempts=settings.gemini_max_attempts,
+        base_delay=settings.retry_base_delay_seconds,
+        max_delay=settings.retry_max_delay_seconds,
+    )
+    graph = GraphClient(
+        graph_http,
+        version=settings.graph_api_version,
+        phone_number_id=settings.phone_number_id,
+        max_attempts=settings.graph_max_attempts,
+        base_delay=settings.retry_base_delay_seconds,
+        max_delay=settings.retry_max_delay_seconds,
+        observer=metrics.observe_graph,
+    )
+    worker = Worker(settings=settings, store=store, graph=graph, gemini=gemini, metrics=metrics)
+    metrics.in_flight.set_function(lambda: worker.in_flight)
+    try:
+        await worker.start(resume=resume)
+        yield worker
+    finally:
+        await worker.stop(settings.shutdown_grace_seconds)
+        await gemini.aclose()
+        await gemini_http.aclose()
+        await graph_http.aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +166,15 @@ class Worker:
         self._housekeeping: asyncio.Task[None] | None = None
         self._stopping = False
 
-    async def start(self) -> None:
-        if self._store.is_sqlite:
-            # An SQLite file belongs to one process: whatever it held claimed at a crash is ours.
-            released = await self._store.release_leases()
-            if released:
-                log.info("resuming %d message(s) left unanswered by the previous run", released)
+    async def start(self, *, resume: bool = True) -> None:
+        """Start answering; `resume`: first take back what an earlier run of this process held.
+
+        Only for SQLite, whose file belongs to one service: there, whatever was claimed when
+        the service stopped was claimed by the service's previous run. (With worker processes
+        the web process does this once, before it starts them.)
+        """
+        if resume and self._store.is_sqlite:
+            await resume_abandoned(self._store)
         self._loop = asyncio.create_task(self._run(), name="inbox-dispatcher")
         self._housekeeping = asyncio.create_task(self._purge_periodically(), name="purge")
 
@@ -424,7 +491,7 @@ class Worker:
                 await self._store.mark_parts_sent(row.id, self.owner, index + 1)
 
     async def _close(self, row: InboxRow, outcome: Outcome) -> None:
-        new_turns = [(row.user_key, t.role, t.text) for t in outcome.turns if t.text]
+        new_turns = [(t.role, t.text) for t in outcome.turns if t.text]
         closed = await self._store.finish(
             row.id, self.owner, outcome.state, error=outcome.error, new_turns=new_turns
         )

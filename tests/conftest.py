@@ -65,6 +65,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "part_interval_seconds": 0,
         "gemini_max_attempts": 3,
         "rate_limit_per_minute": 1000,
+        # In-process answering, so that respx sees every upstream call; the worker processes
+        # are covered by the tests that start a real `uvicorn main:app`.
+        "worker_processes": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -294,7 +297,7 @@ class Harness:
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until this instance has answered everything it can answer now."""
-        await asyncio.wait_for(self.services.worker.wait_idle(), timeout)
+        await asyncio.wait_for(self.services.inline_worker.wait_idle(), timeout)
 
     async def settle_all(self, timeout: float = 30.0) -> None:
         """Wait until no message is left unanswered, by any instance (leases may expire first)."""

@@ -91,7 +91,7 @@ async def test_purge_drops_old_turns_and_old_finished_rows_only(
                     received_at=now - 6 * 86400  # inside Meta's 7-day redelivery horizon
                 )
             )
-        removed = await harness.services.worker.purge()
+        removed = await harness.services.inline_worker.purge()
         assert removed == (2, 1)
         assert [r["message_id"] for r in await rows_of(harness)] == ["wamid.keep1", "wamid.keep2"]
         assert [t[2] for t in await turns_of(harness)] == [
@@ -114,7 +114,7 @@ async def test_purge_keeps_unanswered_rows_whatever_their_age(harness: Harness) 
         await conn.execute(
             update(inbox).values(received_at=time.time() - 30 * 86400, state="processing")
         )
-    await harness.services.worker.purge()
+    await harness.services.inline_worker.purge()
     assert [r["message_id"] for r in await rows_of(harness)] == ["wamid.waiting"]
 
 

@@ -28,7 +28,8 @@ from conftest import (
 
 from formatting import markdown_to_whatsapp
 from inbound import UNSUPPORTED_REPLY
-from main import MAX_BODY_BYTES, RedactQuerySecrets
+from logs import RedactQuerySecrets
+from main import MAX_BODY_BYTES
 from store import DONE, EXPIRED, FAILED
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="

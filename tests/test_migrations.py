@@ -25,6 +25,10 @@ def index_names(connection: Connection, table: str) -> set[str]:
     return {str(index["name"]) for index in inspect(connection).get_indexes(table)}
 
 
+def column_names(connection: Connection, table: str) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns(table)}
+
+
 def table_names(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
@@ -89,9 +93,10 @@ async def test_downgrade_of_the_last_step(empty_url: str) -> None:
         async with store.engine.begin() as conn:
             await conn.run_sync(downgrade)
         async with store.engine.connect() as conn:
-            assert "ix_inbox_user_received" not in await conn.run_sync(index_names, "inbox")
-            assert "rate_notices" not in await conn.run_sync(table_names)
-            assert "ix_inbox_received_at" in await conn.run_sync(index_names, "inbox")
+            assert "ux_turns_inbox_role" not in await conn.run_sync(index_names, "turns")
+            assert "inbox_id" not in await conn.run_sync(column_names, "turns")
+            assert "rate_notices" in await conn.run_sync(table_names)  # 0003 stays
+            assert "ix_inbox_user_received" in await conn.run_sync(index_names, "inbox")
         try:
             await store.check_schema()
         except RuntimeError as error:
@@ -120,11 +125,12 @@ def test_alembic_command_line_upgrades_the_database_url(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Running upgrade 0002 -> 0003" in result.stderr
+    assert "Running upgrade 0003 -> 0004" in result.stderr
     import sqlite3
 
     with sqlite3.connect(database) as conn:
         (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert version == "0003"
+    assert version == "0004"
 
 
 async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 from conftest import load_payload, text_payload
 
 from llm import Turn
-from schema import async_database_url, inbox
-from store import DONE, FAILED, PENDING, PROCESSING, Store
+from schema import async_database_url, inbox, turns
+from store import _ADD_TURN, _TURN_COLUMNS, DONE, FAILED, PENDING, PROCESSING, Store
 from whatsapp import InboundMessage, parse_webhook
 
 LEASE = 60.0
@@ -189,9 +189,9 @@ async def test_expired_lease_can_be_taken_over(store: Store) -> None:
     assert fresh is not None and fresh.attempts == 2
     assert await store.save_reply(row_id, "old", "stale answer") is False
     assert await store.mark_parts_sent(row_id, "old", 1) is False
-    assert await store.finish(row_id, "old", DONE, new_turns=[("x", "user", "t")]) is False
+    assert await store.finish(row_id, "old", DONE, new_turns=[("user", "t")]) is False
     assert await store.state_of("m1") == PROCESSING
-    assert await store.history("x", 10, 1000) == []
+    assert await store.history("16505551234", 10, 1000) == []
     assert await store.finish(row_id, "new", DONE) is True
 
 
@@ -250,9 +250,9 @@ async def test_count_unfinished(store: Store) -> None:
 async def test_finish_writes_turns_and_history_is_oldest_first(store: Store) -> None:
     await store.record_messages([msg("m1", user="A", ts=1), msg("m2", user="A", ts=2)])
     row_id, _ = await claim_next(store)
-    await store.finish(row_id, "w1", DONE, new_turns=[("A", "user", "q1"), ("A", "model", "a1")])
+    await store.finish(row_id, "w1", DONE, new_turns=[("user", "q1"), ("model", "a1")])
     row_id, _ = await claim_next(store)
-    await store.finish(row_id, "w1", DONE, new_turns=[("A", "user", "q2"), ("A", "model", "a2")])
+    await store.finish(row_id, "w1", DONE, new_turns=[("user", "q2"), ("model", "a2")])
     assert await store.history("A", 10, 10_000) == [
         Turn("user", "q1"),
         Turn("model", "a1"),
@@ -269,13 +269,47 @@ async def test_finish_writes_turns_and_history_is_oldest_first(store: Store) -> 
     assert await store.history("A", 10, 0) == []
 
 
+async def test_turns_of_a_message_are_added_once_even_if_closing_is_retried(store: Store) -> None:
+    """A crash between writing the turns and closing the row: the retry must not repeat them."""
+    await store.record_messages([msg("m1", user="A")])
+    row_id, _ = await claim_next(store)
+    turns_of_m1 = [("user", "q1"), ("model", "a1")]
+    async with store.engine.connect() as conn:  # the state the crash would leave behind
+        await conn.execute(
+            store._insert(turns).from_select(_TURN_COLUMNS, _ADD_TURN),
+            [
+                {"row_id": row_id, "owner": "w1", "role": r, "text": t, "now": 1.0}
+                for r, t in turns_of_m1
+            ],
+        )
+        await conn.commit()
+    assert await store.state_of("m1") == PROCESSING
+    assert await store.finish(row_id, "w1", DONE, new_turns=turns_of_m1)  # type: ignore[arg-type]
+    assert await store.history("A", 10, 10_000) == [Turn("user", "q1"), Turn("model", "a1")]
+
+
+async def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
+    await store.record_messages([msg("m1", user="A")])
+    row_id, _ = await claim_next(store)
+    await store.finish(row_id, "w1", DONE, new_turns=[("user", "q1")])
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as conn:
+            await conn.execute(turns.delete())
+            raise RuntimeError("boom")
+    assert await store.history("A", 10, 10_000) == [Turn("user", "q1")]
+    async with store.transaction() as conn:  # and the connection is usable afterwards
+        await conn.execute(turns.delete())
+    assert await store.history("A", 10, 10_000) == []
+
+
 async def _with_turns(store: Store, user: str, texts: list[str]) -> None:
-    await store.record_messages([msg(f"{user}-m", user=user)])
-    [(row_id, user_key)] = await store.claimable(10)
-    assert await store.claim(row_id, user_key, "w1", LEASE) is not None
-    roles = ["user", "model"]
-    new_turns = [(user, roles[i % 2], t) for i, t in enumerate(texts)]
-    assert await store.finish(row_id, "w1", DONE, new_turns=new_turns)  # type: ignore[arg-type]
+    """One answered message per (question, answer) pair of `texts`."""
+    for index in range(0, len(texts), 2):
+        await store.record_messages([msg(f"{user}-m{index}", user=user, ts=index + 1)])
+        [(row_id, user_key)] = await store.claimable(10)
+        assert await store.claim(row_id, user_key, "w1", LEASE) is not None
+        pair = list(zip(["user", "model"], texts[index : index + 2], strict=False))
+        assert await store.finish(row_id, "w1", DONE, new_turns=pair)  # type: ignore[arg-type]
 
 
 async def test_history_char_bound_bites_before_turn_bound(store: Store) -> None:

@@ -1,0 +1,53 @@
+"""Logging set-up shared by the web process and the worker processes: one handler, no secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+from config import Settings
+
+
+class RedactQuerySecrets(logging.Filter):
+    """Uvicorn's access log prints query strings, and Meta's handshake carries the verify token."""
+
+    _pattern = re.compile(r"(?i)([?&][^=&\s]*(?:token|key|secret|signature)[^=&\s]*=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = self._pattern.sub(r"\1***", record.msg)
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """One handler on the root logger, in the chosen format; uvicorn's loggers feed into it."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactQuerySecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True
+    # Libraries that log what must not be logged, even at DEBUG: httpx prints URLs (media URLs
+    # carry signed query strings) and aiosqlite prints every SQL statement with its parameters.
+    for name in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "google_genai"):
+        logging.getLogger(name).setLevel(logging.WARNING)
