@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
@@ -47,6 +48,43 @@ class LLMError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+POOL_SHARD_CONNECTIONS = 16
+
+
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """Requests spread in turn over several small connection pools instead of one large one.
+
+    httpcore 1.x scans its whole pool on every request and every response, and the scan is
+    quadratic in idle connections. Gemini answers take seconds, so hundreds of them are in
+    flight at once, and one pool of hundreds of connections cost more CPU than the requests
+    themselves (measured: 7 ms per request at 400 in flight, against 1.7 ms one at a time).
+    """
+
+    def __init__(self, max_connections: int, **options: Any) -> None:
+        shards = max(1, -(-max_connections // POOL_SHARD_CONNECTIONS))
+        per_shard = -(-max_connections // shards)
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        options.setdefault("verify", httpx.create_ssl_context())  # one CA load, not one per pool
+        self._pools = [httpx.AsyncHTTPTransport(limits=limits, **options) for _ in range(shards)]
+        self._turn = itertools.count()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._pools[next(self._turn) % len(self._pools)]
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+def gemini_http_client(timeout_seconds: float, max_connections: int) -> httpx.AsyncClient:
+    """The app's HTTP client for Gemini (the SDK is handed it, so tests can fake it)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_seconds + 5, connect=10.0),
+        transport=ShardedTransport(max_connections),
+    )
 
 
 def build_request(

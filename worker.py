@@ -17,7 +17,7 @@ import httpx
 from config import Settings
 from formatting import markdown_to_whatsapp, split_message
 from inbound import FixedReply, Question, interpret, refusal
-from llm import Gemini, LLMError, Turn
+from llm import Gemini, LLMError, Turn, gemini_http_client
 from media import Attachment, MediaRefused
 from media import fetch as fetch_media
 from metrics import Metrics
@@ -90,10 +90,7 @@ async def running_worker(
         settings.graph_timeout_seconds,
         transport=graph_transport,
     )
-    gemini_http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.gemini_timeout_seconds + 5, connect=10.0),
-        limits=httpx.Limits(max_connections=settings.max_concurrency + 4),
-    )
+    gemini_http = gemini_http_client(settings.gemini_timeout_seconds, settings.max_concurrency + 4)
     gemini = Gemini(
         api_key=settings.gemini_api_key.get_secret_value(),
         model=settings.gemini_model,

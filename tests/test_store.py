@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,6 +137,40 @@ async def test_claimable_lists_one_row_per_user_the_earliest(store: Store) -> No
     rows = [await store.claim(row_id, user, "w1", LEASE) for row_id, user in listed]
     assert [r.message_id for r in rows if r] == ["a1", "b1", "c1"]
     assert len(await store.claimable(1)) == 0  # all three users now busy
+
+
+async def test_concurrent_webhooks_are_written_together_and_each_gets_its_own_ids(
+    store: Store,
+) -> None:
+    """Group commit: calls made while an INSERT runs share the next one."""
+    batches = [
+        [msg("a", user="A"), msg("b", user="B")],
+        [msg("b", user="B"), msg("c", user="C")],  # "b" again, in the same batch
+        [msg("d", user="D")],
+    ]
+    results = await asyncio.gather(*(store.record_messages(b) for b in batches))
+    assert results == [["a", "b"], ["c"], ["d"]]
+    assert await store.record_messages([msg("a", user="A"), msg("e", user="E")]) == ["e"]
+    assert await store.count_unfinished() == 5
+
+
+async def test_a_failed_group_write_fails_every_webhook_in_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing may be acknowledged that was not written: each caller sees the error."""
+
+    def database_down() -> object:
+        raise ConnectionRefusedError("database down")
+
+    monkeypatch.setattr(store, "_write", database_down)
+    outcomes = await asyncio.gather(
+        store.record_messages([msg("a")]),
+        store.record_messages([msg("b", user="B")]),
+        return_exceptions=True,
+    )
+    assert [type(o) for o in outcomes] == [ConnectionRefusedError, ConnectionRefusedError]
+    monkeypatch.undo()
+    assert await store.record_messages([msg("a"), msg("b", user="B")]) == ["a", "b"]
 
 
 async def test_claimable_respects_limit(store: Store) -> None:
