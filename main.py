@@ -85,10 +85,13 @@ def build_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics: Metrics = app.state.metrics
-        store = await Store.open(settings.database_url, migrate=settings.auto_migrate)
+        processes = settings.worker_processes > 0 and graph_transport is None
+        store = await Store.open(
+            settings.database_url, migrate=settings.auto_migrate, checkpoints=not processes
+        )
         try:
             async with AsyncExitStack() as stack:
-                if settings.worker_processes and graph_transport is None:
+                if processes:
                     services = await start_worker_processes(settings, store, metrics, stack)
                 else:
                     from worker import running_worker

@@ -103,17 +103,27 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _tune_sqlite(checkpoints: bool) -> Any:
+    def tune(dbapi_connection: Any, _record: Any) -> None:
+        """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if not checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.close()
+
+    return tune
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    """The async engine; SQL parameters (message text, numbers) are kept out of error logs."""
+def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine:
+    """The async engine; SQL parameters (message text, numbers) are kept out of error logs.
+
+    `checkpoints=False` (SQLite): this connection never copies the write-ahead log back into
+    the database file. The commit that crosses the log's size limit does that work, an fsync
+    included; the web process leaves it to the worker processes, whose commits no one awaits.
+    """
     url = async_database_url(database_url)
     if make_url(url).get_backend_name() == "sqlite":
         _ensure_sqlite_directory(url)
@@ -131,7 +141,7 @@ def create_engine(database_url: str) -> AsyncEngine:
             isolation_level="AUTOCOMMIT",
             skip_autocommit_rollback=True,
         )
-        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "connect", _tune_sqlite(checkpoints))
         return engine
     return create_async_engine(
         url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20

@@ -161,9 +161,11 @@ class Store:
         self._recorder: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, database_url: str, *, migrate: bool = True) -> Store:
+    async def open(
+        cls, database_url: str, *, migrate: bool = True, checkpoints: bool = True
+    ) -> Store:
         """Connect, then apply the migrations or check that someone else did."""
-        store = cls(create_engine(database_url))
+        store = cls(create_engine(database_url, checkpoints=checkpoints))
         try:
             await (store.migrate() if migrate else store.check_schema())
         except BaseException:

@@ -41,6 +41,7 @@ RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 PARENT_PID_ENV = "ASSISTANT_WEB_PID"
 _HEADER = struct.Struct("!I")
 _PR_SET_PDEATHSIG = 1
+WORKER_NICENESS = 5
 _ENTRY_POINT = str(Path(__file__).resolve())  # this file, run as a script in each child
 
 
@@ -259,6 +260,8 @@ async def serve(settings: Settings, stdin: IO[bytes], channel: IO[bytes]) -> Non
 
 def main() -> None:
     _die_with_parent()
+    # Below the web process: an answer waits seconds for Gemini anyway, a webhook must not.
+    os.nice(WORKER_NICENESS)
     # Ctrl-C reaches the whole process group; the web process decides when this one stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = _read_settings(0)
