@@ -1,0 +1,184 @@
+"""Worker processes: they answer beside the web process, report metrics, are supervised."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import APP_SECRET, ROOT, load_payload, service_env
+from fake_upstreams import FakeServer, free_port
+from prometheus_client.parser import text_string_to_metric_families
+from test_process import is_healthy, wait_for
+
+from metrics import Metrics
+from whatsapp import sign
+from worker_process import frame, read_frame
+
+# ---------------------------------------------------------------------------------------------
+# Pieces
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_of_worker_processes_are_added_to_the_web_process_output() -> None:
+    web, first, second = Metrics(), Metrics(), Metrics()
+    web.webhooks.labels("ok").inc(3)
+    first.messages.labels("text", "done").inc(2)
+    second.messages.labels("text", "done").inc(5)
+    second.messages.labels("image", "failed").inc()
+    first.gemini_latency.observe(0.3)
+    second.gemini_latency.observe(3.0)
+    first.in_flight.set(4)
+    second.in_flight.set(6)
+    web.add_source(lambda: [*first.snapshot(), *second.snapshot()])
+
+    merged = samples(web.render().decode())
+
+    assert merged[("assistant_webhooks_total", (("outcome", "ok"),))] == 3
+    assert merged[("assistant_messages_total", (("kind", "text"), ("outcome", "done")))] == 7
+    assert merged[("assistant_messages_total", (("kind", "image"), ("outcome", "failed")))] == 1
+    assert merged[("assistant_gemini_latency_seconds_count", ())] == 2
+    assert merged[("assistant_gemini_latency_seconds_sum", ())] == pytest.approx(3.3)
+    assert merged[("assistant_gemini_latency_seconds_bucket", (("le", "0.5"),))] == 1
+    assert merged[("assistant_answers_in_flight", ())] == 10
+    # Exactly one family per name: the exposition stays valid for Prometheus.
+    names = [f.name for f in text_string_to_metric_families(web.render().decode())]
+    assert len(names) == len(set(names))
+
+
+async def test_frames_survive_a_pipe_in_pieces() -> None:
+    reader = asyncio.StreamReader()
+    data = frame(b"first") + frame(b"") + frame(b"x" * 70_000)
+    for start in range(0, len(data), 1000):
+        reader.feed_data(data[start : start + 1000])
+    assert [await read_frame(reader) for _ in range(3)] == [b"first", b"", b"x" * 70_000]
+
+
+# ---------------------------------------------------------------------------------------------
+# The real thing
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def is_gone(pid: int) -> bool:
+    """Exited (a zombie not reaped yet counts: it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def post_text(url: str, message_id: str, wa_id: str) -> int:
+    payload = load_payload("text")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] = message_id
+    message["from"] = wa_id
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
+    body = json.dumps(payload).encode()
+    headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
+    return httpx.post(f"{url}/webhook", content=body, headers=headers).status_code
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def service(fake: FakeServer, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`uvicorn main:app` with WORKER_PROCESSES=2, running until both workers are up."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)]
+    env = service_env(fake.url, f"sqlite:///{tmp_path}/assistant.db", WORKER_PROCESSES="2")
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: is_healthy(url) or process.poll() is not None, 30, "the service")
+        assert process.poll() is None, "the service exited at start-up"
+        wait_for(lambda: len(children_of(process.pid)) == 2, 15, "two worker processes")
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_processes_answer_report_metrics_and_are_restarted(
+    service: tuple[subprocess.Popen[str], str], fake: FakeServer
+) -> None:
+    process, url = service
+    for index in range(6):
+        assert post_text(url, f"wamid.workers-{index}", f"1650555{index:04d}") == 200
+    wait_for(lambda: len(fake.recorded.sent) >= 6, 30, "six replies")
+    assert sorted(m["to"] for m in fake.recorded.sent) == [f"1650555{i:04d}" for i in range(6)]
+
+    def answered_in_metrics() -> float:
+        text = httpx.get(f"{url}/metrics").text
+        return sum(
+            value
+            for (name, _), value in samples(text).items()
+            if name == "assistant_messages_total"
+        )
+
+    # Counted by the worker processes, shown by the web process (snapshots come each second).
+    wait_for(lambda: answered_in_metrics() == 6, 10, "the workers' counts in /metrics")
+
+    victim = children_of(process.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(
+        lambda: len(children_of(process.pid)) == 2 and victim not in children_of(process.pid),
+        20,
+        "a replacement worker process",
+    )
+    for index in range(6, 10):
+        assert post_text(url, f"wamid.workers-{index}", f"1650555{index:04d}") == 200
+    wait_for(lambda: len(fake.recorded.sent) >= 10, 45, "replies after the restart")
+    assert len({m["to"] for m in fake.recorded.sent}) == 10
+
+    workers = children_of(process.pid)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "exited with code -9; restarting" in output
+    assert all(is_gone(pid) for pid in workers), "worker processes outlived the web process"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_worker_processes_die_with_a_killed_web_process(
+    service: tuple[subprocess.Popen[str], str],
+) -> None:
+    """SIGKILL leaves no orphan answering on: a restarted service would answer twice."""
+    process, _ = service
+    workers = children_of(process.pid)
+    process.kill()
+    process.wait(timeout=10)
+    wait_for(lambda: all(is_gone(pid) for pid in workers), 10, "the worker processes to die")
