@@ -37,6 +37,11 @@ class Metrics:
             "Answers being worked on by this process",
             registry=registry,
         )
+        self.worker_processes = Gauge(
+            "assistant_worker_processes",
+            "Worker processes alive and reporting (0: answers are made in the web process)",
+            registry=registry,
+        )
         self.gemini_latency = Histogram(
             "assistant_gemini_latency_seconds",
             "Time of one Gemini call, retries included",

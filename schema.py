@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -23,6 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:  # Alembic is loaded only to migrate: worker processes never need it
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 7_245_001  # PostgreSQL advisory lock id: one instance migrates at a time
@@ -149,6 +149,8 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -156,10 +158,14 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_to(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config(connection)
     tables = inspect(connection).get_table_names()
     if "inbox" in tables and "alembic_version" not in tables:

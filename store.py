@@ -12,7 +12,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Float,
     String,
@@ -176,6 +175,8 @@ class Store:
     async def check_schema(self) -> None:
         async with self.engine.connect() as conn:
             current = await conn.run_sync(current_revision)
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         if current != head:
             raise RuntimeError(

@@ -82,10 +82,15 @@ class WorkerProcesses:
         self._turn = 0
         self._stopping = False
         metrics.add_source(self._snapshots)
+        metrics.worker_processes.set_function(self._reporting)
 
     @property
     def alive(self) -> int:
         return sum(1 for child in self._children.values() if child.alive)
+
+    def _reporting(self) -> int:
+        """Worker processes alive that have reported (they report once they answer)."""
+        return sum(1 for child in self._children.values() if child.alive and child.snapshot)
 
     async def start(self) -> None:
         for index in range(self._settings.worker_processes):
@@ -235,6 +240,7 @@ async def _report(metrics: Metrics, channel: asyncio.WriteTransport) -> None:
 
 async def serve(settings: Settings, stdin: IO[bytes], channel: IO[bytes]) -> None:
     """Answer the inbox until the web process says quit (or SIGTERM), then finish in time."""
+    from schema import create_engine
     from store import Store
     from worker import running_worker
 
@@ -243,7 +249,8 @@ async def serve(settings: Settings, stdin: IO[bytes], channel: IO[bytes]) -> Non
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     metrics = Metrics()
     transport, _ = await loop.connect_write_pipe(asyncio.Protocol, channel)
-    store = await Store.open(settings.database_url, migrate=False)
+    # No schema check: the web process migrated or checked the database before starting us.
+    store = Store(create_engine(settings.database_url))
     try:
         async with running_worker(settings, store, metrics, resume=False) as worker:
             follow = asyncio.create_task(_follow_parent(stdin, worker.notify, stop))

@@ -2,10 +2,13 @@
 
 Every process listens on 127.0.0.1 only, writes its output to a log file in the run's temporary
 directory, and is stopped by `stop()` (SIGTERM, then SIGKILL) whatever happens in between.
+CPU and memory are read from /proc for a process and all its descendants: the service's web
+process (uvicorn) does its answering in WORKER_PROCESSES child processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -39,6 +42,57 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class TreeMemory:
+    """Memory of a process tree in KiB: VmRSS and VmHWM summed over its processes.
+
+    The sum of VmHWM is an upper bound of the tree's peak: pages shared between processes
+    (the interpreter, libraries) count once per process, and each process peaks at its own time.
+    """
+
+    processes: int = 0
+    rss_kib: int = 0
+    hwm_kib: int = 0
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc/<pid>/task/*/children (each thread's own)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                found += [int(child) for child in children.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` first, then all its live descendants, found recursively."""
+    tree: list[int] = []
+    pending = [root]
+    while pending:
+        pid = pending.pop(0)
+        if pid not in tree:
+            tree.append(pid)
+            pending += _children(pid)
+    return tree
+
+
+def _status_kib(pid: int, keys: tuple[str, ...]) -> dict[str, int]:
+    values = dict.fromkeys(keys, 0)
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0])
+    return values
+
+
 @dataclass
 class Process:
     """A started server process, its address and its log file."""
@@ -56,21 +110,68 @@ class Process:
     def pid(self) -> int:
         return self.popen.pid
 
-    def memory_kib(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) in KiB from /proc: the resident set now and its peak so far."""
-        values = {"VmRSS": 0, "VmHWM": 0}
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                key, _, rest = line.partition(":")
-                if key in values:
-                    values[key] = int(rest.split()[0])
-        return values["VmRSS"], values["VmHWM"]
+    def pids(self) -> list[int]:
+        """This process and every live descendant (the service's worker processes)."""
+        return process_tree(self.pid)
+
+    def wait_tree(self, count: int, timeout: float = 15.0) -> int:
+        """Wait (bounded) until the tree has `count` processes; return how many it has."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = len(self.pids())
+            if found >= count or time.monotonic() >= deadline or self.popen.poll() is not None:
+                return found
+            time.sleep(0.05)
+
+    def memory_kib(self) -> TreeMemory:
+        """VmRSS and VmHWM in KiB from /proc, summed over the process tree.
+
+        Raises OSError if this process itself is gone; a descendant that exits meanwhile is
+        left out.
+        """
+        rss = hwm = processes = 0
+        for pid in self.pids():
+            try:
+                values = _status_kib(pid, ("VmRSS", "VmHWM"))
+            except OSError:
+                if pid == self.pid:
+                    raise
+                continue
+            rss, hwm, processes = rss + values["VmRSS"], hwm + values["VmHWM"], processes + 1
+        return TreeMemory(processes, rss, hwm)
+
+    def pss_kib(self) -> int:
+        """The proportional set size in KiB summed over the process tree: pages shared by
+        several processes are divided among them, so the sum is what the machine spends."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+                    total += next(
+                        (int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0
+                    )
+            except OSError:
+                if pid == self.pid:
+                    raise
+        return total
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far."""
-        with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        """User plus system CPU time used so far by the process tree.
+
+        Summed over the processes alive now, plus each one's exited and reaped children
+        (cutime, cstime), so that a worker process restarted between two readings is not lost.
+        """
+        ticks = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rpartition(")")[2].split()
+            except OSError:
+                if pid == self.pid:
+                    raise
+                continue
+            # utime, stime, cutime, cstime: fields 14 to 17 of stat
+            ticks += sum(int(value) for value in fields[11:15])
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 20) -> str:
@@ -154,7 +255,10 @@ def bare_endpoint(workdir: Path) -> Iterator[Process]:
 
 @contextmanager
 def service(workdir: Path, fake_url: str, **settings: str) -> Iterator[Process]:
-    """`uvicorn main:app` in a fresh directory of its own (no `.env`), against the fake."""
+    """`uvicorn main:app` in a fresh directory of its own (no `.env`), against the fake.
+
+    Yields once /health answers and the web process has started its WORKER_PROCESSES children.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     env = base_env() | {
         "WHATSAPP_TOKEN": WHATSAPP_TOKEN,
@@ -175,4 +279,35 @@ def service(workdir: Path, fake_url: str, **settings: str) -> Iterator[Process]:
     port = free_port()
     args = ["-m", "uvicorn", "main:app", "--app-dir", str(ROOT), *UVICORN_FLAGS]
     with running("service", [*args, "--port", str(port)], env, workdir, port) as process:
+        # /health answers before every worker process runs: wait for them, so that no figure
+        # is taken from a partial tree (nor a worker's start-up counted in a run's CPU).
+        expected = 1 + int(env.get("WORKER_PROCESSES", "1"))
+        found = process.wait_tree(expected)
+        if found < expected:
+            print(
+                f"[bench] service: {found} of {expected} processes after 15 s, going on",
+                file=sys.stderr,
+                flush=True,
+            )
+        if expected > 1 and not workers_reporting(port, expected - 1, timeout=30):
+            print(
+                "[bench] service: worker processes not all reporting after 30 s, going on",
+                file=sys.stderr,
+            )
         yield process
+
+
+def workers_reporting(port: int, count: int, timeout: float) -> bool:
+    """Wait until /metrics says `count` worker processes are up (imports done, answering)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            for line in text.splitlines():
+                if (
+                    line.startswith("assistant_worker_processes ")
+                    and float(line.split()[1]) >= count
+                ):
+                    return True
+        time.sleep(0.1)
+    return False
