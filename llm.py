@@ -51,6 +51,8 @@ class LLMError(Exception):
 
 
 POOL_SHARD_CONNECTIONS = 16
+# What a request on a connection the server has just closed fails with.
+STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -190,9 +192,7 @@ class Gemini:
             attachments=attachments,
         )
         try:
-            response = await self._client.aio.models.generate_content(
-                model=self.model, contents=contents, config=config
-            )
+            response = await self._generate(contents, config)
         except self._api_error as exc:
             raise LLMError(f"Gemini API error {exc.code} {exc.status}") from exc
         except httpx.TimeoutException as exc:
@@ -211,6 +211,24 @@ class Gemini:
             output_tokens=(usage.candidates_token_count or 0) if usage else 0,
             thinking_tokens=(usage.thoughts_token_count or 0) if usage else 0,
         )
+
+    async def _generate(
+        self, contents: list[types.ContentDict], config: types.GenerateContentConfigDict
+    ) -> types.GenerateContentResponse:
+        """The SDK's call, made once more if a kept-alive connection was closed under it.
+
+        A server may close an idle connection just as a request goes out on it; the SDK retries
+        timeouts and refused connections but not that, and the request never got an answer.
+        """
+        try:
+            return await self._client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+        except STALE_CONNECTION as exc:
+            log.info("Gemini connection closed under a request (%s); once more", type(exc).__name__)
+            return await self._client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
 
     async def aclose(self) -> None:
         """Close the SDK's own resources; the shared httpx client is closed by its owner."""

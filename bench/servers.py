@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -227,6 +228,10 @@ def running(
         raise
     finally:
         process.stop()
+        keep = os.environ.get("BENCH_KEEP_LOGS")
+        if keep:  # for a look after the run: the temporary directory goes with it
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log_path, Path(keep) / f"{cwd.name}-{name}.log")
 
 
 def base_env() -> dict[str, str]:

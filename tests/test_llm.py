@@ -205,6 +205,18 @@ def body_of(candidate: dict[str, Any] | None, **extra: Any) -> httpx.Response:
     return httpx.Response(200, json=payload)
 
 
+async def test_a_connection_closed_under_the_request_is_tried_once_more(
+    router: respx.Router, gemini: Gemini
+) -> None:
+    """A kept-alive connection the server closes as the request goes out: not a failure."""
+    route = router.post(URL).mock(
+        side_effect=[httpx.RemoteProtocolError("Server disconnected"), gemini_answer("fine")]
+    )
+    answer = await gemini.generate("sys", [], "hi", max_output_tokens=10)
+    assert answer.text == "fine"
+    assert route.call_count == 2
+
+
 @pytest.mark.parametrize(
     ("reply", "calls", "reason_has"),
     [
@@ -214,6 +226,7 @@ def body_of(candidate: dict[str, Any] | None, **extra: Any) -> httpx.Response:
         pytest.param(gemini_error(403, "PERMISSION_DENIED"), 1, "403", id="403-not-retried"),
         pytest.param(httpx.ReadTimeout("slow"), 2, "timed out", id="read-timeout"),
         pytest.param(httpx.ConnectError("refused"), 2, "ConnectError", id="connect-error"),
+        pytest.param(httpx.ReadError("closed"), 2, "ReadError", id="closed-twice"),
         pytest.param(
             body_of(None, promptFeedback={"blockReason": "SAFETY"}),
             1,
