@@ -117,7 +117,7 @@ def describe(kind: Kind, raw: Mapping[str, Any]) -> str | None:
     if kind is Kind.CONTACTS and isinstance(body, list) and body:
         return "[The user shared contacts: " + "; ".join(map(_contact, body)) + "]"
     if kind is Kind.ORDER and isinstance(body, dict):
-        items = [i for i in body.get("product_items", []) if isinstance(i, dict)]
+        items = [i for i in _list(body.get("product_items")) if isinstance(i, dict)]
         lines = [
             f"{i.get('quantity', 1)} x {i.get('product_retailer_id', 'item')}"
             f" at {i.get('item_price', '?')} {i.get('currency', '')}".rstrip()
@@ -134,6 +134,11 @@ def _contact(contact: Any) -> str:
     name = card.get("name")
     formatted = name.get("formatted_name") if isinstance(name, dict) else None
     phones = [
-        str(p["phone"]) for p in card.get("phones", []) if isinstance(p, dict) and p.get("phone")
+        str(p["phone"]) for p in _list(card.get("phones")) if isinstance(p, dict) and p.get("phone")
     ]
     return f"{formatted or 'a contact'}" + (f" ({', '.join(phones)})" if phones else "")
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field of a payload, or nothing when it is not a list (fuzzing sends anything)."""
+    return value if isinstance(value, list) else []

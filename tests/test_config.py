@@ -87,6 +87,7 @@ def test_defaults() -> None:
     assert settings.database_url.startswith("sqlite:///./data/")
     assert settings.history_turns == 20
     assert settings.max_concurrency == 32
+    assert settings.worker_processes == 1
     assert settings.log_level == "INFO"
     assert settings.log_format == "console"
     assert settings.phone_number_id == "106540352242922"
@@ -193,6 +194,7 @@ def test_phone_number_id_is_stripped() -> None:
         ("HISTORY_TURNS", "abc"),
         ("HISTORY_TURNS", "-1"),
         ("MAX_CONCURRENCY", "0"),
+        ("WORKER_PROCESSES", "-1"),
         ("LOG_FORMAT", "xml"),
         ("LOG_LEVEL", "loud"),
     ],

@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import httpx
+import pytest
 from conftest import (
     FakeUpstreams,
     Harness,
@@ -19,7 +20,8 @@ from conftest import (
     text_payload,
 )
 
-from inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY
+from inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY, describe
+from whatsapp import Kind
 from worker import RATE_LIMIT_NOTICE
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake jpeg bytes" * 20
@@ -184,6 +186,21 @@ async def test_buttons_lists_locations_and_contacts_reach_gemini_as_text(harness
     assert "Marco Zero" in asked[3] and "Recife, PE" in asked[3] and "-8.0476" in asked[3]
     assert "Kofi Mensah" in asked[4] and "+233 24 555 1111" in asked[4]
     assert len(harness.fakes.sent()) == 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        (Kind.ORDER, {"product_items": 1.5, "text": "hi"}),
+        (Kind.ORDER, {"product_items": "abc"}),
+        (Kind.CONTACTS, [{"name": {"formatted_name": "Ann"}, "phones": 7}]),
+        (Kind.CONTACTS, [{"phones": {"phone": "+1"}}]),
+    ],
+)
+def test_odd_field_types_are_described_not_crashed_on(kind: Kind, body: object) -> None:
+    """Found by fuzzing: a number where Meta sends a list once made the answer fail."""
+    text = describe(kind, {kind.value: body})
+    assert text is not None and text.startswith("[The user")
 
 
 async def test_order_is_described_to_gemini(harness: Harness) -> None:
