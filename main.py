@@ -27,7 +27,7 @@ from whatsapp import (
     short_hash,
     verify_signature,
 )
-from worker_process import WorkerProcesses
+from worker_process import WorkerProcesses, settle_garbage_collector
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
     from worker import Worker
@@ -289,4 +289,5 @@ def __getattr__(name: str) -> FastAPI:
         raise AttributeError(f"module 'main' has no attribute {name!r}")
     application = create_app()
     globals()["app"] = application
+    settle_garbage_collector()  # the served app only: tests build many apps in one process
     return application

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -41,8 +42,23 @@ RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 PARENT_PID_ENV = "ASSISTANT_WEB_PID"
 _HEADER = struct.Struct("!I")
 _PR_SET_PDEATHSIG = 1
-WORKER_NICENESS = 5
+WORKER_NICENESS = 10
 _ENTRY_POINT = str(Path(__file__).resolve())  # this file, run as a script in each child
+
+
+# Collect young objects every 10,000 allocations rather than 700: handling a webhook or an
+# answer allocates hundreds, and each pass costs more than the memory it frees sooner.
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def settle_garbage_collector() -> None:
+    """Keep what start-up loaded (about 100,000 objects) out of the garbage collector's passes.
+
+    It lives as long as the process, and full passes over it paused webhooks and answers:
+    with this, a closed loop of webhooks went from about 1,100 to 1,400-1,700 per second.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def frame(data: bytes) -> bytes:
@@ -253,6 +269,7 @@ async def serve(settings: Settings, stdin: IO[bytes], channel: IO[bytes]) -> Non
     store = Store(create_engine(settings.database_url))
     try:
         async with running_worker(settings, store, metrics, resume=False) as worker:
+            settle_garbage_collector()
             follow = asyncio.create_task(_follow_parent(stdin, worker.notify, stop))
             report = asyncio.create_task(_report(metrics, transport))
             await stop.wait()
