@@ -49,24 +49,37 @@ def fake() -> Iterator[FakeServer]:
         yield server
 
 
-def test_uvicorn_turns_a_signed_webhook_into_a_sent_reply(fake: FakeServer, tmp_path: Path) -> None:
+def start_uvicorn(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    """`uvicorn main:app` on a free port, its output captured; returns once /health answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,  # no developer `.env` is read
-        env=service_env(
-            fake.url, f"sqlite:///{tmp_path}/assistant.db", LOG_FORMAT="json", LOG_LEVEL="DEBUG"
-        ),
+        cwd=cwd,  # no developer `.env` is read
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
         wait_for(lambda: is_healthy(url) or process.poll() is not None, 30, "the service")
-        assert process.poll() is None, "the service exited at start-up"
+    except BaseException:
+        process.kill()
+        process.communicate(timeout=30)
+        raise
+    if process.poll() is not None:
+        output, _ = process.communicate(timeout=30)
+        raise AssertionError(f"the service exited at start-up:\n{output}")
+    return process, url
 
+
+def test_uvicorn_turns_a_signed_webhook_into_a_sent_reply(fake: FakeServer, tmp_path: Path) -> None:
+    env = service_env(
+        fake.url, f"sqlite:///{tmp_path}/assistant.db", LOG_FORMAT="json", LOG_LEVEL="DEBUG"
+    )
+    process, url = start_uvicorn(env, tmp_path)
+    try:
         verify = httpx.get(
             f"{url}/webhook",
             params={

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import APP_SECRET, ROOT, load_payload, service_env
-from fake_upstreams import FakeServer, free_port
+from conftest import APP_SECRET, load_payload, service_env
+from fake_upstreams import FakeServer
 from prometheus_client.parser import text_string_to_metric_families
-from test_process import is_healthy, wait_for
+from test_process import start_uvicorn, wait_for
 
 from metrics import Metrics
 from whatsapp import sign
@@ -108,21 +108,9 @@ def fake() -> Iterator[FakeServer]:
 @pytest.fixture
 def service(fake: FakeServer, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`uvicorn main:app` with WORKER_PROCESSES=2, running until both workers are up."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)]
     env = service_env(fake.url, f"sqlite:///{tmp_path}/assistant.db", WORKER_PROCESSES="2")
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, url = start_uvicorn(env, tmp_path)
     try:
-        wait_for(lambda: is_healthy(url) or process.poll() is not None, 30, "the service")
-        assert process.poll() is None, "the service exited at start-up"
         wait_for(lambda: len(children_of(process.pid)) == 2, 15, "two worker processes")
         yield process, url
     finally:
