@@ -158,6 +158,11 @@ class Store:
         # Group commit of webhooks: rows waiting for the next INSERT, and the task writing them.
         self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[list[str]]]] = []
         self._recorder: asyncio.Task[None] | None = None
+        self._record = (
+            self._insert(inbox)
+            .on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(inbox.c.message_id)
+        )
 
     @classmethod
     async def open(
@@ -268,17 +273,12 @@ class Store:
         database sees a few statements per second instead of one per webhook; alone, a
         webhook is written at once. Each caller gets back only its own new ids.
         """
-        statement = (
-            self._insert(inbox)
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(inbox.c.message_id)
-        )
         while self._waiting:
             batch, self._waiting = self._waiting, []
             unique = {row["message_id"]: row for rows, _ in batch for row in rows}
             try:
                 async with self._write() as conn:
-                    result = await conn.execute(statement, list(unique.values()))
+                    result = await conn.execute(self._record, list(unique.values()))
                     new = {r.message_id for r in result}
             except Exception as exc:
                 for _, done in batch:
@@ -314,26 +314,21 @@ class Store:
         The checks live in each UPDATE itself, so two workers can never both win a row. On
         PostgreSQL a per-user advisory lock also serialises claims of one user's messages.
         """
-        now = time.time()
         if not candidates:
             return []
+        now = time.time()
+        claim = {"owner": owner, "lease_until": now + lease, "now": now}
         if self.is_sqlite:
-            values = {
-                "row_ids": [row_id for row_id, _ in candidates],
-                "owner": owner,
-                "lease_until": now + lease,
-                "now": now,
-            }
+            row_ids = [row_id for row_id, _ in candidates]
             async with self._write() as conn:
-                batch = (await conn.execute(_CLAIM_BATCH, values)).all()
+                batch = (await conn.execute(_CLAIM_BATCH, {**claim, "row_ids": row_ids})).all()
             return sorted((_row(r) for r in batch), key=lambda r: r.id)
         claimed: list[InboxRow] = []
         async with self.engine.begin() as conn:
             for row_id, user_key in candidates:
                 if not await self._lock_user(conn, user_key):
                     continue
-                values = {"row_id": row_id, "owner": owner, "lease_until": now + lease, "now": now}
-                found = (await conn.execute(_CLAIM, values)).first()
+                found = (await conn.execute(_CLAIM, {**claim, "row_id": row_id})).first()
                 if found:
                     claimed.append(_row(found))
         return claimed

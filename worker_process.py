@@ -100,10 +100,6 @@ class WorkerProcesses:
         metrics.add_source(self._snapshots)
         metrics.worker_processes.set_function(self._reporting)
 
-    @property
-    def alive(self) -> int:
-        return sum(1 for child in self._children.values() if child.alive)
-
     def _reporting(self) -> int:
         """Worker processes alive that have reported (they report once they answer)."""
         return sum(1 for child in self._children.values() if child.alive and child.snapshot)

@@ -84,14 +84,13 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def _status_kib(pid: int, keys: tuple[str, ...]) -> dict[str, int]:
-    values = dict.fromkeys(keys, 0)
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            key, _, rest = line.partition(":")
-            if key in values:
-                values[key] = int(rest.split()[0])
-    return values
+def _kib(text: str, key: str) -> int:
+    """The `key:   1234 kB` line of a /proc status or smaps_rollup file, in KiB (0 if absent)."""
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name == key:
+            return int(rest.split()[0])
+    return 0
 
 
 @dataclass
@@ -124,37 +123,35 @@ class Process:
                 return found
             time.sleep(0.05)
 
-    def memory_kib(self) -> TreeMemory:
-        """VmRSS and VmHWM in KiB from /proc, summed over the process tree.
+    def _proc_files(self, name: str) -> list[str]:
+        """/proc/<pid>/<name> of every process of the tree.
 
         Raises OSError if this process itself is gone; a descendant that exits meanwhile is
         left out.
         """
-        rss = hwm = processes = 0
+        texts = []
         for pid in self.pids():
             try:
-                values = _status_kib(pid, ("VmRSS", "VmHWM"))
+                with open(f"/proc/{pid}/{name}", encoding="ascii") as file:
+                    texts.append(file.read())
             except OSError:
                 if pid == self.pid:
                     raise
-                continue
-            rss, hwm, processes = rss + values["VmRSS"], hwm + values["VmHWM"], processes + 1
-        return TreeMemory(processes, rss, hwm)
+        return texts
+
+    def memory_kib(self) -> TreeMemory:
+        """VmRSS and VmHWM in KiB from /proc, summed over the process tree."""
+        statuses = self._proc_files("status")
+        return TreeMemory(
+            len(statuses),
+            sum(_kib(s, "VmRSS") for s in statuses),
+            sum(_kib(s, "VmHWM") for s in statuses),
+        )
 
     def pss_kib(self) -> int:
         """The proportional set size in KiB summed over the process tree: pages shared by
         several processes are divided among them, so the sum is what the machine spends."""
-        total = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-                    total += next(
-                        (int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0
-                    )
-            except OSError:
-                if pid == self.pid:
-                    raise
-        return total
+        return sum(_kib(rollup, "Pss") for rollup in self._proc_files("smaps_rollup"))
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time used so far by the process tree.
@@ -163,14 +160,8 @@ class Process:
         (cutime, cstime), so that a worker process restarted between two readings is not lost.
         """
         ticks = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-                    fields = stat.read().rpartition(")")[2].split()
-            except OSError:
-                if pid == self.pid:
-                    raise
-                continue
+        for stat in self._proc_files("stat"):
+            fields = stat.rpartition(")")[2].split()
             # utime, stime, cutime, cstime: fields 14 to 17 of stat
             ticks += sum(int(value) for value in fields[11:15])
         return ticks / os.sysconf("SC_CLK_TCK")
