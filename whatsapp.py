@@ -19,6 +19,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from pools import ShardedTransport
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -452,11 +454,14 @@ def graph_http_client(
     max_connections: int = 100,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The shared client for Meta: base URL, bearer header and explicit timeouts."""
+    """The shared client for Meta: base URL, bearer header and explicit timeouts.
+
+    Its connections are spread over small pools (`pools.ShardedTransport`) unless a
+    `transport` is given.
+    """
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}", "User-Agent": "whatsapp-gemini-assistant"},
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
-        limits=httpx.Limits(max_connections=max_connections),
-        transport=transport,
+        transport=transport or ShardedTransport(max_connections),
     )

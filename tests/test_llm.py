@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 import respx
 from conftest import GEMINI_BASE, gemini_answer, gemini_error
 
-from llm import Answer, Gemini, LLMError, Turn, build_request
+from llm import Answer, Gemini, LLMError, Turn, build_request, speed_up_sdk_field_lookups
 
 MODEL = "gemini-3.8-flash"
 KEY = "AQ.test-gemini-key-xyz"
@@ -280,3 +281,49 @@ async def test_model_name_goes_into_path(router: respx.Router, http: httpx.Async
     finally:
         await gemini.aclose()
     assert route.call_count == 1
+
+
+async def test_the_whole_request_body(router: respx.Router, gemini: Gemini) -> None:
+    """Byte for byte what goes to Gemini, attachments included (guards the SDK speed-up)."""
+
+    @dataclass(frozen=True)
+    class Photo:
+        data: bytes
+        mime_type: str
+
+    route = router.post(URL).mock(return_value=gemini_answer("A cat."))
+    await gemini.generate(
+        "Be brief.",
+        [Turn("user", "Hi"), Turn("model", "Hello!")],
+        "What is this?",
+        max_output_tokens=64,
+        attachments=[Photo(b"\x89PNG", "image/png")],
+    )
+    assert json.loads(route.calls.last.request.content) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "Hi"}]},
+            {"role": "model", "parts": [{"text": "Hello!"}]},
+            {
+                "role": "user",
+                "parts": [
+                    # The SDK's own spelling; the API reads protobuf JSON, which accepts both.
+                    {"inlineData": {"data": "iVBORw==", "mime_type": "image/png"}},
+                    {"text": "What is this?"},
+                ],
+            },
+        ],
+        "systemInstruction": {"parts": [{"text": "Be brief."}], "role": "user"},
+        "generationConfig": {"maxOutputTokens": 64},
+    }
+
+
+def test_sdk_models_answer_membership_as_pydantic_does(gemini: Gemini) -> None:
+    """`speed_up_sdk_field_lookups` (applied by `Gemini`) answers strings at once, the same."""
+    from google.genai import types
+
+    config = types.GenerateContentConfig(max_output_tokens=5)
+    assert "max_output_tokens" not in config  # type: ignore[operator]  # pydantic: pairs
+    assert ("max_output_tokens", 5) in config
+    assert ("max_output_tokens", 6) not in config
+    speed_up_sdk_field_lookups()  # a second call changes nothing
+    assert "max_output_tokens" not in config  # type: ignore[operator]
