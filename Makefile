@@ -42,7 +42,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: webhook ack, end-to-end, prompt-cost and memory benchmarks; writes bench/RESULTS.md
+## bench: webhook ack, end-to-end, prompt-cost, memory and CPU-per-message benchmarks; writes bench/RESULTS.md
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 

@@ -4,6 +4,7 @@
 2. End to end: 100 messages/s from 500 users against fake Graph and Gemini (2 s per answer).
 3. Cost: prompt size sent to Gemini for message #20 and #200 of one conversation.
 4. Memory: 1,000 answers in flight at once.
+5. CPU per message: each part of answering one message, beside the same work done by hand.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench import servers
+from bench.budget import budget
 from bench.load import (
     Connection,
     closed_loop,
@@ -739,7 +741,13 @@ async def memory(plan: Plan, workdir: Path, fake: Fake) -> Section:
 # ---------------------------------------------------------------------------------------------
 
 
-SECTIONS = {"ack": acknowledgement, "e2e": end_to_end, "cost": cost, "memory": memory}
+SECTIONS = {
+    "ack": acknowledgement,
+    "e2e": end_to_end,
+    "cost": cost,
+    "memory": memory,
+    "budget": budget,
+}
 
 
 async def run(plan: Plan, only: list[str]) -> list[Section]:

@@ -1,0 +1,247 @@
+"""5. CPU per message: what each part of answering one message costs, beside the same work done
+by hand in the same process.
+
+The service's CPU per message decides how many messages per second a core can answer. Each part
+runs here, in the bench process (uvloop, like uvicorn), paced by the clock at the end-to-end rate
+so that the event loop idles between calls as it does in the service:
+
+- a Graph API call: the app's `GraphClient` (httpx) against the fake; baseline: the same request
+  bytes over the bench's raw HTTP/1.1 connection;
+- a Gemini call with 20 turns of history: the app's `Gemini` (google-genai over httpx) against
+  the fake; baseline: the same JSON body built with `json.dumps` and sent over the raw
+  connection, the answer read with `json.loads`;
+- the database work of one message: the app's `Store` on SQLite (record, look for work, claim,
+  history, save the reply, close with its turns); baseline: the very same SQL statements and
+  parameters, captured from the Store's run, replayed through Python's `sqlite3` on a copy of
+  the database as it was before.
+
+CPU is this process's (all threads: aiosqlite runs statements on its own), per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
+
+from bench import servers
+from bench.load import Connection, post_request, sender, webhook_body
+from bench.report import Row, Section, ratio
+from llm import Gemini, Role, Turn, gemini_http_client
+from store import DONE, Store
+from whatsapp import GraphClient, graph_http_client, parse_webhook
+
+if TYPE_CHECKING:
+    from bench.run import Fake, Plan
+
+GRAPH_VERSION = "v25.0"
+MODEL = "gemini-bench"
+SYSTEM_PROMPT = "You are the helpful assistant of a small shop. Answer briefly and kindly."
+HISTORY = [
+    Turn("user" if k % 2 == 0 else "model", f"Turn {k}: a message of about the usual length here.")
+    for k in range(20)
+]
+
+
+async def paced_cpu(call: Callable[[int], Awaitable[object]], count: int, rate: float) -> float:
+    """CPU seconds per call of `count` calls, one after another, started at `rate` per second."""
+    for k in range(min(20, count)):  # warm up: connections, caches, lazy imports
+        await call(-1 - k)
+    began_cpu, began = time.process_time(), time.monotonic()
+    for k in range(count):
+        await asyncio.sleep(max(0.0, began + k / rate - time.monotonic()))
+        await call(k)
+    return (time.process_time() - began_cpu) / count
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+async def _graph(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float]:
+    http = graph_http_client(fake_url, servers.WHATSAPP_TOKEN, 10.0)
+    graph = GraphClient(http, version=GRAPH_VERSION, phone_number_id=servers.PHONE_NUMBER_ID)
+    try:
+        ours = await paced_cpu(lambda k: graph.mark_read(f"wamid.budget-{k}"), count, rate)
+    finally:
+        await http.aclose()
+    path = f"/{GRAPH_VERSION}/{servers.PHONE_NUMBER_ID}/messages"
+    headers = {"Authorization": f"Bearer {servers.WHATSAPP_TOKEN}"}
+
+    async def raw(conn: Connection, k: int) -> None:
+        body = json.dumps(
+            {
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": f"wamid.budget-{k}",
+                "typing_indicator": {"type": "text"},
+            }
+        ).encode()
+        status, answer = await conn.request(post_request(port, path, body, headers))
+        if status != 200:
+            raise RuntimeError(f"fake Graph answered {status}")
+        json.loads(answer)
+
+    conn = await Connection.open(port)
+    try:
+        baseline = await paced_cpu(lambda k: raw(conn, k), count, rate)
+    finally:
+        conn.close()
+    return ours, baseline
+
+
+async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float]:
+    http = gemini_http_client(30.0, 16)
+    gemini = Gemini(api_key=servers.GEMINI_API_KEY, model=MODEL, http=http, base_url=fake_url)
+
+    async def sdk(k: int) -> None:
+        await gemini.generate(SYSTEM_PROMPT, HISTORY, f"Question {k}?", max_output_tokens=800)
+
+    try:
+        ours = await paced_cpu(sdk, count, rate)
+    finally:
+        await gemini.aclose()
+        await http.aclose()
+    path = f"/v1beta/models/{MODEL}:generateContent"
+    headers = {"x-goog-api-key": servers.GEMINI_API_KEY}
+
+    async def raw(conn: Connection, k: int) -> None:
+        turns = [*HISTORY, Turn("user", f"Question {k}?")]
+        body = json.dumps(
+            {
+                "contents": [{"role": t.role, "parts": [{"text": t.text}]} for t in turns],
+                "systemInstruction": {"parts": [{"text": SYSTEM_PROMPT}], "role": "user"},
+                "generationConfig": {"maxOutputTokens": 800},
+            }
+        ).encode()
+        status, answer = await conn.request(post_request(port, path, body, headers))
+        if status != 200:
+            raise RuntimeError(f"fake Gemini answered {status}")
+        parts = json.loads(answer)["candidates"][0]["content"]["parts"]
+        if not "".join(p.get("text", "") for p in parts).strip():
+            raise RuntimeError("fake Gemini answered no text")
+
+    conn = await Connection.open(port)
+    try:
+        baseline = await paced_cpu(lambda k: raw(conn, k), count, rate)
+    finally:
+        conn.close()
+    return ours, baseline
+
+
+Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
+
+
+async def _database(workdir: Path, count: int, rate: float) -> tuple[float, float]:
+    path = workdir / "budget.db"
+    store = await Store.open(f"sqlite:///{path}")
+    messages = [
+        parse_webhook(
+            json.loads(webhook_body(f"wamid.budget-db-{k:06d}", sender(k % 500)))
+        ).messages[0]
+        for k in range(count + 20)
+    ]
+    before = workdir / "budget-before.db"
+    await store.close()
+    shutil.copyfile(path, before)  # the schema, empty: where the replay starts
+    store = await Store.open(f"sqlite:///{path}")
+    statements: list[Statement] = []
+
+    def capture(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
+        statements.append((args[2], args[3], bool(args[5])))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+
+    spans: dict[int, tuple[int, int]] = {}  # message -> its statements
+
+    async def one_message(k: int) -> None:
+        index = k if k >= 0 else count - 1 - k
+        message = messages[index]
+        first = len(statements)
+        await store.record_messages([message])
+        candidates = await store.claimable(10)
+        [row] = await store.claim_many(candidates[:1], "budget", 30.0)
+        await store.history(row.user_key, 20, 16000)
+        await store.save_reply(row.id, "budget", f"**Echo:** {message.text}")
+        turns: list[tuple[Role, str]] = [
+            ("user", message.text or ""),
+            ("model", f"*Echo:* {message.text}"),
+        ]
+        await store.finish(row.id, "budget", DONE, new_turns=turns)
+        spans[index] = (first, len(statements))
+
+    try:
+        ours = await paced_cpu(one_message, count, rate)
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        await store.close()
+    replay = sqlite3.connect(before, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+            replay.execute(f"PRAGMA {pragma}")
+
+        async def replay_message(k: int) -> None:
+            first, end = spans[k if k >= 0 else count - 1 - k]
+            for sql, parameters, many in statements[first:end]:
+                run = replay.executemany if many else replay.execute
+                run(sql, parameters).fetchall()
+
+        baseline = await paced_cpu(replay_message, count, rate)
+    finally:
+        replay.close()
+    return ours, baseline
+
+
+async def budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
+    section = Section("5. CPU per message")
+    await fake.reset(delay=0.0)
+    count, rate = (50, plan.e2e_rate) if plan.quick else (500, plan.e2e_rate)
+    port = fake.process.port
+    graph, graph_base = await _graph(fake.process.url, port, count, rate)
+    gemini, gemini_base = await _gemini(fake.process.url, port, count, rate)
+    database, database_base = await _database(workdir, count, rate)
+    total = 2 * graph + gemini + database
+    total_base = 2 * graph_base + gemini_base + database_base
+    section.rows += [
+        Row("Graph API call (httpx)", _ms(graph_base), _ms(graph), ratio(graph, graph_base)),
+        Row(
+            "Gemini call, 20 turns of history (google-genai + httpx)",
+            _ms(gemini_base),
+            _ms(gemini),
+            ratio(gemini, gemini_base),
+        ),
+        Row(
+            "database work of one message (SQLAlchemy + aiosqlite, SQLite)",
+            _ms(database_base),
+            _ms(database),
+            ratio(database, database_base),
+        ),
+        Row(
+            "sum for one answered message (2 Graph calls + Gemini + database)",
+            _ms(total_base),
+            _ms(total),
+            ratio(total, total_base),
+        ),
+    ]
+    section.notes += [
+        (
+            f"Each part {count} times, one call at a time, started {rate} per second; CPU of the "
+            "bench process (all its threads) per call. Baselines: the same bytes over the bench's "
+            "raw HTTP/1.1 connection (the answer parsed with json.loads), and the same SQL "
+            "statements with the same parameters replayed through Python's sqlite3."
+        ),
+        (
+            f"At {rate} messages/s the sum alone is {total * rate:.0%} of one core "
+            f"({total_base * rate:.0%} for the baselines), before the web process, the worker's "
+            "scheduling and logging; the end-to-end section's service CPU per message includes "
+            "all of it."
+        ),
+    ]
+    return section
