@@ -42,7 +42,7 @@ RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 PARENT_PID_ENV = "ASSISTANT_WEB_PID"
 _HEADER = struct.Struct("!I")
 _PR_SET_PDEATHSIG = 1
-WORKER_NICENESS = 10
+WORKER_NICENESS = 19
 _ENTRY_POINT = str(Path(__file__).resolve())  # this file, run as a script in each child
 
 

@@ -429,6 +429,8 @@ async def direct_round_trips(fake: Fake, rate: int, duration: float) -> dict[str
             }
         ).encode()
         async with slot:
+            while idle and idle[-1].closed:  # the fake closes connections idle over 5 s
+                idle.pop()
             conn = idle.pop() if idle else await Connection.open(port)
             started[message_id] = time.time()
             await conn.request(post_request(port, "/v1beta/models/m:generateContent", gemini_body))
