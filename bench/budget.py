@@ -61,6 +61,17 @@ async def paced_cpu(call: Callable[[int], Awaitable[object]], count: int, rate: 
     return (time.process_time() - began_cpu) / count
 
 
+async def raw_cpu(
+    port: int, call: Callable[[Connection, int], Awaitable[object]], count: int, rate: float
+) -> float:
+    """`paced_cpu` of `call` over one raw keep-alive connection to the fake."""
+    conn = await Connection.open(port)
+    try:
+        return await paced_cpu(lambda k: call(conn, k), count, rate)
+    finally:
+        conn.close()
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
@@ -89,12 +100,7 @@ async def _graph(fake_url: str, port: int, count: int, rate: float) -> tuple[flo
             raise RuntimeError(f"fake Graph answered {status}")
         json.loads(answer)
 
-    conn = await Connection.open(port)
-    try:
-        baseline = await paced_cpu(lambda k: raw(conn, k), count, rate)
-    finally:
-        conn.close()
-    return ours, baseline
+    return ours, await raw_cpu(port, raw, count, rate)
 
 
 async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float]:
@@ -128,12 +134,7 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
         if not "".join(p.get("text", "") for p in parts).strip():
             raise RuntimeError("fake Gemini answered no text")
 
-    conn = await Connection.open(port)
-    try:
-        baseline = await paced_cpu(lambda k: raw(conn, k), count, rate)
-    finally:
-        conn.close()
-    return ours, baseline
+    return ours, await raw_cpu(port, raw, count, rate)
 
 
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
