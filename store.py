@@ -29,8 +29,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from llm import Role, Turn
 from schema import (
@@ -46,6 +48,14 @@ from schema import (
 from whatsapp import InboundMessage, clean_text
 
 log = logging.getLogger(__name__)
+
+DEADLOCK_ATTEMPTS = 3
+_DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for a transaction failed to break a deadlock
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _DEADLOCK_DETECTED
+
 
 PENDING, PROCESSING, DONE, FAILED, EXPIRED = "pending", "processing", "done", "failed", "expired"
 UNFINISHED = (PENDING, PROCESSING)
@@ -287,9 +297,7 @@ class Store:
             batch, self._waiting = self._waiting, []
             unique = {row["message_id"]: row for rows, _ in batch for row in rows}
             try:
-                async with self._write() as conn:
-                    result = await conn.execute(self._record, list(unique.values()))
-                    new = {r.message_id for r in result}
+                new = await self._insert_new(list(unique.values()))
             except Exception as exc:
                 for _, done in batch:
                     if not done.done():
@@ -300,6 +308,28 @@ class Store:
                 new.difference_update(mine)
                 if not done.done():
                     done.set_result(mine)
+
+    async def _insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+        """INSERT ... ON CONFLICT DO NOTHING of inbox rows; returns the message ids that were new.
+
+        Tried again if PostgreSQL broke a deadlock by failing it: two instances inserting
+        overlapping batches (Meta redelivers, and to every subscribed app) can each wait for
+        an id the other holds. The retry finds the other's rows committed and skips them.
+        Rows keep their arrival order (it orders a user's messages sent in the same second),
+        so sorting them to avoid the deadlock was not an option.
+        """
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(DEADLOCK_ATTEMPTS),
+            retry=retry_if_exception(_is_deadlock),
+            before_sleep=lambda _: log.info("inbox insert broke a deadlock; once more"),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                async with self._write() as conn:
+                    result = await conn.execute(self._record, rows)
+                    new = {r.message_id for r in result}
+        return new
 
     def _insert(self, table: Table) -> Any:
         """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import load_payload, text_payload
 from sqlalchemy import event, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llm import Turn
 from schema import async_database_url, inbox, turns
@@ -181,6 +184,43 @@ async def test_a_failed_group_write_fails_every_webhook_in_it(
     assert [type(o) for o in outcomes] == [ConnectionRefusedError, ConnectionRefusedError]
     monkeypatch.undo()
     assert await store.record_messages([msg("a"), msg("b", user="B")]) == ["a", "b"]
+
+
+class SQLState(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def failing_first(store: Store, error: Exception) -> list[int]:
+    """Make the store's first write fail with `error`; returns the count of writes begun."""
+    real_write, begun = store._write, [0]
+
+    @asynccontextmanager
+    async def write() -> AsyncIterator[AsyncConnection]:
+        begun[0] += 1
+        if begun[0] == 1:
+            raise error
+        async with real_write() as conn:
+            yield conn
+
+    store._write = write  # type: ignore[method-assign]
+    return begun
+
+
+async def test_an_insert_failed_to_break_a_deadlock_is_tried_again(store: Store) -> None:
+    """PostgreSQL fails one of two instances' crossing inserts; the retry writes its rows."""
+    begun = failing_first(store, DBAPIError("INSERT", {}, SQLState("40P01")))
+    assert await store.record_messages([msg("a"), msg("b", user="B")]) == ["a", "b"]
+    assert begun == [2]
+    assert await store.record_messages([msg("a")]) == []  # written once
+
+
+async def test_other_database_errors_are_not_retried(store: Store) -> None:
+    begun = failing_first(store, DBAPIError("INSERT", {}, SQLState("23514")))
+    with pytest.raises(DBAPIError):
+        await store.record_messages([msg("a")])
+    assert begun == [1]
 
 
 async def test_claimable_respects_limit(store: Store) -> None:
