@@ -150,6 +150,18 @@ _ADD_TURN = select(
     bindparam("now", type_=Float),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("owner"))
 _TURN_COLUMNS = ["inbox_id", "user_key", "role", "text", "created_at"]
+# Closing a message: only while the claim is still ours.
+_FINISH = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("claimed_by"))
+    .values(
+        state=bindparam("new_state"),
+        error=bindparam("reason"),
+        owner=None,
+        lease_until=None,
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def _row(values: Any) -> InboxRow:
@@ -182,6 +194,11 @@ class Store:
             self._insert(inbox)
             .on_conflict_do_nothing(index_elements=["message_id"])
             .returning(inbox.c.message_id)
+        )
+        self._add_turns = (
+            self._insert(turns)
+            .from_select(_TURN_COLUMNS, _ADD_TURN)
+            .on_conflict_do_nothing(index_elements=["inbox_id", "role"])
         )
 
     @classmethod
@@ -416,9 +433,7 @@ class Store:
         async with self._write() as conn:
             if new_turns:
                 await conn.execute(
-                    self._insert(turns)
-                    .from_select(_TURN_COLUMNS, _ADD_TURN)
-                    .on_conflict_do_nothing(index_elements=["inbox_id", "role"]),
+                    self._add_turns,
                     [
                         {
                             "row_id": row_id,
@@ -431,9 +446,14 @@ class Store:
                     ],
                 )
             finished = await conn.execute(
-                update(inbox)
-                .where(inbox.c.id == row_id, inbox.c.owner == owner)
-                .values(state=state, error=error, owner=None, lease_until=None, updated_at=now)
+                _FINISH,
+                {
+                    "row_id": row_id,
+                    "claimed_by": owner,
+                    "new_state": state,
+                    "reason": error,
+                    "now": now,
+                },
             )
             return finished.rowcount == 1
 
