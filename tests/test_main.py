@@ -739,6 +739,21 @@ async def test_health_is_ok(harness: Harness) -> None:
     assert response.json() == {"status": "ok"}
 
 
+async def test_openapi_document_describes_every_route(harness: Harness) -> None:
+    """POST /webhook is served by a PlainRoute (no FastAPI handler); it stays documented,
+    which Schemathesis in the fault suite depends on."""
+    response = await harness.client.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {path: sorted(operations) for path, operations in paths.items()} == {
+        "/health": ["get"],
+        "/ready": ["get"],
+        "/metrics": ["get"],
+        "/webhook": ["get", "post"],
+    }
+    assert paths["/webhook"]["post"]["operationId"] == "receive_webhook_webhook_post"
+
+
 async def test_phone_number_id_of_settings_is_used_in_the_send_path(harness: Harness) -> None:
     await harness.post(load_payload("text"))
     await harness.settle()
