@@ -40,7 +40,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
 
     def _run(self, *args: str) -> None:
         subprocess.run(

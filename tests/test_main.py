@@ -175,6 +175,8 @@ async def test_text_message_is_read_answered_and_recorded(harness: Harness) -> N
     harness.fakes.gemini_queue.append(gemini_answer("It comes in **blue** and _green_."))
     response = await harness.post(load_payload("text"))
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "ok", "recorded": 1}
     await harness.settle()
 
     assert harness.fakes.read_receipts() == [
@@ -261,7 +263,9 @@ async def test_later_redelivery_is_not_answered_again(harness: Harness) -> None:
     await harness.post(load_payload("text"))
     await harness.settle()
     for _ in range(3):
-        assert (await harness.post(load_payload("text"))).status_code == 200
+        response = await harness.post(load_payload("text"))
+        assert response.status_code == 200
+        assert response.content == b'{"status":"ok","recorded":0}'
     await harness.settle()
     assert len(harness.fakes.gemini_calls) == 1
     assert len(harness.fakes.sent()) == 1

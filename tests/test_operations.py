@@ -24,6 +24,7 @@ from conftest import (
     running_app,
     text_payload,
 )
+from sqlalchemy.engine import make_url
 
 from whatsapp import short_hash
 
@@ -154,7 +155,7 @@ async def test_ready_fails_when_postgresql_is_gone(
         assert (await harness.client.get("/ready")).status_code == 200
         admin = await asyncpg.connect(server)
         try:
-            name = url.rsplit("/", 1)[-1]
+            name = make_url(url).database
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         finally:
             await admin.close()
