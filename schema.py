@@ -127,8 +127,10 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
     url = async_database_url(database_url)
     if make_url(url).get_backend_name() == "sqlite":
         _ensure_sqlite_directory(url)
-        # One connection: SQLite has one writer at a time anyway, and several connections
-        # only wait on each other's locks (its busy handler sleeps in 1-100 ms steps).
+        # One connection, which the Store keeps (Store._sqlite_connection): SQLite has one
+        # writer at a time anyway, and several connections only wait on each other's locks
+        # (its busy handler sleeps in 1-100 ms steps). The overflow of one is for whoever
+        # else connects while a store is open: the readiness probe, migrations, tools, tests.
         # Autocommit: each write is one statement that takes and releases the database's
         # write lock inside the driver's thread. In a transaction the lock would be held from
         # the first write to COMMIT, across event-loop turns, while every other writer (the
@@ -137,7 +139,7 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
             url,
             hide_parameters=True,
             pool_size=1,
-            max_overflow=0,
+            max_overflow=1,
             isolation_level="AUTOCOMMIT",
             skip_autocommit_rollback=True,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -187,6 +188,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite: the one connection this store works on, lent to one task at a time.
+        self._sqlite_conn: AsyncConnection | None = None
+        self._sqlite_turn = asyncio.Lock()
         # Group commit of webhooks: rows waiting for the next INSERT, and the task writing them.
         self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[list[str]]]] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -236,7 +240,36 @@ class Store:
     async def close(self) -> None:
         if self._recorder is not None:
             await asyncio.wait([self._recorder], timeout=10)
+        async with self._sqlite_turn:
+            if self._sqlite_conn is not None:
+                await self._sqlite_conn.close()
+                self._sqlite_conn = None
         await self.engine.dispose()
+
+    def _connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one piece of work (on SQLite, autocommit: see schema.create_engine)."""
+        return self._sqlite_connection() if self.is_sqlite else self.engine.connect()
+
+    @asynccontextmanager
+    async def _sqlite_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The store's SQLite connection, kept open and lent to one task at a time.
+
+        The engine pools a single connection anyway (SQLite has one writer); checking it out
+        and back in for every piece of work cost more CPU than the statements run on it (about
+        0.4 ms of the 1.5 ms of a one-statement operation). After an error the connection is
+        closed and the next piece of work opens a fresh one, as a pool would hand out.
+        """
+        async with self._sqlite_turn:
+            conn = self._sqlite_conn
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._sqlite_conn = await self.engine.connect()
+            try:
+                yield conn
+            except BaseException:
+                self._sqlite_conn = None
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close())
+                raise
 
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection for writes that are atomic on their own.
@@ -244,7 +277,7 @@ class Store:
         SQLite: autocommit (see schema.create_engine), so each statement holds the write lock
         only while it runs. PostgreSQL: one transaction around the block.
         """
-        return self.engine.connect() if self.is_sqlite else self.engine.begin()
+        return self._connect() if self.is_sqlite else self.engine.begin()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -257,7 +290,7 @@ class Store:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -267,6 +300,12 @@ class Store:
             await conn.exec_driver_sql("COMMIT")
 
     async def ping(self) -> None:
+        """Whether the database can be reached now, on a connection of the engine's own.
+
+        On SQLite not the store's kept connection: the probe neither waits behind the store's
+        work nor trusts a connection opened long ago (a deleted or replaced file stays readable
+        through it).
+        """
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
@@ -354,7 +393,7 @@ class Store:
 
     async def claimable(self, limit: int) -> list[tuple[int, str]]:
         """(row id, user key) of messages ready to answer now, at most one per user."""
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             rows = await conn.execute(_READY, {"now": time.time(), "limit": limit})
             return [(r.id, r.user_key) for r in rows]
 
@@ -486,7 +525,7 @@ class Store:
             .order_by(turns.c.id.desc())
             .limit(max_turns)
         )
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         kept: list[Turn] = []
         total = 0
@@ -498,11 +537,11 @@ class Store:
         return kept[::-1]
 
     async def state_of(self, message_id: str) -> str | None:
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             return await conn.scalar(select(inbox.c.state).where(inbox.c.message_id == message_id))
 
     async def count_unfinished(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             count = await conn.scalar(select(func.count()).where(inbox.c.state.in_(UNFINISHED)))
             return int(count or 0)
 

@@ -387,6 +387,62 @@ async def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     assert await store.history("A", 10, 10_000) == []
 
 
+@asynccontextmanager
+async def counting_checkouts(store: Store) -> AsyncIterator[list[int]]:
+    """How many times the store takes a connection from the engine's pool."""
+    checkouts: list[int] = []
+
+    def count(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(store.engine.sync_engine, "checkout", count)
+    try:
+        yield checkouts
+    finally:
+        event.remove(store.engine.sync_engine, "checkout", count)
+
+
+async def _answer_one(store: Store, message_id: str, user: str) -> None:
+    await store.record_messages([msg(message_id, user=user)])
+    row_id, _ = await claim_next(store)
+    await store.history(user, 10, 10_000)
+    await store.save_reply(row_id, "w1", "answer")
+    assert await store.finish(row_id, "w1", DONE, new_turns=[("user", "q"), ("model", "a")])
+
+
+async def test_sqlite_store_does_all_its_work_on_one_kept_connection(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path}/kept.db")
+    try:
+        async with counting_checkouts(store) as checkouts:
+            for k in range(3):
+                await _answer_one(store, f"m{k}", "A")
+            async with store.transaction() as conn:
+                await conn.execute(turns.delete())
+            # Concurrent work takes turns on it rather than opening a second connection.
+            await asyncio.gather(*(store.count_unfinished() for _ in range(20)))
+        assert len(checkouts) == 1
+        assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_sqlite_store_opens_a_fresh_connection_after_an_error(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path}/fresh.db")
+    try:
+        async with counting_checkouts(store) as checkouts:
+            await _answer_one(store, "m1", "A")
+            with pytest.raises(DBAPIError):
+                async with store.transaction() as conn:
+                    await conn.exec_driver_sql("SELECT * FROM no_such_table")
+            await _answer_one(store, "m2", "A")
+        assert len(checkouts) == 2
+        assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        assert [t.text for t in await store.history("A", 10, 10_000)] == ["q", "a"] * 2
+    finally:
+        await store.close()
+
+
 async def _with_turns(store: Store, user: str, texts: list[str]) -> None:
     """One answered message per (question, answer) pair of `texts`."""
     for index in range(0, len(texts), 2):
