@@ -277,7 +277,7 @@ class Store:
         SQLite: autocommit (see schema.create_engine), so each statement holds the write lock
         only while it runs. PostgreSQL: one transaction around the block.
         """
-        return self._connect() if self.is_sqlite else self.engine.begin()
+        return self._sqlite_connection() if self.is_sqlite else self.engine.begin()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -290,7 +290,7 @@ class Store:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._connect() as conn:
+        async with self._sqlite_connection() as conn:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -300,11 +300,10 @@ class Store:
             await conn.exec_driver_sql("COMMIT")
 
     async def ping(self) -> None:
-        """Whether the database can be reached now, on a connection of the engine's own.
+        """Whether the database answers, on a connection from the engine's pool.
 
-        On SQLite not the store's kept connection: the probe neither waits behind the store's
-        work nor trusts a connection opened long ago (a deleted or replaced file stays readable
-        through it).
+        On SQLite not the store's kept connection, so a probe never queues behind the store's
+        work (the pool's overflow connection serves it).
         """
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
