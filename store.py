@@ -151,18 +151,21 @@ _ADD_TURN = select(
     bindparam("now", type_=Float),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("owner"))
 _TURN_COLUMNS = ["inbox_id", "user_key", "role", "text", "created_at"]
-# Closing a message: only while the claim is still ours.
-_FINISH = (
-    update(inbox)
-    .where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("claimed_by"))
-    .values(
-        state=bindparam("new_state"),
-        error=bindparam("reason"),
-        owner=None,
-        lease_until=None,
-        updated_at=bindparam("now"),
-    )
+# Writes to a claimed message, each only while the claim is still ours.
+_OWNED = update(inbox).where(
+    inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("claimed_by")
 )
+_FINISH = _OWNED.values(
+    state=bindparam("new_state"),
+    error=bindparam("reason"),
+    owner=None,
+    lease_until=None,
+    updated_at=bindparam("now"),
+)
+_SET_OWNED = {  # one column of a claimed message: the lease, the saved reply, the parts sent
+    column: _OWNED.values({column: bindparam("value"), "updated_at": bindparam("now")})
+    for column in ("lease_until", "reply", "parts_sent")
+}
 
 
 def _row(values: Any) -> InboxRow:
@@ -444,14 +447,14 @@ class Store:
         return bool(locked)
 
     async def extend_lease(self, row_id: int, owner: str, lease: float) -> bool:
-        return await self._update_owned(row_id, owner, lease_until=time.time() + lease)
+        return await self._set_owned(row_id, owner, "lease_until", time.time() + lease)
 
     async def save_reply(self, row_id: int, owner: str, reply: str) -> bool:
         """Keep the answer, so a retry after a crash sends it instead of asking again."""
-        return await self._update_owned(row_id, owner, reply=reply)
+        return await self._set_owned(row_id, owner, "reply", reply)
 
     async def mark_parts_sent(self, row_id: int, owner: str, parts_sent: int) -> bool:
-        return await self._update_owned(row_id, owner, parts_sent=parts_sent)
+        return await self._set_owned(row_id, owner, "parts_sent", parts_sent)
 
     async def finish(
         self,
@@ -495,13 +498,10 @@ class Store:
             )
             return finished.rowcount == 1
 
-    async def _update_owned(self, row_id: int, owner: str, **values: Any) -> bool:
+    async def _set_owned(self, row_id: int, owner: str, column: str, value: object) -> bool:
+        parameters = {"row_id": row_id, "claimed_by": owner, "value": value, "now": time.time()}
         async with self._write() as conn:
-            result = await conn.execute(
-                update(inbox)
-                .where(inbox.c.id == row_id, inbox.c.owner == owner)
-                .values(updated_at=time.time(), **values)
-            )
+            result = await conn.execute(_SET_OWNED[column], parameters)
             return result.rowcount == 1
 
     async def release_leases(self) -> int:
