@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark and write the results table."""
 
-from bench.run import main
+from bench.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,9 +1,9 @@
-"""5. CPU per message: what each part of answering one message costs, beside the same work done
-by hand in the same process.
+"""Section 5, CPU per message: what each part of answering one message costs the service's code.
 
-The service's CPU per message decides how many messages per second a core can answer. Each part
-runs here, in the bench process (uvloop, like uvicorn), paced by the clock at the end-to-end rate
-so that the event loop idles between calls as it does in the service:
+Each part is measured beside the same work done by hand in the same process. The service's CPU
+per message decides how many messages per second a core can answer. Each part runs here, in the
+bench process (uvloop, like uvicorn), paced by the clock at the end-to-end rate so that the event
+loop idles between calls as it does in the service:
 
 - a Graph API call: the app's `GraphClient` (httpx) against the fake; baseline: the same request
   bytes over the bench's raw HTTP/1.1 connection;
@@ -27,19 +27,18 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event
 
 from bench import servers
+from bench.fake_client import Fake
 from bench.load import Connection, post_request, sender, webhook_body
-from bench.report import Row, Section, ratio
+from bench.plan import Plan
+from bench.report import Row, Section, ms, ratio
 from llm import Gemini, Role, Turn, gemini_http_client
 from store import DONE, Store
 from whatsapp import GraphClient, graph_http_client, parse_webhook
-
-if TYPE_CHECKING:
-    from bench.run import Fake, Plan
 
 GRAPH_VERSION = "v25.0"
 MODEL = "gemini-bench"
@@ -70,10 +69,6 @@ async def raw_cpu(
         return await paced_cpu(lambda k: call(conn, k), count, rate)
     finally:
         conn.close()
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f} ms"
 
 
 async def _graph(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float]:
@@ -211,23 +206,23 @@ async def budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
     total = 2 * graph + gemini + database
     total_base = 2 * graph_base + gemini_base + database_base
     section.rows += [
-        Row("Graph API call (httpx)", _ms(graph_base), _ms(graph), ratio(graph, graph_base)),
+        Row("Graph API call (httpx)", ms(graph_base), ms(graph), ratio(graph, graph_base)),
         Row(
             "Gemini call, 20 turns of history (google-genai + httpx)",
-            _ms(gemini_base),
-            _ms(gemini),
+            ms(gemini_base),
+            ms(gemini),
             ratio(gemini, gemini_base),
         ),
         Row(
             "database work of one message (SQLAlchemy + aiosqlite, SQLite)",
-            _ms(database_base),
-            _ms(database),
+            ms(database_base),
+            ms(database),
             ratio(database, database_base),
         ),
         Row(
             "sum for one answered message (2 Graph calls + Gemini + database)",
-            _ms(total_base),
-            _ms(total),
+            ms(total_base),
+            ms(total),
             ratio(total, total_base),
         ),
     ]

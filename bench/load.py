@@ -98,6 +98,11 @@ def webhook_request(port: int, message_id: str, wa_id: str) -> bytes:
     return post_request(port, "/webhook", body, {"X-Hub-Signature-256": sign(body, APP_SECRET)})
 
 
+def webhooks(port: int, tag: str, senders: int) -> Callable[[int], bytes]:
+    """Webhook number i: message id `wamid.bench-<tag>-<i>`, from user i modulo `senders`."""
+    return lambda i: webhook_request(port, f"wamid.bench-{tag}-{i:07d}", sender(i % senders))
+
+
 # ---------------------------------------------------------------------------------------------
 # A minimal keep-alive HTTP/1.1 client
 

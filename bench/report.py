@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench.proc import usable_cpus
 from bench.servers import ROOT
 
 
@@ -128,11 +129,10 @@ def background_load(seconds: float = 1.0) -> str:
 
 
 def machine(background: str = "") -> list[tuple[str, str]]:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         ("Date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", _cpu_model()),
-        ("Cores", f"{os.cpu_count()} logical, {usable} usable by this run"),
+        ("Cores", f"{os.cpu_count()} logical, {usable_cpus()} usable by this run"),
         ("Memory", _memory_total()),
         ("OS", platform.platform()),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),

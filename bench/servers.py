@@ -2,8 +2,8 @@
 
 Every process listens on 127.0.0.1 only, writes its output to a log file in the run's temporary
 directory, and is stopped by `stop()` (SIGTERM, then SIGKILL) whatever happens in between.
-CPU and memory are read from /proc for a process and all its descendants: the service's web
-process (uvicorn) does its answering in WORKER_PROCESSES child processes.
+The service's web process (uvicorn) does its answering in WORKER_PROCESSES child processes:
+`service()` waits for them; `bench.proc` measures the whole tree.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from bench.proc import process_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,56 +45,6 @@ def free_port() -> int:
         return port
 
 
-@dataclass(frozen=True)
-class TreeMemory:
-    """Memory of a process tree in KiB: VmRSS and VmHWM summed over its processes.
-
-    The sum of VmHWM is an upper bound of the tree's peak: pages shared between processes
-    (the interpreter, libraries) count once per process, and each process peaks at its own time.
-    """
-
-    processes: int = 0
-    rss_kib: int = 0
-    hwm_kib: int = 0
-
-
-def _children(pid: int) -> list[int]:
-    """Direct children of `pid`, from /proc/<pid>/task/*/children (each thread's own)."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
-                found += [int(child) for child in children.read().split()]
-        except OSError:
-            continue
-    return found
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` first, then all its live descendants, found recursively."""
-    tree: list[int] = []
-    pending = [root]
-    while pending:
-        pid = pending.pop(0)
-        if pid not in tree:
-            tree.append(pid)
-            pending += _children(pid)
-    return tree
-
-
-def _kib(text: str, key: str) -> int:
-    """The `key:   1234 kB` line of a /proc status or smaps_rollup file, in KiB (0 if absent)."""
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        if name == key:
-            return int(rest.split()[0])
-    return 0
-
-
 @dataclass
 class Process:
     """A started server process, its address and its log file."""
@@ -110,61 +62,14 @@ class Process:
     def pid(self) -> int:
         return self.popen.pid
 
-    def pids(self) -> list[int]:
-        """This process and every live descendant (the service's worker processes)."""
-        return process_tree(self.pid)
-
     def wait_tree(self, count: int, timeout: float = 15.0) -> int:
         """Wait (bounded) until the tree has `count` processes; return how many it has."""
         deadline = time.monotonic() + timeout
         while True:
-            found = len(self.pids())
+            found = len(process_tree(self.pid))
             if found >= count or time.monotonic() >= deadline or self.popen.poll() is not None:
                 return found
             time.sleep(0.05)
-
-    def _proc_files(self, name: str) -> list[str]:
-        """/proc/<pid>/<name> of every process of the tree.
-
-        Raises OSError if this process itself is gone; a descendant that exits meanwhile is
-        left out.
-        """
-        texts = []
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/{name}", encoding="ascii") as file:
-                    texts.append(file.read())
-            except OSError:
-                if pid == self.pid:
-                    raise
-        return texts
-
-    def memory_kib(self) -> TreeMemory:
-        """VmRSS and VmHWM in KiB from /proc, summed over the process tree."""
-        statuses = self._proc_files("status")
-        return TreeMemory(
-            len(statuses),
-            sum(_kib(s, "VmRSS") for s in statuses),
-            sum(_kib(s, "VmHWM") for s in statuses),
-        )
-
-    def pss_kib(self) -> int:
-        """The proportional set size in KiB summed over the process tree: pages shared by
-        several processes are divided among them, so the sum is what the machine spends."""
-        return sum(_kib(rollup, "Pss") for rollup in self._proc_files("smaps_rollup"))
-
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time used so far by the process tree.
-
-        Summed over the processes alive now, plus each one's exited and reaped children
-        (cutime, cstime), so that a worker process restarted between two readings is not lost.
-        """
-        ticks = 0
-        for stat in self._proc_files("stat"):
-            fields = stat.rpartition(")")[2].split()
-            # utime, stime, cutime, cstime: fields 14 to 17 of stat
-            ticks += sum(int(value) for value in fields[11:15])
-        return ticks / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 20) -> str:
         try:
