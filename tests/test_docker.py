@@ -87,13 +87,16 @@ def the(instructions: list[Instruction], keyword: str) -> Instruction:
     return found[0]
 
 
-def test_the_parser_joins_continuations_and_skips_comments() -> None:
-    parsed = parse_dockerfile("FROM a\n# note\nRUN one \\\n    # inside\n    && two\nCMD x\n")
-    assert parsed == [
-        Instruction("FROM", "a"),
-        Instruction("RUN", "one && two"),
-        Instruction("CMD", "x"),
-    ]
+def test_the_user_the_image_runs_as_is_created_in_it(instructions: list[Instruction]) -> None:
+    """`USER app` fails at run time unless an earlier RUN created `app` (its `useradd` is on a
+    continuation line, so this also needs the continuations joined as Docker joins them)."""
+    user = [i for i in instructions if i.keyword == "USER"][-1].args.split(":")[0]
+    created = index_of(instructions, "RUN", "useradd")
+    assert created < index_of(instructions, "USER")
+    useradd = instructions[created].args.split("&&")[-1]
+    words = shlex.split(useradd)
+    assert words[0] == "useradd" and words[-1] == user
+    assert "--system" in words
 
 
 def test_base_image_is_the_pinned_slim_python_of_the_project(
@@ -198,6 +201,8 @@ def test_the_data_directory_is_a_volume_owned_by_the_app_user(
         ".venv/bin/python",
         ".git/HEAD",
         "__pycache__/main.cpython-311.pyc",
+        "migrations/versions/__pycache__/0001_initial.cpython-311.pyc",
+        "deep/er/.env.local",
         "tests/test_main.py",
         ".pytest_cache/v/cache",
         ".mypy_cache/3.11/main.data.json",
@@ -209,7 +214,17 @@ def test_dockerignore_keeps_secrets_state_and_caches_out(path: str) -> None:
     assert is_ignored(path, ignore_patterns(DOCKERIGNORE.read_text(encoding="utf-8"))), path
 
 
-@pytest.mark.parametrize("path", ["main.py", "requirements.txt", "store.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "main.py",
+        "requirements.txt",
+        "store.py",
+        "alembic.ini",
+        "migrations/env.py",
+        "migrations/versions/0001_initial.py",
+    ],
+)
 def test_dockerignore_keeps_what_the_image_needs(path: str) -> None:
     assert not is_ignored(path, ignore_patterns(DOCKERIGNORE.read_text(encoding="utf-8"))), path
 
@@ -217,10 +232,3 @@ def test_dockerignore_keeps_what_the_image_needs(path: str) -> None:
 def test_dockerignore_names_env_data_and_venv_explicitly() -> None:
     patterns = {p.rstrip("/") for p in ignore_patterns(DOCKERIGNORE.read_text(encoding="utf-8"))}
     assert {".env", ".env.*", "data", ".venv", ".git"} <= patterns
-
-
-def test_ignore_matching_follows_docker_rules() -> None:
-    assert is_ignored("a.db", ["*.db"])
-    assert not is_ignored("sub/a.db", ["*.db"])  # `*` stops at `/`
-    assert is_ignored("sub/deep/a.db", ["**/*.db"])
-    assert not is_ignored("keep.md", ["*.md", "!keep.md"])

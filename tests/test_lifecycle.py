@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from conftest import (
     FakeUpstreams,
     Harness,
@@ -18,7 +19,12 @@ from sqlalchemy import select, update
 from schema import inbox, turns
 from store import DONE, EXPIRED
 from whatsapp import parse_webhook
-from worker import INBOX_RETENTION_SECONDS
+
+# The promised limits, written out: WhatsApp's 24-hour reply window and Meta's 7 days of
+# redelivery. Never the code's own constants, so that a changed constant fails these tests.
+MINUTE = 60
+HOUR = 3600
+DAY = 24 * HOUR
 
 
 async def rows_of(harness: Harness) -> list[dict[str, object]]:
@@ -36,20 +42,26 @@ async def turns_of(harness: Harness) -> list[tuple[str, str, str]]:
 # --- The 24-hour window ---------------------------------------------------------------------
 
 
-async def test_a_message_older_than_24_hours_is_expired_not_answered(harness: Harness) -> None:
-    two_days_ago = int(time.time()) - 2 * 86400
-    await harness.post(text_payload("still there?", message_id="wamid.old", ts=two_days_ago))
+@pytest.mark.parametrize("age", [DAY + MINUTE, 2 * DAY], ids=["24-hours-and-1-minute", "2-days"])
+async def test_a_message_older_than_24_hours_is_expired_not_answered(
+    harness: Harness, age: int
+) -> None:
+    written = int(time.time()) - age
+    await harness.post(text_payload("still there?", message_id="wamid.old", ts=written))
     await harness.settle()
     assert harness.fakes.gemini_calls == []
-    assert harness.fakes.graph_calls == []
+    assert harness.fakes.graph_calls == []  # no reply, and no read receipt either
     assert await harness.services.store.state_of("wamid.old") == EXPIRED
 
 
-async def test_a_message_written_23_hours_ago_is_still_answered(harness: Harness) -> None:
-    recent = int(time.time()) - 23 * 3600
-    await harness.post(text_payload("hello?", message_id="wamid.recent", ts=recent))
+async def test_a_message_written_23_hours_50_minutes_ago_is_still_answered(
+    harness: Harness,
+) -> None:
+    written = int(time.time()) - (23 * HOUR + 50 * MINUTE)
+    await harness.post(text_payload("hello?", message_id="wamid.recent", ts=written))
     await harness.settle()
-    assert len(harness.fakes.sent()) == 1
+    assert [m["text"]["body"] for m in harness.fakes.sent()] == ["You said: hello?"]
+    assert await harness.services.store.state_of("wamid.recent") == DONE
 
 
 async def test_meta_refusing_the_window_marks_the_message_expired(harness: Harness) -> None:
@@ -73,23 +85,23 @@ async def test_purge_drops_old_turns_and_old_finished_rows_only(
             await harness.settle()
         now = time.time()
         async with harness.services.store.engine.begin() as conn:
-            # Age the first exchange past both horizons and the second past the turn TTL only.
+            # The first exchange: its turns past the 30-day TTL, its row 9 days old (past
+            # Meta's 7 days of redelivery). The second: its row received 6 days 23 hours ago,
+            # when Meta may still deliver it again.
             await conn.execute(
                 update(turns)
                 .where(turns.c.text.in_(["q0", "You said: q0"]))
-                .values(created_at=now - 31 * 86400)
+                .values(created_at=now - 31 * DAY)
             )
             await conn.execute(
                 update(inbox)
                 .where(inbox.c.message_id == "wamid.keep0")
-                .values(received_at=now - INBOX_RETENTION_SECONDS - 60)
+                .values(received_at=now - 9 * DAY)
             )
             await conn.execute(
                 update(inbox)
                 .where(inbox.c.message_id == "wamid.keep1")
-                .values(
-                    received_at=now - 6 * 86400  # inside Meta's 7-day redelivery horizon
-                )
+                .values(received_at=now - (6 * DAY + 23 * HOUR))
             )
         removed = await harness.services.inline_worker.purge()
         assert removed == (2, 1)
@@ -101,10 +113,13 @@ async def test_purge_drops_old_turns_and_old_finished_rows_only(
             "You said: q2",
         ]
 
-        # Dedup still holds for a row inside the horizon: its redelivery is not answered again.
-        await harness.post(text_payload("q1", message_id="wamid.keep1"))
+        # Dedup still holds for the row Meta may still redeliver: it is not answered again.
+        response = await harness.post(text_payload("q1", message_id="wamid.keep1"))
+        assert response.json() == {"status": "ok", "recorded": 0}
         await harness.settle()
         assert len(fakes.sent()) == 3
+        assert len(fakes.gemini_calls) == 3
+        assert await harness.services.store.state_of("wamid.keep1") == DONE
 
 
 async def test_purge_keeps_unanswered_rows_whatever_their_age(harness: Harness) -> None:

@@ -31,6 +31,7 @@ from inbound import UNSUPPORTED_REPLY
 from logs import RedactQuerySecrets
 from main import MAX_BODY_BYTES
 from store import DONE, EXPIRED, FAILED
+from whatsapp import sign
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
 FALLBACK = "Sorry, I can't answer that right now. Please try again in a little while."
@@ -104,6 +105,19 @@ async def test_post_signed_with_another_secret_is_401(harness: Harness) -> None:
     response = await harness.post(load_payload("text"), secret="not-the-app-secret")
     assert response.status_code == 401
     assert await count_inbox(harness) == 0
+
+
+async def test_a_non_json_body_is_refused_401_unless_validly_signed(harness: Harness) -> None:
+    """The signature is checked before the body is parsed: junk from anyone but Meta is
+    refused outright, never acknowledged as "ignored"."""
+    for body in (b"not json at all", b"{", b"", b"[" * 5000):
+        for signature in ("", "sha256=" + "0" * 64, sign(body, "not-the-app-secret")):
+            response = await harness.post(body, signature=signature)
+            assert (response.status_code, response.json()) == (
+                401,
+                {"error": "invalid signature"},
+            ), (body[:10], signature)
+        assert (await harness.post(body)).status_code == 200  # the same body, signed
 
 
 async def test_signature_is_checked_over_raw_bytes_as_meta_sends_them(harness: Harness) -> None:
@@ -671,7 +685,9 @@ async def test_long_answer_is_split_in_order_within_4096(harness: Harness) -> No
     assert all(p.endswith("\n\n") for p in parts[:-1])  # cut at paragraph boundaries
 
 
-async def test_split_answer_resumes_after_the_last_part_sent(harness: Harness) -> None:
+async def test_a_part_refused_for_good_stops_the_reply_and_fails_the_message(
+    harness: Harness,
+) -> None:
     answer = "\n\n".join(f"Sentence number {i} is here. " * 20 for i in range(12))
     harness.fakes.gemini_queue.append(gemini_answer(answer))
     harness.fakes.send_queue.extend([httpx.Response(200, json={"messages": [{"id": "a"}]})])
@@ -680,6 +696,34 @@ async def test_split_answer_resumes_after_the_last_part_sent(harness: Harness) -
     await harness.settle()
     assert len(harness.fakes.send_attempts()) == 2
     assert await harness.services.store.state_of(TEXT_ID) == FAILED
+
+
+async def test_split_answer_resumes_after_the_last_part_sent(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    """A worker that died after sending part one left the reply and `parts_sent=1` behind."""
+    from store import Store
+    from whatsapp import parse_webhook
+
+    answer = "\n\n".join(f"Part {n}. " + "word " * 700 for n in range(3))
+    store = await Store.open(database_url)
+    try:
+        await store.record_messages(parse_webhook(load_payload("text")).messages)
+        [(row_id, user_key)] = await store.claimable(10)
+        row = await store.claim(row_id, user_key, "crashed-owner", 0.5)
+        assert row is not None
+        assert await store.save_reply(row.id, "crashed-owner", answer)
+        assert await store.mark_parts_sent(row.id, "crashed-owner", 1)
+    finally:
+        await store.close()
+    async with running_app(make_settings(database_url), fakes) as harness:
+        await harness.settle_all()
+        assert await harness.services.store.state_of(TEXT_ID) == DONE
+    assert fakes.gemini_calls == []
+    sent = [m["text"]["body"] for m in fakes.sent()]
+    assert [s.split(".")[0] for s in sent] == ["Part 1", "Part 2"]
+    assert "Part 0" not in "".join(sent)
+    assert all(m["to"] == "16505551234" for m in fakes.sent())
 
 
 # --- Logs -------------------------------------------------------------------------------------
@@ -711,6 +755,61 @@ async def test_no_secret_phone_number_or_text_in_any_log_line(
         "opening hours",
         "Recife",
     ):
+        assert forbidden not in text, forbidden
+
+
+def every_log_line(caplog: pytest.LogCaptureFixture) -> str:
+    """Every record any logger emitted, with its arguments and traceback."""
+    return "\n".join(
+        f"{r.name} {r.getMessage()} {r.exc_text or ''} {r.__dict__}" for r in caplog.records
+    )
+
+
+async def test_a_failed_read_receipt_logs_neither_the_number_nor_the_text(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger: every logger's records reach caplog
+    harness.fakes.read_queue.append(graph_error(400, 100))
+    payload = text_payload("my parcel number is 55501", message_id="wamid.rr", wa_id="447700900123")
+    await harness.post(payload)
+    await harness.settle()
+    assert [m["to"] for m in harness.fakes.sent()] == ["447700900123"]
+    assert harness.fakes.read_receipts() == []
+    text = every_log_line(caplog)
+    assert "mark_read" in text  # the failure was logged, by hash and code
+    for forbidden in ("447700900123", "my parcel number", "55501", "Sheena Nelson"):
+        assert forbidden not in text, forbidden
+
+
+async def test_refused_media_logs_neither_the_number_nor_the_caption(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Too large, corrupt (its hash does not match) and unavailable: each refusal is logged,
+    and none of those lines names the sender or repeats what they wrote."""
+    caplog.set_level(logging.DEBUG)  # the root logger: every logger's records reach caplog
+    fakes = harness.fakes
+    senders = {"2001": "447700900201", "2002": "447700900202", "2003": "447700900203"}
+    too_large = b"\xff\xd8" + b"x" * harness.settings.max_image_bytes
+    fakes.add_media("2001", too_large, "image/jpeg")
+    fakes.add_media("2002", b"\xff\xd8 small", "image/jpeg")
+    fakes.download_queue.append(httpx.Response(200, content=b"tampered"))  # only 2002 downloads
+    # 2003 is unknown to the fake Graph API: its metadata request fails.
+    for media_id, wa_id in senders.items():
+        payload = load_payload("image")
+        value = payload["entry"][0]["changes"][0]["value"]
+        value["contacts"][0]["wa_id"] = wa_id
+        message = value["messages"][0]
+        message.update({"id": f"wamid.media-{media_id}", "from": wa_id})
+        message["image"].update({"id": media_id, "caption": f"private caption {media_id}"})
+        await harness.post(payload)
+    await harness.settle()
+    assert fakes.gemini_calls == []
+    assert sorted(m["to"] for m in fakes.sent()) == sorted(senders.values())
+    text = every_log_line(caplog)
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 3, refusals
+    assert all(reason in text for reason in ("too_large", "corrupt", "unavailable"))
+    for forbidden in (*senders.values(), "private caption", "Sheena Nelson"):
         assert forbidden not in text, forbidden
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import time
 from typing import Any
 
 import httpx
 import pytest
 from conftest import (
+    MEDIA_BASE,
     FakeUpstreams,
     Harness,
     gemini_answer,
@@ -20,6 +22,7 @@ from conftest import (
     text_payload,
 )
 
+import store as store_module
 from inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY, describe
 from whatsapp import Kind
 from worker import RATE_LIMIT_NOTICE
@@ -139,6 +142,60 @@ async def test_media_with_a_wrong_sha256_is_not_given_to_gemini(harness: Harness
     assert "couldn't open that file" in bodies(harness.fakes)[0]
 
 
+def media_metadata(media_id: str, data: bytes, sha256: str | None) -> httpx.Response:
+    """Meta's answer to GET /<media id>, with the digest in the form given (or none)."""
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "url": f"{MEDIA_BASE}/{media_id}?ext=1&hash=b64",
+        "mime_type": "image/jpeg",
+        "file_size": len(data),
+        "id": media_id,
+    }
+    if sha256 is not None:
+        body["sha256"] = sha256
+    return httpx.Response(200, json=body)
+
+
+def base64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.mark.parametrize("given_in", ["metadata", "webhook"])
+async def test_a_sha256_meta_gives_in_base64_is_accepted_and_the_media_read(
+    harness: Harness, given_in: str
+) -> None:
+    digest = base64_sha256(JPEG)
+    assert len(digest) == 44 and digest.endswith("=")  # Meta's form, not 64 hex digits
+    harness.fakes.add_media("1003383421387256", JPEG, "image/jpeg")
+    payload = load_payload("image")
+    image = payload["entry"][0]["changes"][0]["value"]["messages"][0]["image"]
+    if given_in == "metadata":
+        metadata = media_metadata("1003383421387256", JPEG, digest)
+    else:  # the metadata names no digest: the webhook's own is checked
+        image["sha256"] = digest
+        metadata = media_metadata("1003383421387256", JPEG, None)
+    harness.fakes.media_info_queue.append(metadata)
+    await harness.post(payload)
+    await harness.settle()
+    assert len(harness.fakes.gemini_calls) == 1, bodies(harness.fakes)
+    assert inline_parts(harness) == [("image/jpeg", JPEG)]
+    assert "Is this the blue one?" in last_text_part(harness)
+    assert len(bodies(harness.fakes)) == 1
+    assert "couldn't open that file" not in bodies(harness.fakes)[0]
+
+
+async def test_a_wrong_base64_sha256_is_refused_and_not_given_to_gemini(harness: Harness) -> None:
+    harness.fakes.add_media("1003383421387256", JPEG, "image/jpeg")
+    wrong = base64_sha256(JPEG + b"one more byte")
+    harness.fakes.media_info_queue.append(media_metadata("1003383421387256", JPEG, wrong))
+    await harness.post(load_payload("image"))
+    await harness.settle()
+    assert len(harness.fakes.media_requests) == 2  # the metadata, then the bytes
+    assert harness.fakes.gemini_calls == []
+    assert len(bodies(harness.fakes)) == 1
+    assert "couldn't open that file" in bodies(harness.fakes)[0]
+
+
 async def test_oversize_media_is_refused_before_downloading(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
@@ -243,16 +300,58 @@ async def test_unsupported_names_what_is_supported(harness: Harness) -> None:
 # --- Abuse and cost limits ----------------------------------------------------------------
 
 
-async def test_rate_limit_notice_once_then_silence_and_no_gemini(
-    database_url: str, fakes: FakeUpstreams
+class StoreClock:
+    """Stands in for the `time` module of store.py: the clock messages are recorded by.
+
+    Frozen, and moved on by the test: rate-limit windows are counted over the times the
+    store records messages at, so moving it is the user writing again a minute or a day
+    later. Everything else (the webhook, the worker, the upstream fakes) runs as usual.
+    """
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store_clock(monkeypatch: pytest.MonkeyPatch) -> StoreClock:
+    clock = StoreClock()
+    monkeypatch.setattr(store_module, "time", clock)
+    return clock
+
+
+async def say(harness: Harness, text: str) -> None:
+    """The user sends `text`; return once the service has done all it will with it."""
+    await harness.post(text_payload(text, message_id=f"wamid.say-{text}"))
+    await harness.settle()
+
+
+async def test_rate_limit_notice_once_then_silence_until_the_minute_slides(
+    database_url: str, fakes: FakeUpstreams, store_clock: StoreClock
 ) -> None:
     settings = make_settings(database_url, rate_limit_per_minute=2)
     async with running_app(settings, fakes) as harness:
         for n in range(4):
-            await harness.post(text_payload(f"q{n}", message_id=f"wamid.rl{n}"))
-            await harness.settle()
-    assert len(fakes.gemini_calls) == 2
-    assert bodies(fakes) == ["You said: q0", "You said: q1", RATE_LIMIT_NOTICE]
+            await say(harness, f"q{n}")
+        store_clock.now += 59  # still the same minute
+        await say(harness, "q4")
+        assert bodies(fakes) == ["You said: q0", "You said: q1", RATE_LIMIT_NOTICE]
+        assert len(fakes.gemini_calls) == 2
+
+        store_clock.now += 61  # over a minute after the last message: the window has slid
+        for n in range(5, 9):
+            await say(harness, f"q{n}")
+    assert bodies(fakes) == [
+        "You said: q0",
+        "You said: q1",
+        RATE_LIMIT_NOTICE,
+        "You said: q5",
+        "You said: q6",
+        RATE_LIMIT_NOTICE,  # a new window, a new notice; then silence again
+    ]
+    assert len(fakes.gemini_calls) == 4
 
 
 async def test_rate_limit_holds_across_two_instances(
@@ -274,26 +373,45 @@ async def test_rate_limit_holds_across_two_instances(
     assert len(fakes.sent()) == 3
 
 
-async def test_daily_limit_counts_too(database_url: str, fakes: FakeUpstreams) -> None:
-    settings = make_settings(database_url, rate_limit_per_day=1)
+async def test_the_daily_limit_slides_after_24_hours_with_a_new_notice(
+    database_url: str, fakes: FakeUpstreams, store_clock: StoreClock
+) -> None:
+    settings = make_settings(database_url, rate_limit_per_day=2, rate_limit_per_minute=0)
+    first = store_clock.now
     async with running_app(settings, fakes) as harness:
         for n in range(3):
-            await harness.post(text_payload(f"d{n}", message_id=f"wamid.day{n}"))
-            await harness.settle()
-    assert len(fakes.gemini_calls) == 1
-    assert bodies(fakes) == ["You said: d0", RATE_LIMIT_NOTICE]
+            await say(harness, f"d{n}")
+        store_clock.now = first + 23 * 3600 + 59 * 60  # 23 h 59 min later: the same day
+        await say(harness, "d3")
+        assert bodies(fakes) == ["You said: d0", "You said: d1", RATE_LIMIT_NOTICE]
+
+        store_clock.now = first + 24 * 3600 + 60  # 24 h 1 min later: d0 to d2 have left
+        for n in range(4, 7):
+            await say(harness, f"d{n}")
+    assert bodies(fakes) == [
+        "You said: d0",
+        "You said: d1",
+        RATE_LIMIT_NOTICE,
+        "You said: d4",  # d3 and d4 are the day's two
+        RATE_LIMIT_NOTICE,
+    ]
+    assert len(fakes.gemini_calls) == 3
 
 
-async def test_privacy_commands_are_never_rate_limited(
+async def test_privacy_commands_are_answered_even_over_the_limit(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     settings = make_settings(database_url, rate_limit_per_minute=1)
     async with running_app(settings, fakes) as harness:
-        await harness.post(text_payload("hello", message_id="wamid.p0"))
-        await harness.settle()
-        await harness.post(text_payload("/forget", message_id="wamid.p1"))
-        await harness.settle()
-    assert bodies(fakes)[-1] == settings.forget_reply
+        for text in ("hello", "again", "and again", "/reset", "/forget"):
+            await say(harness, text)
+    assert bodies(fakes) == [
+        "You said: hello",
+        RATE_LIMIT_NOTICE,
+        settings.reset_reply,  # past the notice, where anything else gets silence
+        settings.forget_reply,
+    ]
+    assert len(fakes.gemini_calls) == 1
 
 
 async def test_long_text_is_cut_with_a_note_to_gemini(

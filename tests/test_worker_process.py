@@ -171,3 +171,36 @@ def test_worker_processes_die_with_a_killed_web_process(
     process.kill()
     process.wait(timeout=10)
     wait_for(lambda: all(is_gone(pid) for pid in workers), 10, "the worker processes to die")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_lets_the_worker_process_finish_the_answer_in_progress(tmp_path: Path) -> None:
+    """SIGTERM mid-answer: the worker process finishes it (Gemini takes 2 s, the grace
+    period is 15 s) and only then exits, and the web process after it."""
+    with FakeServer(gemini_delay=2.0) as fake:
+        env = service_env(
+            fake.url,
+            f"sqlite:///{tmp_path}/assistant.db",
+            WORKER_PROCESSES="1",
+            SHUTDOWN_GRACE_SECONDS="15",
+        )
+        process, url = start_uvicorn(env, tmp_path)
+        try:
+            wait_for(lambda: len(children_of(process.pid)) == 1, 15, "the worker process")
+            workers = children_of(process.pid)
+            assert post_text(url, "wamid.grace-1", "16505550042") == 200
+            wait_for(lambda: len(fake.recorded.gemini) == 1, 20, "the question to reach Gemini")
+            assert fake.recorded.sent == []  # Gemini is still thinking: mid-answer
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=30)
+    assert process.returncode in (0, -signal.SIGTERM), output[-3000:]
+    assert [(m["to"], m["text"]["body"]) for m in fake.recorded.sent] == [
+        ("16505550042", "*Echo:* Does it come in another color?")
+    ], output[-3000:]
+    assert "cut off at shutdown" not in output
+    assert "did not stop in time" not in output
+    assert all(is_gone(pid) for pid in workers), "the worker process outlived the web process"
