@@ -15,9 +15,17 @@ RUN groupadd --system --gid 10001 app \
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
-# The app applies the Alembic migrations at start-up; alembic.ini serves `alembic upgrade head`.
+# The service's code: the top-level modules and the packages it runs on (not tools/, bench/,
+# tests/). The app applies the migrations in storage/ at start-up; alembic.ini serves
+# `alembic upgrade head`.
 COPY *.py alembic.ini ./
-COPY migrations/ ./migrations/
+COPY answering/ ./answering/
+COPY domain/ ./domain/
+COPY language/ ./language/
+COPY markup/ ./markup/
+COPY ops/ ./ops/
+COPY storage/ ./storage/
+COPY voice/ ./voice/
 
 # The default DATABASE_URL (sqlite:///./data/assistant.db) writes here; keep it on a volume.
 RUN mkdir -p /app/data && chown app:app /app/data

@@ -53,8 +53,8 @@ clean:
 
 ## chat: talk to the assistant in the terminal; WhatsApp is simulated, only GEMINI_API_KEY needed
 chat: $(VENV)/.runtime
-	$(BIN)/python playground.py
+	$(BIN)/python -m tools.playground
 
 ## simulate: send one signed test webhook to a running instance (make simulate TEXT="Hello")
 simulate: $(VENV)/.runtime
-	$(BIN)/python simulate.py --text "$(TEXT)"
+	$(BIN)/python -m tools.simulate --text "$(TEXT)"

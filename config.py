@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.types import Backoff
+
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly, helpful assistant answering customers on WhatsApp. "
     "Answer in the language the customer writes in. Keep answers short and clear, "
@@ -82,6 +84,9 @@ class Settings(BaseSettings):
     # Processes that answer, beside the web process that records and acknowledges webhooks;
     # 0 answers in the web process itself. MAX_CONCURRENCY applies to each.
     worker_processes: int = Field(default=1, ge=0, le=64)
+    # True: this web process does not answer at all; `python -m answering.worker` processes
+    # started by the operator do (WORKER_PROCESSES is then ignored).
+    external_workers: bool = False
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_interval_seconds: float = Field(default=2.0, gt=0)
@@ -151,6 +156,27 @@ class Settings(BaseSettings):
                 raise ValueError("SYSTEM_PROMPT_FILE is empty")
             object.__setattr__(self, "system_prompt", prompt)
         return self
+
+    def backoff(self, attempts: int) -> Backoff:
+        """The retry delays of the settings, for an upstream allowed `attempts` in all."""
+        return Backoff(attempts, self.retry_base_delay_seconds, self.retry_max_delay_seconds)
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the environment variables that give them back (for a child).
+
+        Secrets included: only for a process of this service's own, never for a log.
+        """
+        environment: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            environment[name.upper()] = str(value)
+        return environment
 
 
 def describe_problems(error: ValidationError) -> list[str]:

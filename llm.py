@@ -5,24 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
-from pools import ShardedTransport
+from domain.types import Backoff, Role, Turn
+from ops.pools import ShardedTransport
 
 if TYPE_CHECKING:  # imported when a client is made: the web process never loads the SDK
     from google.genai import errors, types
 
 log = logging.getLogger(__name__)
-
-Role = Literal["user", "model"]
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    role: Role
-    text: str
 
 
 class Inline(Protocol):
@@ -51,6 +44,8 @@ class LLMError(Exception):
         self.reason = reason
 
 
+GEMINI_BACKOFF = Backoff()
+
 # What a request on a connection the server has just closed fails with.
 STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
@@ -62,9 +57,13 @@ def speed_up_sdk_field_lookups() -> None:
     `key in model` (`_common.get_value_by_path`). pydantic models have no `__contains__`, so
     Python answers by iterating the model's (name, value) pairs, which never equal a string:
     every probe walks every field to say False. That was most of the SDK's CPU per request
-    (10.0 ms -> 3.4 ms with 20 turns of history, 2.7 -> 1.1 ms with none, same bytes sent).
+    (bench/RESULTS.md, section 5); the bytes sent are the same with and without it.
     Strings get False at once; anything else is still compared pair by pair, as before.
-    Nothing is changed if the SDK's models ever define `__contains__` themselves.
+
+    Upstream: no report of this was found in googleapis/python-genai's tracker when this was
+    written; the fix belongs in `_common.get_value_by_path`. This can go when the SDK's models
+    define `__contains__` (then this steps aside by itself, and tests/test_llm.py says so) or
+    stop being probed with `in`, and `make bench` shows the same CPU per request without it.
     """
     from google.genai import _common
 
@@ -102,20 +101,19 @@ def build_request(
     Attachments (images, audio, video, PDF) go inline, before the message's text.
 
     The SDK's TypedDicts rather than its pydantic models: it converts either into the same
-    JSON, and from dicts at half the CPU cost (about 0.35 ms per turn instead of 0.8 ms),
-    which is most of this service's CPU time per answer.
+    JSON, and from dicts at about half the CPU cost (bench/RESULTS.md, section 5).
     """
-    turns = [*history, Turn("user", message)]
+    turns = [*history, Turn(Role.USER, message)]
     merged: list[Turn] = []
     for turn in turns:
         if not turn.text.strip():
             continue
         if merged and merged[-1].role == turn.role:
             merged[-1] = Turn(turn.role, merged[-1].text + "\n\n" + turn.text)
-        elif merged or turn.role == "user":
+        elif merged or turn.role is Role.USER:
             merged.append(turn)
     contents: list[types.ContentDict] = [
-        {"role": t.role, "parts": [{"text": t.text}]} for t in merged
+        {"role": t.role.value, "parts": [{"text": t.text}]} for t in merged
     ]
     if attachments:
         inline: list[types.PartDict] = [
@@ -153,9 +151,7 @@ class Gemini:
         http: httpx.AsyncClient,
         base_url: str | None = None,
         timeout_seconds: float = 60.0,
-        max_attempts: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 8.0,
+        backoff: Backoff = GEMINI_BACKOFF,
     ) -> None:
         from google import genai
         from google.genai import errors, types
@@ -168,7 +164,9 @@ class Gemini:
             timeout=int(timeout_seconds * 1000),
             httpx_async_client=http,
             retry_options=types.HttpRetryOptions(
-                attempts=max_attempts, initial_delay=base_delay, max_delay=max_delay
+                attempts=backoff.attempts,
+                initial_delay=backoff.first_delay,
+                max_delay=backoff.max_delay,
             ),
         )
         self._client = genai.Client(api_key=api_key, http_options=options)

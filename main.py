@@ -1,4 +1,4 @@
-"""The FastAPI app: lifespan wiring of clients, store and worker; webhook and health routes."""
+"""The FastAPI app: its lifespan (store and answering) and its routes (webhook, health, metrics)."""
 
 from __future__ import annotations
 
@@ -17,21 +17,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from answering.processes import WorkerProcesses
 from config import Settings, load_settings
-from logs import configure_logging
-from metrics import Metrics
-from store import Store
-from whatsapp import (
-    SIGNATURE_HEADER,
-    WebhookEvents,
-    parse_webhook,
-    short_hash,
-    verify_signature,
-)
-from worker_process import WorkerProcesses, settle_garbage_collector
+from ops.logs import configure_logging, short_hash
+from ops.memory import settle_garbage_collector
+from ops.metrics import Metrics
+from storage.store import Store
+from whatsapp import SIGNATURE_HEADER, WebhookEvents, parse_webhook, verify_signature
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
-    from worker import Worker
+    from answering.dispatcher import Dispatcher
 
 
 log = logging.getLogger("main")
@@ -47,19 +42,26 @@ class Answering(Protocol):
     def notify(self) -> None: ...
 
 
+class NobodyToWake:
+    """Answering runs in processes the operator started (EXTERNAL_WORKERS): they poll."""
+
+    def notify(self) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     store: Store
     answering: Answering  # told about every newly recorded message
     metrics: Metrics
-    worker: Worker | None = None  # the in-process Worker when WORKER_PROCESSES=0
+    dispatcher: Dispatcher | None = None  # the in-process one when WORKER_PROCESSES=0
 
     @property
-    def inline_worker(self) -> Worker:
-        """The in-process Worker (tests and tools run with WORKER_PROCESSES=0)."""
-        if self.worker is None:
-            raise RuntimeError("answering runs in worker processes (WORKER_PROCESSES > 0)")
-        return self.worker
+    def inline_dispatcher(self) -> Dispatcher:
+        """The in-process Dispatcher (tests and tools run with WORKER_PROCESSES=0)."""
+        if self.dispatcher is None:
+            raise RuntimeError("answering runs in other processes (WORKER_PROCESSES > 0)")
+        return self.dispatcher
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies in a thread pool, on every request.
@@ -81,21 +83,27 @@ def build_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics: Metrics = app.state.metrics
-        processes = settings.worker_processes > 0 and graph_transport is None
+        external = settings.external_workers and graph_transport is None
+        processes = settings.worker_processes > 0 and graph_transport is None and not external
         store = await Store.open(
-            settings.database_url, migrate=settings.auto_migrate, checkpoints=not processes
+            settings.database_url,
+            migrate=settings.auto_migrate,
+            checkpoints=not (processes or external),
         )
         try:
             async with AsyncExitStack() as stack:
-                if processes:
+                if external:
+                    services = Services(store, NobodyToWake(), metrics)
+                    log.info("answering is left to `python -m answering.worker` processes")
+                elif processes:
                     services = await start_worker_processes(settings, store, metrics, stack)
                 else:
-                    from worker import running_worker
+                    from answering.wiring import running_answering
 
-                    worker = await stack.enter_async_context(
-                        running_worker(settings, store, metrics, graph_transport=graph_transport)
+                    dispatcher = await stack.enter_async_context(
+                        running_answering(settings, store, metrics, graph_transport=graph_transport)
                     )
-                    services = Services(store, worker, metrics, worker)
+                    services = Services(store, dispatcher, metrics, dispatcher)
                 app.state.services = services
                 log.info(
                     "ready: model %s, Graph %s, %s database",
@@ -115,7 +123,7 @@ async def start_worker_processes(
     settings: Settings, store: Store, metrics: Metrics, stack: AsyncExitStack
 ) -> Services:
     if store.is_sqlite:  # the file is this service's: what its last run held is free again
-        from worker import resume_abandoned
+        from answering.dispatcher import resume_abandoned
 
         await resume_abandoned(store)
     processes = WorkerProcesses(settings, metrics)
@@ -136,7 +144,7 @@ async def health() -> dict[str, str]:
 async def ready(services: ServicesDep) -> Response:
     """Readiness: 200 only while the database answers."""
     try:
-        await asyncio.wait_for(services.store.ping(), timeout=5)
+        await asyncio.wait_for(services.store.db.ping(), timeout=5)
     except Exception as exc:
         log.warning("not ready: database unavailable (%s)", type(exc).__name__)
         return JSONResponse({"status": "unavailable"}, status_code=503)
@@ -153,7 +161,7 @@ async def metrics_endpoint(
         if not hmac.compare_digest(given.encode(), expected.encode()):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
     try:
-        services.metrics.backlog.set(await services.store.count_unfinished())
+        services.metrics.backlog.set(await services.store.inbox.count_unfinished())
     except Exception as exc:
         log.warning("backlog unknown: database unavailable (%s)", type(exc).__name__)
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -214,8 +222,8 @@ def log_events(events: WebhookEvents, phone_number_id: str) -> None:
 async def receive_webhook(request: Request) -> Response:
     """Size limit, signature, parse, record, 200: nothing slow happens before the answer.
 
-    The hottest route reads app state directly rather than through `Depends`: dependency
-    resolution was a seventh of the web process's CPU per webhook.
+    The hottest route reads app state directly rather than through `Depends`, whose
+    resolution per request is a noticeable share of the web process's CPU (bench/RESULTS.md).
     """
     settings: Settings = request.app.state.settings
     services: Services = request.app.state.services
@@ -239,7 +247,7 @@ async def receive_webhook(request: Request) -> Response:
     events = parse_webhook(payload)
     log_events(events, settings.phone_number_id)
     messages = [m for m in events.messages if m.phone_number_id == settings.phone_number_id]
-    new_ids = await services.store.record_messages(messages)
+    new_ids = await services.store.recorder.record(messages)
     if new_ids:
         services.answering.notify()
     if len(new_ids) < len(messages):
@@ -256,8 +264,7 @@ async def receive_webhook(request: Request) -> Response:
 
 
 def recorded_response(count: int) -> Response:
-    """`{"status":"ok","recorded":N}`, the bytes JSONResponse renders, without json.dumps
-    (about a twentieth of the webhook route's CPU)."""
+    """`{"status":"ok","recorded":N}`, the bytes JSONResponse renders, without json.dumps."""
     return Response(b'{"status":"ok","recorded":%d}' % count, media_type="application/json")
 
 
@@ -287,8 +294,8 @@ class PlainRoute(APIRoute):
     """A route whose endpoint takes the Request and returns the Response itself.
 
     FastAPI's own handler resolves dependencies and validates parameters on every request
-    even when the endpoint declares none; for the webhook that was a tenth of its CPU. The
-    route is still an APIRoute, so the OpenAPI document describes it as before.
+    even when the endpoint declares none, a noticeable share of the webhook's CPU. The route
+    is still an APIRoute, so the OpenAPI document describes it as before.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -297,7 +304,7 @@ class PlainRoute(APIRoute):
 
 def add_routes(app: FastAPI) -> None:
     """The routes, on the app itself: an included APIRouter adds a layer of matching to each
-    request (FastAPI 0.16x), about a tenth of the webhook route's CPU."""
+    request (FastAPI 0.16x), which the webhook route pays on every call."""
     router = app.router
     router.add_api_route("/health", health, methods=["GET"])
     router.add_api_route("/ready", ready, methods=["GET"])

@@ -19,7 +19,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from pools import ShardedTransport
+from domain.types import Backoff
+from ops.pools import ShardedTransport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,11 +39,6 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
     if not header:
         return False
     return hmac.compare_digest(sign(body, secret).encode(), header.strip().lower().encode())
-
-
-def short_hash(value: str) -> str:
-    """A short, stable stand-in for an id or phone number in logs."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,6 +252,9 @@ def parse_webhook(payload: Any) -> WebhookEvents:
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 133004})
 
 
+GRAPH_BACKOFF = Backoff(attempts=4)
+
+
 class GraphAPIError(Exception):
     """A failed Graph API call: Meta's error code where it gave one, and whether to retry."""
 
@@ -317,18 +316,14 @@ class GraphClient:
         *,
         version: str,
         phone_number_id: str,
-        max_attempts: int = 4,
-        base_delay: float = 0.5,
-        max_delay: float = 8.0,
+        backoff: Backoff = GRAPH_BACKOFF,
         observer: Callable[[str, float, int | str | None], None] | None = None,
     ) -> None:
         self._http = http
         self._observer = observer
         self._messages_path = f"/{version}/{phone_number_id}/messages"
         self._version = version
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._backoff = backoff
 
     async def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> str:
         """Send one text message (at most 4096 characters); returns Meta's message id."""
@@ -403,8 +398,10 @@ class GraphClient:
     async def _with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """The one choke point: retries transient failures with backoff, raises `GraphAPIError`."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=wait_exponential_jitter(initial=self._base_delay, max=self._max_delay),
+            stop=stop_after_attempt(self._backoff.attempts),
+            wait=wait_exponential_jitter(
+                initial=self._backoff.first_delay, max=self._backoff.max_delay
+            ),
             retry=retry_if_exception(_is_transient),
             reraise=True,
         )

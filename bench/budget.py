@@ -36,15 +36,19 @@ from bench.fake_client import Fake
 from bench.load import Connection, post_request, sender, webhook_body
 from bench.plan import Plan
 from bench.report import Row, Section, ms, ratio
-from llm import Gemini, Role, Turn, gemini_http_client
-from store import DONE, Store
+from domain.types import MessageState, Role, Turn
+from llm import Gemini, gemini_http_client
+from storage.store import Store
 from whatsapp import GraphClient, graph_http_client, parse_webhook
 
 GRAPH_VERSION = "v25.0"
 MODEL = "gemini-bench"
 SYSTEM_PROMPT = "You are the helpful assistant of a small shop. Answer briefly and kindly."
 HISTORY = [
-    Turn("user" if k % 2 == 0 else "model", f"Turn {k}: a message of about the usual length here.")
+    Turn(
+        Role.USER if k % 2 == 0 else Role.MODEL,
+        f"Turn {k}: a message of about the usual length here.",
+    )
     for k in range(20)
 ]
 
@@ -114,7 +118,7 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
     headers = {"x-goog-api-key": servers.GEMINI_API_KEY}
 
     async def raw(conn: Connection, k: int) -> None:
-        turns = [*HISTORY, Turn("user", f"Question {k}?")]
+        turns = [*HISTORY, Turn(Role.USER, f"Question {k}?")]
         body = json.dumps(
             {
                 "contents": [{"role": t.role, "parts": [{"text": t.text}]} for t in turns],
@@ -161,16 +165,16 @@ async def _database(workdir: Path, count: int, rate: float) -> tuple[float, floa
         index = k if k >= 0 else count - 1 - k
         message = messages[index]
         first = len(statements)
-        await store.record_messages([message])
-        candidates = await store.claimable(10)
-        [row] = await store.claim_many(candidates[:1], "budget", 30.0)
-        await store.history(row.user_key, 20, 16000)
-        await store.save_reply(row.id, "budget", f"**Echo:** {message.text}")
-        turns: list[tuple[Role, str]] = [
-            ("user", message.text or ""),
-            ("model", f"*Echo:* {message.text}"),
+        await store.recorder.record([message])
+        candidates = await store.inbox.claimable(10)
+        [row] = await store.inbox.claim_many(candidates[:1], "budget", 30.0)
+        await store.conversations.history(row.user_key, 20, 16000)
+        await store.inbox.save_reply(row.id, "budget", f"**Echo:** {message.text}")
+        turns = [
+            Turn(Role.USER, message.text or ""),
+            Turn(Role.MODEL, f"*Echo:* {message.text}"),
         ]
-        await store.finish(row.id, "budget", DONE, new_turns=turns)
+        await store.inbox.finish(row.id, "budget", MessageState.DONE, new_turns=turns)
         spans[index] = (first, len(statements))
 
     try:

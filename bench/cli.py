@@ -86,6 +86,20 @@ def event_loop() -> Iterator[asyncio.Runner]:
         yield runner
 
 
+KEPT_NOTES = "<!-- Notes below this line are kept when the benchmark rewrites this file. -->"
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written notes at the end of an earlier results file (figures behind design
+    choices that the code's comments point to), carried over to the new one."""
+    try:
+        earlier = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    _, marker, notes = earlier.partition(KEPT_NOTES)
+    return "\n" + marker + notes if marker else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (about a minute)")
@@ -131,6 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     complete = not plan.quick and set(only) == set(SECTIONS)
     out = args.out or (servers.ROOT / "bench" / "RESULTS.md" if complete else None)
     if out is not None:
-        out.write_text(markdown, encoding="utf-8")
+        out.write_text(markdown + kept_notes(out), encoding="utf-8")
         print(f"[bench] written to {out}", file=sys.stderr)
     return 0

@@ -17,62 +17,47 @@ LOCALE_DIR: Final = Path(__file__).resolve().with_name("locale")
 CATALOGUES: Final = {"pt-BR": "pt_BR", "es": "es"}
 
 
-class Reply(enum.StrEnum):
-    """Every fixed reply the service sends."""
-
-    APOLOGY = enum.auto()
-    RATE_LIMITED = enum.auto()
-    STICKER = enum.auto()
-    UNSUPPORTED = enum.auto()
-    DOCUMENT_DECLINED = enum.auto()
-    TYPE_DECLINED = enum.auto()
-    TOO_LARGE = enum.auto()
-    UNAVAILABLE = enum.auto()
-    RESET = enum.auto()
-    FORGET = enum.auto()
-    HANDOFF = enum.auto()
-    BUDGET = enum.auto()
-
-
 def N_(message: str) -> str:
     """Mark `message` as a msgid for `pybabel extract` without translating it."""
     return message
 
 
-# The English text of each reply, which is also its msgid in the catalogues. String literals
-# only, so that `pybabel extract` finds them.
-MSGIDS: Final[dict[Reply, str]] = {
-    Reply.APOLOGY: N_("Sorry, I can't answer that right now. Please try again in a little while."),
-    Reply.RATE_LIMITED: N_(
+class Reply(enum.StrEnum):
+    """Every fixed reply the service sends; its value is its English text, the catalogues' msgid.
+
+    String literals only, so that `pybabel extract` finds them.
+    """
+
+    APOLOGY = N_("Sorry, I can't answer that right now. Please try again in a little while.")
+    RATE_LIMITED = N_(
         "You're sending messages faster than I can answer them. "
         "Please wait a little, then try again."
-    ),
-    Reply.STICKER: N_("Nice sticker! Send me a question in a message, a voice note or a photo."),
-    Reply.UNSUPPORTED: N_(
+    )
+    STICKER = N_("Nice sticker! Send me a question in a message, a voice note or a photo.")
+    UNSUPPORTED = N_(
         "Sorry, I can't open that kind of message. I can read text, voice notes and other audio, "
         "photos (JPEG, PNG, WebP), videos (MP4, 3GP), PDF and plain-text documents, locations and "
         "shared contacts."
-    ),
-    Reply.DOCUMENT_DECLINED: N_(
+    )
+    DOCUMENT_DECLINED = N_(
         "Sorry, I can only read PDF and plain-text documents. "
         "Could you send it as a PDF, or paste the text?"
-    ),
-    Reply.TYPE_DECLINED: N_(
+    )
+    TYPE_DECLINED = N_(
         "Sorry, I can't read that file format. I can read text, voice notes and other audio, "
         "photos (JPEG, PNG, WebP), videos (MP4, 3GP), PDF and plain-text documents, locations and "
         "shared contacts."
-    ),
-    Reply.TOO_LARGE: N_(
+    )
+    TOO_LARGE = N_(
         "Sorry, that file is too large for me (the limit is {limit}). Could you send a smaller one?"
-    ),
-    Reply.UNAVAILABLE: N_("Sorry, I couldn't open that file. Could you send it again?"),
-    Reply.RESET: N_("Done: we are starting a fresh conversation."),
-    Reply.FORGET: N_("Done: everything stored about you here has been erased."),
-    Reply.HANDOFF: N_(
+    )
+    UNAVAILABLE = N_("Sorry, I couldn't open that file. Could you send it again?")
+    RESET = N_("Done: we are starting a fresh conversation.")
+    FORGET = N_("Done: everything stored about you here has been erased.")
+    HANDOFF = N_(
         "I've asked a person from our team to join. They'll answer you here as soon as they can."
-    ),
-    Reply.BUDGET: N_("Sorry, I can't answer any more messages today. Please try again tomorrow."),
-}
+    )
+    BUDGET = N_("Sorry, I can't answer any more messages today. Please try again tomorrow.")
 
 
 def reply_text(reply: Reply, language: str, **fields: str) -> str:
@@ -80,7 +65,7 @@ def reply_text(reply: Reply, language: str, **fields: str) -> str:
 
     `fields` fill the reply's placeholders, such as `limit` for Reply.TOO_LARGE ("16 MB").
     """
-    return _translation(language).gettext(MSGIDS[reply]).format(**fields)
+    return _translation(language).gettext(reply.value).format(**fields)
 
 
 def _translation(language: str) -> gettext.NullTranslations:

@@ -41,8 +41,8 @@ from pg_server import PostgresServer, find_postgres_bin  # noqa: E402
 
 from config import Settings  # noqa: E402
 from main import Services, create_app  # noqa: E402
-from schema import metadata  # noqa: E402
-from store import Store  # noqa: E402
+from storage.schema import metadata  # noqa: E402
+from storage.store import Store  # noqa: E402
 from whatsapp import sign  # noqa: E402
 
 
@@ -297,12 +297,12 @@ class Harness:
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until this instance has answered everything it can answer now."""
-        await asyncio.wait_for(self.services.inline_worker.wait_idle(), timeout)
+        await asyncio.wait_for(self.services.inline_dispatcher.wait_idle(), timeout)
 
     async def settle_all(self, timeout: float = 30.0) -> None:
         """Wait until no message is left unanswered, by any instance (leases may expire first)."""
         deadline = time.monotonic() + timeout
-        while await self.services.store.count_unfinished():
+        while await self.services.store.inbox.count_unfinished():
             if time.monotonic() > deadline:
                 raise AssertionError("messages were left unanswered")
             await self.settle(timeout)

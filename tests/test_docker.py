@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -159,18 +161,37 @@ def copied_sources(instructions: list[Instruction]) -> list[str]:
     return sources
 
 
-def test_the_migrations_the_app_applies_at_start_up_are_in_the_image(
+def served_packages() -> set[str]:
+    """The repository's own packages that the web and worker processes import, as run."""
+    program = (
+        "import sys, main, answering.worker, answering.wiring, storage.migrations;"
+        "from pathlib import Path;"
+        f"root = Path({str(ROOT)!r});"
+        "files = (Path(m.__file__).resolve() for m in list(sys.modules.values())"
+        " if getattr(m, '__file__', None));"
+        "print('\\n'.join(sorted({f.relative_to(root).parts[0] for f in files"
+        " if f.is_relative_to(root) and len(f.relative_to(root).parts) > 1})))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(found.stdout.split())
+
+
+def test_every_package_the_service_runs_on_is_in_the_image_and_the_tools_are_not(
     instructions: list[Instruction],
 ) -> None:
     sources = copied_sources(instructions)
-    for needed in ("migrations", "alembic.ini"):
-        if (ROOT / needed).exists():
-            assert needed in sources
-            assert not is_ignored(needed, ignore_patterns(DOCKERIGNORE.read_text("utf-8")))
-    assert is_ignored(
-        "migrations/__pycache__/env.cpython-311.pyc",
-        ignore_patterns(DOCKERIGNORE.read_text("utf-8")),
-    )
+    patterns = ignore_patterns(DOCKERIGNORE.read_text("utf-8"))
+    packages = served_packages()
+    assert {"answering", "storage", "ops"} <= packages
+    for needed in (*packages, "alembic.ini"):
+        assert needed in sources, f"{needed} is imported when serving but not copied"
+        assert not is_ignored(needed, patterns)
+    for tool in ("tools", "bench", "tests"):
+        assert tool not in sources
+        assert is_ignored(f"{tool}/anything.py", patterns)
+    assert is_ignored("storage/migrations/__pycache__/env.cpython-311.pyc", patterns)
 
 
 def test_no_copy_brings_in_secrets_or_data(instructions: list[Instruction]) -> None:
@@ -201,7 +222,7 @@ def test_the_data_directory_is_a_volume_owned_by_the_app_user(
         ".venv/bin/python",
         ".git/HEAD",
         "__pycache__/main.cpython-311.pyc",
-        "migrations/versions/__pycache__/0001_initial.cpython-311.pyc",
+        "storage/migrations/versions/__pycache__/0001_initial.cpython-311.pyc",
         "deep/er/.env.local",
         "tests/test_main.py",
         ".pytest_cache/v/cache",
@@ -219,10 +240,10 @@ def test_dockerignore_keeps_secrets_state_and_caches_out(path: str) -> None:
     [
         "main.py",
         "requirements.txt",
-        "store.py",
+        "storage/inbox.py",
         "alembic.ini",
-        "migrations/env.py",
-        "migrations/versions/0001_initial.py",
+        "storage/migrations/env.py",
+        "storage/migrations/versions/0001_initial.py",
     ],
 )
 def test_dockerignore_keeps_what_the_image_needs(path: str) -> None:

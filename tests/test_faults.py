@@ -37,8 +37,9 @@ from sqlalchemy import select
 from test_scaling import service_env, settle_everywhere, start_service, wait_for, wait_healthy
 
 from config import DEFAULT_FALLBACK_MESSAGE
-from schema import inbox
-from store import DONE, EXPIRED, FAILED, Store
+from domain.types import MessageState
+from storage.schema import inbox
+from storage.store import Store
 from whatsapp import sign
 
 pytestmark = pytest.mark.fault
@@ -93,7 +94,7 @@ class Fault:
     gemini_calls: int = 1
     send_attempts: int = 1
     replies: tuple[str, ...] = (ANSWER,)  # what Meta accepted for the user, in order
-    state: str = DONE
+    state: str = MessageState.DONE
     error: str | None = None  # what the row's error column must contain; None: no error
     logged: str | None = None  # a warning that must have been logged
 
@@ -123,7 +124,7 @@ FAULTS: dict[str, Fault] = {
         gemini=times(PERSISTENT, lambda: gemini_error(500, "INTERNAL")),
         gemini_calls=GIVE_UP,
         replies=SORRY,
-        state=FAILED,
+        state=MessageState.FAILED,
         error="Gemini API error 500",
         logged=NO_ANSWER,
     ),
@@ -132,7 +133,7 @@ FAULTS: dict[str, Fault] = {
         gemini=times(PERSISTENT, lambda: gemini_error(429, "RESOURCE_EXHAUSTED")),
         gemini_calls=GIVE_UP,
         replies=SORRY,
-        state=FAILED,
+        state=MessageState.FAILED,
         error="Gemini API error 429",
         logged=NO_ANSWER,
     ),
@@ -144,22 +145,30 @@ FAULTS: dict[str, Fault] = {
         gemini=times(PERSISTENT, lambda: httpx.ReadTimeout("no answer in time")),
         gemini_calls=GIVE_UP,
         replies=SORRY,
-        state=FAILED,
+        state=MessageState.FAILED,
         error="Gemini timed out",
         logged=NO_ANSWER,
     ),
     "gemini-blocked": Fault(
         gemini=(blocked,),
         replies=SORRY,
-        state=FAILED,
+        state=MessageState.FAILED,
         error="prompt blocked",
         logged=NO_ANSWER,
     ),
     "gemini-empty": Fault(
-        gemini=(no_parts,), replies=SORRY, state=FAILED, error="no text", logged=NO_ANSWER
+        gemini=(no_parts,),
+        replies=SORRY,
+        state=MessageState.FAILED,
+        error="no text",
+        logged=NO_ANSWER,
     ),
     "gemini-malformed-json": Fault(
-        gemini=(malformed,), replies=SORRY, state=FAILED, error="malformed", logged=NO_ANSWER
+        gemini=(malformed,),
+        replies=SORRY,
+        state=MessageState.FAILED,
+        error="malformed",
+        logged=NO_ANSWER,
     ),
     "graph-500-then-ok": Fault(send=(lambda: graph_error(500, 1),), send_attempts=2),
     "graph-429-then-ok": Fault(send=(lambda: graph_error(429, 4),), send_attempts=2),
@@ -167,14 +176,14 @@ FAULTS: dict[str, Fault] = {
     "graph-131047-expired": Fault(
         send=times(PERSISTENT, lambda: graph_error(400, 131047)),
         replies=(),
-        state=EXPIRED,
+        state=MessageState.EXPIRED,
         error="code 131047",
         logged="code=131047",
     ),
     "graph-190-bad-token": Fault(
         send=times(PERSISTENT, lambda: graph_error(401, 190)),
         replies=(),
-        state=FAILED,
+        state=MessageState.FAILED,
         error="code 190",
         logged="code=190",
     ),
@@ -182,7 +191,7 @@ FAULTS: dict[str, Fault] = {
         send=times(PERSISTENT, lambda: httpx.ConnectError("connection refused")),
         send_attempts=GRAPH_MAX_ATTEMPTS,
         replies=(),
-        state=FAILED,
+        state=MessageState.FAILED,
         error="ConnectError",
         logged="graph send_text failed",
     ),
@@ -244,9 +253,9 @@ async def test_upstream_fault_ends_in_one_precise_state(
     await app.settle()
     assert len(fakes.gemini_calls) == fault.gemini_calls + 1
     assert [m["text"]["body"] for m in fakes.sent()] == [*fault.replies, "Back to normal."]
-    assert (await row_of(app.services.store, "wamid.after")).state == DONE
+    assert (await row_of(app.services.store, "wamid.after")).state == MessageState.DONE
     assert (await row_of(app.services.store, "wamid.fault")).state == fault.state
-    assert await app.services.store.count_unfinished() == 0
+    assert await app.services.store.inbox.count_unfinished() == 0
 
 
 # --- 2. Duplicate storm: 100 messages x 10 deliveries, shuffled, two instances, one database ---
@@ -299,7 +308,7 @@ async def test_duplicate_storm_across_two_instances_answers_each_message_once(
         # Deduplication happened at the door: each message was recorded by exactly one POST.
         assert sum(r.json()["recorded"] for r in responses) == STORM_MESSAGES
         await settle_everywhere(apps)
-        assert await states(first.services.store) == {DONE: STORM_MESSAGES}
+        assert await states(first.services.store) == {MessageState.DONE: STORM_MESSAGES}
 
     assert len(fakes.gemini_calls) == STORM_MESSAGES
     asked = Counter(b["contents"][-1]["parts"][-1]["text"] for b in fakes.gemini_bodies())
@@ -347,10 +356,10 @@ async def wait_all_finished(database_url: str, message_ids: list[str], timeout: 
     store = await Store.open(database_url)
     try:
         deadline = time.monotonic() + timeout
-        while await store.count_unfinished():
+        while await store.inbox.count_unfinished():
             assert time.monotonic() < deadline, "messages were left unanswered after the kills"
             await asyncio.sleep(0.1)
-        assert await states(store) == {DONE: len(message_ids)}
+        assert await states(store) == {MessageState.DONE: len(message_ids)}
     finally:
         await store.close()
 

@@ -37,7 +37,7 @@ from schemathesis.core.result import Ok
 from schemathesis.python import asgi as schemathesis_asgi
 
 from main import MAX_BODY_BYTES, Services, create_app
-from store import Store
+from storage.store import Store
 
 pytestmark = pytest.mark.fault
 
@@ -444,7 +444,7 @@ def test_fuzzed_webhook_bodies_never_make_a_server_error(
                 recorded_only += not answered
 
             post()
-            waiting_aside = runner.run(aside.services.store.count_unfinished())
+            waiting_aside = runner.run(aside.services.store.inbox.count_unfinished())
             runner.run(still_answers(harness))
         finally:
             logging.getLogger().removeHandler(errors)
@@ -523,7 +523,7 @@ async def test_known_poison_in_a_batch_is_answered_around(
         await harness.settle_all()
         replies = [(m["to"], m["text"]["body"]) for m in fakes.sent()]
         assert (GOOD_SENDER, "You said: A normal question") in replies
-        assert await harness.services.store.state_of("wamid.good") == "done"
+        assert await harness.services.store.inbox.state_of("wamid.good") == "done"
 
 
 # --- Schemathesis: every route of the OpenAPI document ------------------------------------------

@@ -16,8 +16,8 @@ from conftest import (
 )
 from sqlalchemy import select, update
 
-from schema import inbox, turns
-from store import DONE, EXPIRED
+from domain.types import MessageState
+from storage.schema import inbox, turns
 from whatsapp import parse_webhook
 
 # The promised limits, written out: WhatsApp's 24-hour reply window and Meta's 7 days of
@@ -51,7 +51,7 @@ async def test_a_message_older_than_24_hours_is_expired_not_answered(
     await harness.settle()
     assert harness.fakes.gemini_calls == []
     assert harness.fakes.graph_calls == []  # no reply, and no read receipt either
-    assert await harness.services.store.state_of("wamid.old") == EXPIRED
+    assert await harness.services.store.inbox.state_of("wamid.old") == MessageState.EXPIRED
 
 
 async def test_a_message_written_23_hours_50_minutes_ago_is_still_answered(
@@ -61,7 +61,7 @@ async def test_a_message_written_23_hours_50_minutes_ago_is_still_answered(
     await harness.post(text_payload("hello?", message_id="wamid.recent", ts=written))
     await harness.settle()
     assert [m["text"]["body"] for m in harness.fakes.sent()] == ["You said: hello?"]
-    assert await harness.services.store.state_of("wamid.recent") == DONE
+    assert await harness.services.store.inbox.state_of("wamid.recent") == MessageState.DONE
 
 
 async def test_meta_refusing_the_window_marks_the_message_expired(harness: Harness) -> None:
@@ -69,7 +69,7 @@ async def test_meta_refusing_the_window_marks_the_message_expired(harness: Harne
     await harness.post(text_payload("hi", message_id="wamid.window"))
     await harness.settle()
     assert len(harness.fakes.send_attempts()) == 1
-    assert await harness.services.store.state_of("wamid.window") == EXPIRED
+    assert await harness.services.store.inbox.state_of("wamid.window") == MessageState.EXPIRED
 
 
 # --- Retention ----------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ async def test_purge_drops_old_turns_and_old_finished_rows_only(
                 .where(inbox.c.message_id == "wamid.keep1")
                 .values(received_at=now - (6 * DAY + 23 * HOUR))
             )
-        removed = await harness.services.inline_worker.purge()
+        removed = await harness.services.inline_dispatcher.purge()
         assert removed == (2, 1)
         assert [r["message_id"] for r in await rows_of(harness)] == ["wamid.keep1", "wamid.keep2"]
         assert [t[2] for t in await turns_of(harness)] == [
@@ -119,17 +119,17 @@ async def test_purge_drops_old_turns_and_old_finished_rows_only(
         await harness.settle()
         assert len(fakes.sent()) == 3
         assert len(fakes.gemini_calls) == 3
-        assert await harness.services.store.state_of("wamid.keep1") == DONE
+        assert await harness.services.store.inbox.state_of("wamid.keep1") == MessageState.DONE
 
 
 async def test_purge_keeps_unanswered_rows_whatever_their_age(harness: Harness) -> None:
     waiting = parse_webhook(text_payload("x", message_id="wamid.waiting")).messages
-    await harness.services.store.record_messages(waiting)
+    await harness.services.store.recorder.record(waiting)
     async with harness.services.store.engine.begin() as conn:
         await conn.execute(
             update(inbox).values(received_at=time.time() - 30 * 86400, state="processing")
         )
-    await harness.services.inline_worker.purge()
+    await harness.services.inline_dispatcher.purge()
     assert [r["message_id"] for r in await rows_of(harness)] == ["wamid.waiting"]
 
 
@@ -173,7 +173,7 @@ async def test_forget_erases_everything_about_the_user_but_keeps_dedup(harness: 
     await harness.post(text_payload("My address is 1 Main St", message_id="wamid.f1"))
     await harness.settle()
     assert len(harness.fakes.sent()) == sent_before
-    assert await harness.services.store.state_of("wamid.f1") == DONE
+    assert await harness.services.store.inbox.state_of("wamid.f1") == MessageState.DONE
 
 
 async def test_command_words_and_replies_are_configurable(
@@ -192,7 +192,7 @@ async def test_command_words_and_replies_are_configurable(
 async def test_forget_keeps_messages_sent_after_it(harness: Harness) -> None:
     store = harness.services.store
     later = parse_webhook(text_payload("a new question", message_id="wamid.after")).messages
-    await store.record_messages(later)
-    await store.forget_user("16505551234")
+    await store.recorder.record(later)
+    await store.conversations.forget("16505551234")
     dump = repr(await rows_of(harness))
     assert "a new question" in dump and "16505551234" in dump

@@ -13,7 +13,8 @@ import pytest
 import respx
 from conftest import GEMINI_BASE, gemini_answer, gemini_error
 
-from llm import Answer, Gemini, LLMError, Turn, build_request, speed_up_sdk_field_lookups
+from domain.types import Backoff, Role, Turn
+from llm import Answer, Gemini, LLMError, build_request, speed_up_sdk_field_lookups
 
 MODEL = "gemini-3.8-flash"
 KEY = "AQ.test-gemini-key-xyz"
@@ -43,54 +44,72 @@ def test_build_request_empty_system_prompt_sends_none() -> None:
     assert "system_instruction" not in config
 
 
+def U(text: str) -> Turn:
+    return Turn(Role.USER, text)
+
+
+def M(text: str) -> Turn:
+    return Turn(Role.MODEL, text)
+
+
 @pytest.mark.parametrize(
     ("history", "message", "expected"),
     [
         pytest.param([], "hello", [("user", "hello")], id="empty-history"),
         pytest.param(
-            [Turn("user", "a"), Turn("model", "b"), Turn("user", "c"), Turn("model", "d")],
+            [
+                Turn(Role.USER, "a"),
+                Turn(Role.MODEL, "b"),
+                Turn(Role.USER, "c"),
+                Turn(Role.MODEL, "d"),
+            ],
             "e",
             [("user", "a"), ("model", "b"), ("user", "c"), ("model", "d"), ("user", "e")],
             id="alternating-in-order",
         ),
         pytest.param(
-            [Turn("user", "a"), Turn("user", "b"), Turn("model", "c"), Turn("model", "d")],
+            [
+                Turn(Role.USER, "a"),
+                Turn(Role.USER, "b"),
+                Turn(Role.MODEL, "c"),
+                Turn(Role.MODEL, "d"),
+            ],
             "e",
             [("user", "a\n\nb"), ("model", "c\n\nd"), ("user", "e")],
             id="same-role-merged",
         ),
         pytest.param(
-            [Turn("user", "a"), Turn("model", "b")],
+            [Turn(Role.USER, "a"), Turn(Role.MODEL, "b")],
             "",
             [("user", "a"), ("model", "b")],
             id="empty-new-message-skipped",
         ),
         pytest.param(
-            [Turn("user", "q")],
+            [Turn(Role.USER, "q")],
             "again",
             [("user", "q\n\nagain")],
             id="unanswered-user-turn-merged-with-new",
         ),
         pytest.param(
-            [Turn("model", "hi, I am a bot"), Turn("user", "a"), Turn("model", "b")],
+            [Turn(Role.MODEL, "hi, I am a bot"), Turn(Role.USER, "a"), Turn(Role.MODEL, "b")],
             "c",
             [("user", "a"), ("model", "b"), ("user", "c")],
             id="leading-model-dropped",
         ),
         pytest.param(
-            [Turn("model", "x"), Turn("model", "y")],
+            [Turn(Role.MODEL, "x"), Turn(Role.MODEL, "y")],
             "c",
             [("user", "c")],
             id="all-leading-model-dropped",
         ),
         pytest.param(
-            [Turn("user", "a"), Turn("model", ""), Turn("user", "b"), Turn("user", "")],
+            [Turn(Role.USER, "a"), Turn(Role.MODEL, ""), Turn(Role.USER, "b"), Turn(Role.USER, "")],
             "c",
             [("user", "a\n\nb\n\nc")],
             id="empty-turns-skipped",
         ),
         pytest.param(
-            [Turn("user", ""), Turn("model", "m"), Turn("user", "u")],
+            [Turn(Role.USER, ""), Turn(Role.MODEL, "m"), Turn(Role.USER, "u")],
             "c",
             [("user", "u\n\nc")],
             id="empty-user-then-model-is-leading",
@@ -105,9 +124,9 @@ def test_build_request_contents(
 
 
 def test_build_request_does_not_mutate_history() -> None:
-    history = [Turn("user", "a"), Turn("user", "b")]
+    history = [Turn(Role.USER, "a"), Turn(Role.USER, "b")]
     build_request("sys", history, "c", max_output_tokens=10)
-    assert history == [Turn("user", "a"), Turn("user", "b")]
+    assert history == [Turn(Role.USER, "a"), Turn(Role.USER, "b")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,9 +159,7 @@ def gemini() -> Iterator[Gemini]:
         http=http,
         base_url=GEMINI_BASE,
         timeout_seconds=5.0,
-        max_attempts=2,
-        base_delay=0.001,
-        max_delay=0.002,
+        backoff=Backoff(2, 0.001, 0.002),
     )
     yield client
 
@@ -156,7 +173,7 @@ def gemini() -> Iterator[Gemini]:
 async def ask(gemini: Gemini) -> Answer:
     return await gemini.generate(
         "You are a shop assistant.",
-        [Turn("user", "Hi"), Turn("model", "Hello! How can I help?")],
+        [Turn(Role.USER, "Hi"), Turn(Role.MODEL, "Hello! How can I help?")],
         "Do you deliver?",
         max_output_tokens=512,
     )
@@ -294,7 +311,7 @@ async def test_the_whole_request_body(router: respx.Router, gemini: Gemini) -> N
     route = router.post(URL).mock(return_value=gemini_answer("A cat."))
     await gemini.generate(
         "Be brief.",
-        [Turn("user", "Hi"), Turn("model", "Hello!")],
+        [Turn(Role.USER, "Hi"), Turn(Role.MODEL, "Hello!")],
         "What is this?",
         max_output_tokens=64,
         attachments=[Photo(b"\x89PNG", "image/png")],

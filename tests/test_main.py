@@ -26,11 +26,11 @@ from conftest import (
     text_payload,
 )
 
-from formatting import markdown_to_whatsapp
-from inbound import UNSUPPORTED_REPLY
-from logs import RedactQuerySecrets
+from answering.inbound import UNSUPPORTED_REPLY
+from domain.types import MessageState
 from main import MAX_BODY_BYTES
-from store import DONE, EXPIRED, FAILED
+from markup.whatsapp import markdown_to_whatsapp
+from ops.logs import RedactQuerySecrets
 from whatsapp import sign
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
@@ -40,7 +40,7 @@ FALLBACK = "Sorry, I can't answer that right now. Please try again in a little w
 async def count_inbox(harness: Harness) -> int:
     from sqlalchemy import func, select
 
-    from schema import inbox
+    from storage.schema import inbox
 
     async with harness.services.store.engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(inbox)) or 0)
@@ -222,7 +222,7 @@ async def test_text_message_is_read_answered_and_recorded(harness: Harness) -> N
             "text": {"body": "It comes in *blue* and _green_.", "preview_url": False},
         }
     ]
-    assert await harness.services.store.state_of(TEXT_ID) == DONE
+    assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.DONE
 
 
 async def test_graph_calls_carry_the_bearer_token(harness: Harness) -> None:
@@ -319,7 +319,7 @@ async def test_reaction_gets_no_reply(harness: Harness) -> None:
     await harness.post(load_payload("reaction"))
     await harness.settle()
     assert harness.fakes.graph_calls == []
-    assert await harness.services.store.state_of("wamid.reaction-1") == DONE
+    assert await harness.services.store.inbox.state_of("wamid.reaction-1") == MessageState.DONE
 
 
 async def test_business_scoped_user_id_is_answered_and_keys_the_conversation(
@@ -328,7 +328,9 @@ async def test_business_scoped_user_id_is_answered_and_keys_the_conversation(
     await harness.post(load_payload("bsuid"))
     await harness.settle()
     assert [m["to"] for m in harness.fakes.sent()] == ["US.13491208655302741918"]
-    history = await harness.services.store.history("US.13491208655302741918", 10, 10_000)
+    history = await harness.services.store.conversations.history(
+        "US.13491208655302741918", 10, 10_000
+    )
     assert [t.role for t in history] == ["user", "model"]
 
 
@@ -398,13 +400,13 @@ async def test_history_survives_a_restart(database_url: str, fakes: FakeUpstream
 async def test_pending_messages_of_a_previous_run_are_answered_at_start(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
-    from store import Store
+    from storage.store import Store
     from whatsapp import parse_webhook
 
     store = await Store.open(database_url)
-    await store.record_messages(parse_webhook(load_payload("batch")).messages)
+    await store.recorder.record(parse_webhook(load_payload("batch")).messages)
     # SQLite hands a dead process's claims back at start; PostgreSQL waits for the lease.
-    claimed = await store.claim(1, "16505551234", "a-process-that-died", 0.5)
+    claimed = await store.inbox.claim(1, "16505551234", "a-process-that-died", 0.5)
     assert claimed is not None
     await store.close()
     async with running_app(make_settings(database_url), fakes) as harness:
@@ -415,18 +417,18 @@ async def test_pending_messages_of_a_previous_run_are_answered_at_start(
 async def test_a_saved_answer_is_resent_without_asking_gemini_again(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
-    from store import Store
+    from storage.store import Store
     from whatsapp import parse_webhook
 
     store = await Store.open(database_url)
-    await store.record_messages(parse_webhook(load_payload("text")).messages)
-    row = await store.claim(1, "16505551234", "crashed-owner", 0.5)
+    await store.recorder.record(parse_webhook(load_payload("text")).messages)
+    row = await store.inbox.claim(1, "16505551234", "crashed-owner", 0.5)
     assert row is not None
-    await store.save_reply(row.id, "crashed-owner", "Saved **answer**")
+    await store.inbox.save_reply(row.id, "crashed-owner", "Saved **answer**")
     await store.close()
     async with running_app(make_settings(database_url), fakes) as harness:
         await harness.settle_all()
-        assert await harness.services.store.state_of(TEXT_ID) == DONE
+        assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.DONE
     assert fakes.gemini_calls == []
     assert [m["text"]["body"] for m in fakes.sent()] == ["Saved *answer*"]
 
@@ -579,7 +581,7 @@ async def test_gemini_failure_gets_the_user_an_apology(
     await harness.post(load_payload("text"))
     await harness.settle()
     assert [m["text"]["body"] for m in harness.fakes.sent()] == [FALLBACK]
-    assert await harness.services.store.state_of(TEXT_ID) == FAILED
+    assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.FAILED
     assert any("gemini gave no answer" in r.getMessage() for r in caplog.records)
 
 
@@ -610,7 +612,7 @@ async def test_graph_5xx_then_success_delivers_once(harness: Harness) -> None:
     await harness.settle()
     assert len(harness.fakes.send_attempts()) == 3
     assert len(harness.fakes.sent()) == 1
-    assert await harness.services.store.state_of(TEXT_ID) == DONE
+    assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.DONE
 
 
 @pytest.mark.parametrize("code", [130429, 131056, 131000])
@@ -624,7 +626,12 @@ async def test_graph_transient_codes_are_retried(harness: Harness, code: int) ->
 
 @pytest.mark.parametrize(
     "status, code, state",
-    [(400, 131047, EXPIRED), (401, 190, FAILED), (400, 100, FAILED), (400, 131026, FAILED)],
+    [
+        (400, 131047, MessageState.EXPIRED),
+        (401, 190, MessageState.FAILED),
+        (400, 100, MessageState.FAILED),
+        (400, 131026, MessageState.FAILED),
+    ],
 )
 async def test_graph_permanent_errors_are_not_retried(
     harness: Harness, caplog: pytest.LogCaptureFixture, status: int, code: int, state: str
@@ -634,7 +641,7 @@ async def test_graph_permanent_errors_are_not_retried(
     await harness.post(load_payload("text"))
     await harness.settle()
     assert len(harness.fakes.send_attempts()) == 1
-    assert await harness.services.store.state_of(TEXT_ID) == state
+    assert await harness.services.store.inbox.state_of(TEXT_ID) == state
     assert any(f"code={code}" in r.getMessage() for r in caplog.records)
 
 
@@ -645,7 +652,7 @@ async def test_graph_connection_refused_is_retried_then_marked_failed(
     async with running_app(make_settings(database_url, graph_max_attempts=4), fakes) as harness:
         await harness.post(load_payload("text"))
         await harness.settle()
-        assert await harness.services.store.state_of(TEXT_ID) == FAILED
+        assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.FAILED
     assert len(fakes.send_attempts()) == 4
     assert fakes.sent() == []
 
@@ -695,30 +702,30 @@ async def test_a_part_refused_for_good_stops_the_reply_and_fails_the_message(
     await harness.post(load_payload("text"))
     await harness.settle()
     assert len(harness.fakes.send_attempts()) == 2
-    assert await harness.services.store.state_of(TEXT_ID) == FAILED
+    assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.FAILED
 
 
 async def test_split_answer_resumes_after_the_last_part_sent(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     """A worker that died after sending part one left the reply and `parts_sent=1` behind."""
-    from store import Store
+    from storage.store import Store
     from whatsapp import parse_webhook
 
     answer = "\n\n".join(f"Part {n}. " + "word " * 700 for n in range(3))
     store = await Store.open(database_url)
     try:
-        await store.record_messages(parse_webhook(load_payload("text")).messages)
-        [(row_id, user_key)] = await store.claimable(10)
-        row = await store.claim(row_id, user_key, "crashed-owner", 0.5)
+        await store.recorder.record(parse_webhook(load_payload("text")).messages)
+        [(row_id, user_key)] = await store.inbox.claimable(10)
+        row = await store.inbox.claim(row_id, user_key, "crashed-owner", 0.5)
         assert row is not None
-        assert await store.save_reply(row.id, "crashed-owner", answer)
-        assert await store.mark_parts_sent(row.id, "crashed-owner", 1)
+        assert await store.inbox.save_reply(row.id, "crashed-owner", answer)
+        assert await store.inbox.mark_parts_sent(row.id, "crashed-owner", 1)
     finally:
         await store.close()
     async with running_app(make_settings(database_url), fakes) as harness:
         await harness.settle_all()
-        assert await harness.services.store.state_of(TEXT_ID) == DONE
+        assert await harness.services.store.inbox.state_of(TEXT_ID) == MessageState.DONE
     assert fakes.gemini_calls == []
     sent = [m["text"]["body"] for m in fakes.sent()]
     assert [s.split(".")[0] for s in sent] == ["Part 1", "Part 2"]
@@ -869,15 +876,15 @@ async def test_phone_number_id_of_settings_is_used_in_the_send_path(harness: Har
 async def test_an_unexpected_error_closes_the_row_and_the_service_goes_on(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import worker
+    from answering import pipeline
 
     def broken(text: str) -> str:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(worker, "markdown_to_whatsapp", broken)
+    monkeypatch.setattr(pipeline, "markdown_to_whatsapp", broken)
     await harness.post(text_payload("first", message_id="wamid.e1"))
     await harness.settle()
-    assert await harness.services.store.state_of("wamid.e1") == FAILED
+    assert await harness.services.store.inbox.state_of("wamid.e1") == MessageState.FAILED
     monkeypatch.undo()
     await harness.post(text_payload("second", message_id="wamid.e2"))
     await harness.settle()

@@ -22,10 +22,10 @@ from conftest import (
     text_payload,
 )
 
-import store as store_module
-from inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY, describe
+from answering.inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY, describe
+from answering.pipeline import RATE_LIMIT_NOTICE
+from storage import recorder as recorder_module
 from whatsapp import Kind
-from worker import RATE_LIMIT_NOTICE
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake jpeg bytes" * 20
 OGG = b"OggS" + b"\x00opus voice" * 50
@@ -80,7 +80,7 @@ async def test_photo_goes_to_gemini_inline_with_its_caption(harness: Harness) ->
     assert bodies(harness.fakes) == ["Yes, that is the *blue* one."]
     download = harness.fakes.media_requests[-1]
     assert download.headers["authorization"].startswith("Bearer ")
-    history = await harness.services.store.history("16505551234", 10, 10_000)
+    history = await harness.services.store.conversations.history("16505551234", 10, 10_000)
     assert [t.text for t in history] == [
         "[a photo] Is this the blue one?",
         "Yes, that is the **blue** one.",
@@ -318,7 +318,7 @@ class StoreClock:
 @pytest.fixture
 def store_clock(monkeypatch: pytest.MonkeyPatch) -> StoreClock:
     clock = StoreClock()
-    monkeypatch.setattr(store_module, "time", clock)
+    monkeypatch.setattr(recorder_module, "time", clock)
     return clock
 
 
@@ -439,7 +439,7 @@ async def test_max_output_tokens_bounds_each_answer(
 async def test_reply_parts_are_sent_in_order_with_pacing(
     database_url: str, fakes: FakeUpstreams, monkeypatch: Any
 ) -> None:
-    import worker
+    from answering import pipeline
 
     pauses: list[float] = []
 
@@ -450,7 +450,7 @@ async def test_reply_parts_are_sent_in_order_with_pacing(
     fakes.gemini_queue.append(gemini_answer(answer))
     settings = make_settings(database_url, part_interval_seconds=1.5)
     async with running_app(settings, fakes) as harness:
-        monkeypatch.setattr(worker, "pause_between_parts", record_pause)
+        monkeypatch.setattr(pipeline, "pause_between_parts", record_pause)
         await harness.post(text_payload("long please", message_id="wamid.parts"))
         await harness.settle()
         monkeypatch.undo()

@@ -17,8 +17,9 @@ from conftest import ROOT, fresh_postgres_database, need_postgres
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from schema import alembic_config, create_engine, metadata
-from store import Store
+from storage.database import create_engine
+from storage.schema import alembic_config, metadata
+from storage.store import Store
 
 
 def index_names(connection: Connection, table: str) -> set[str]:
@@ -51,21 +52,21 @@ async def empty_url(
 
 
 async def test_upgrade_from_empty_matches_the_code(empty_url: str) -> None:
-    store = Store(create_engine(empty_url))
+    store = Store.over(create_engine(empty_url))
     try:
-        await store.migrate()
+        await store.db.migrate()
         async with store.engine.connect() as conn:
             assert await conn.run_sync(schema_diff) == []
             assert "ix_inbox_received_at" in await conn.run_sync(index_names, "inbox")
-        await store.check_schema()  # at head: passes
+        await store.db.check_schema()  # at head: passes
     finally:
         await store.close()
 
 
 async def test_upgrade_from_the_first_schema_keeps_the_data(empty_url: str) -> None:
-    store = Store(create_engine(empty_url))
+    store = Store.over(create_engine(empty_url))
     try:
-        await store.migrate("0001")
+        await store.db.migrate("0001")
         async with store.engine.begin() as conn:
             assert "ix_inbox_received_at" not in await conn.run_sync(index_names, "inbox")
             await conn.execute(
@@ -75,10 +76,12 @@ async def test_upgrade_from_the_first_schema_keeps_the_data(empty_url: str) -> N
                 ),
                 {"now": time.time()},
             )
-        await store.migrate()
+        await store.db.migrate()
         async with store.engine.connect() as conn:
             assert await conn.run_sync(schema_diff) == []
-        assert [t.text for t in await store.history("u", 5, 1000)] == ["kept across upgrades"]
+        assert [t.text for t in await store.conversations.history("u", 5, 1000)] == [
+            "kept across upgrades"
+        ]
     finally:
         await store.close()
 
@@ -98,13 +101,13 @@ async def test_downgrade_of_the_last_step(empty_url: str) -> None:
             assert "rate_notices" in await conn.run_sync(table_names)  # 0003 stays
             assert "ix_inbox_user_received" in await conn.run_sync(index_names, "inbox")
         try:
-            await store.check_schema()
+            await store.db.check_schema()
         except RuntimeError as error:
             assert "alembic upgrade head" in str(error)
         else:
             raise AssertionError("a schema behind head must be refused when not migrating")
-        await store.migrate()
-        await store.check_schema()
+        await store.db.migrate()
+        await store.db.check_schema()
     finally:
         await store.close()
 
@@ -135,13 +138,13 @@ def test_alembic_command_line_upgrades_the_database_url(tmp_path: Path) -> None:
 
 async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/legacy.db"
-    store = Store(create_engine(url))
+    store = Store.over(create_engine(url))
     try:
         # The first version made its tables with create_all, without Alembic's version table.
-        await store.migrate("0001")
+        await store.db.migrate("0001")
         async with store.engine.begin() as conn:
             await conn.execute(text("DROP TABLE alembic_version"))
-        await store.migrate()
-        await store.check_schema()
+        await store.db.migrate()
+        await store.db.check_schema()
     finally:
         await store.close()

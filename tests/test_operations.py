@@ -26,7 +26,7 @@ from conftest import (
 )
 from sqlalchemy.engine import make_url
 
-from whatsapp import short_hash
+from ops.logs import short_hash
 
 
 def metric(text: str, name: str, **labels: str) -> float:

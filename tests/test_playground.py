@@ -20,8 +20,8 @@ from conftest import (
     make_settings,
 )
 
-import playground
-from formatting import markdown_to_whatsapp
+from markup.whatsapp import markdown_to_whatsapp
+from tools import playground
 
 SECRETS = (APP_SECRET, GEMINI_API_KEY, *playground.STAND_INS.values())
 

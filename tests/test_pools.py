@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from pools import ShardedTransport
+from ops.pools import ShardedTransport
 
 URL = "http://upstream.test/v1/thing"
 

@@ -29,7 +29,8 @@ from conftest import (
 from conftest import service_env as shared_service_env
 from fake_upstreams import FakeServer, free_port
 
-from store import DONE, Store
+from domain.types import MessageState
+from storage.store import Store
 from whatsapp import sign
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
@@ -116,9 +117,11 @@ async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
     try:
         from whatsapp import parse_webhook
 
-        await store.record_messages(parse_webhook(load_payload("text")).messages)
-        [(row_id, user_key)] = await store.claimable(5)
-        assert await store.claim(row_id, user_key, "instance-that-died", lease=1.0) is not None
+        await store.recorder.record(parse_webhook(load_payload("text")).messages)
+        [(row_id, user_key)] = await store.inbox.claimable(5)
+        assert (
+            await store.inbox.claim(row_id, user_key, "instance-that-died", lease=1.0) is not None
+        )
     finally:
         await store.close()
     settings = make_settings(postgres_database, lease_seconds=5)
@@ -182,7 +185,7 @@ async def wait_until_done(database_url: str, message_id: str) -> None:
     store = await Store.open(database_url)
     try:
         deadline = time.monotonic() + 10
-        while await store.state_of(message_id) != DONE:
+        while await store.inbox.state_of(message_id) != MessageState.DONE:
             assert time.monotonic() < deadline, "the message was not marked done"
             await asyncio.sleep(0.05)
     finally:

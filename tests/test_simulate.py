@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import APP_SECRET, PHONE_NUMBER_ID, FakeUpstreams, Harness, load_payload
 
-import simulate
+from tools import simulate
 from whatsapp import Kind, parse_webhook, verify_signature
 
 SIM_URL = "http://sim.test/webhook"

@@ -14,17 +14,10 @@ from sqlalchemy import event, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llm import Turn
-from schema import async_database_url, inbox, turns
-from store import (
-    _ADD_TURN,
-    _TURN_COLUMNS,
-    DONE,
-    FAILED,
-    PENDING,
-    PROCESSING,
-    Store,
-)
+from domain.types import MessageState, Role, Turn
+from storage.database import async_database_url
+from storage.schema import inbox, turns
+from storage.store import Store
 from whatsapp import InboundMessage, parse_webhook
 
 LEASE = 60.0
@@ -45,8 +38,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 async def claim_next(store: Store, owner: str = "w1", lease: float = LEASE) -> tuple[int, str]:
-    [(row_id, user_key)] = await store.claimable(10)
-    row = await store.claim(row_id, user_key, owner, lease)
+    [(row_id, user_key)] = await store.inbox.claimable(10)
+    row = await store.inbox.claim(row_id, user_key, owner, lease)
     assert row is not None
     return row.id, row.message_id
 
@@ -76,17 +69,17 @@ async def test_open_creates_parent_directory(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite:///{path}")
     try:
         assert path.parent.is_dir()
-        await store.ping()
+        await store.db.ping()
         assert path.exists()
     finally:
         await store.close()
 
 
 async def test_create_schema_is_idempotent(store: Store) -> None:
-    assert await store.record_messages([msg("wamid.1")]) == ["wamid.1"]
-    await store.migrate()
-    await store.migrate()
-    assert await store.state_of("wamid.1") == PENDING
+    assert await store.recorder.record([msg("wamid.1")]) == ["wamid.1"]
+    await store.db.migrate()
+    await store.db.migrate()
+    assert await store.inbox.state_of("wamid.1") == MessageState.PENDING
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,30 +87,30 @@ async def test_create_schema_is_idempotent(store: Store) -> None:
 
 
 async def test_record_returns_only_new_ids(store: Store) -> None:
-    assert await store.record_messages([msg("wamid.1"), msg("wamid.2")]) == ["wamid.1", "wamid.2"]
-    assert await store.record_messages([msg("wamid.1")]) == []
-    assert await store.record_messages([msg("wamid.2"), msg("wamid.3")]) == ["wamid.3"]
-    assert await store.record_messages([]) == []
-    assert await store.count_unfinished() == 3
+    assert await store.recorder.record([msg("wamid.1"), msg("wamid.2")]) == ["wamid.1", "wamid.2"]
+    assert await store.recorder.record([msg("wamid.1")]) == []
+    assert await store.recorder.record([msg("wamid.2"), msg("wamid.3")]) == ["wamid.3"]
+    assert await store.recorder.record([]) == []
+    assert await store.inbox.count_unfinished() == 3
 
 
 async def test_record_same_id_twice_in_one_list(store: Store) -> None:
-    assert await store.record_messages([msg("wamid.1"), msg("wamid.1")]) == ["wamid.1"]
-    assert await store.count_unfinished() == 1
+    assert await store.recorder.record([msg("wamid.1"), msg("wamid.1")]) == ["wamid.1"]
+    assert await store.inbox.count_unfinished() == 1
 
 
 async def test_rows_start_pending_and_unknown_is_none(store: Store) -> None:
-    await store.record_messages([msg("wamid.1")])
-    assert await store.state_of("wamid.1") == PENDING
-    assert await store.state_of("wamid.unknown") is None
+    await store.recorder.record([msg("wamid.1")])
+    assert await store.inbox.state_of("wamid.1") == MessageState.PENDING
+    assert await store.inbox.state_of("wamid.unknown") is None
 
 
 async def test_claimed_row_carries_the_message(store: Store) -> None:
     [bsuid] = parse_webhook(load_payload("bsuid")).messages
-    await store.record_messages([bsuid])
-    [(row_id, user_key)] = await store.claimable(10)
+    await store.recorder.record([bsuid])
+    [(row_id, user_key)] = await store.inbox.claimable(10)
     assert user_key == "US.13491208655302741918"
-    row = await store.claim(row_id, user_key, "w1", LEASE)
+    row = await store.inbox.claim(row_id, user_key, "w1", LEASE)
     assert row is not None
     assert (row.message_id, row.user_key, row.recipient) == (
         "wamid.bsuid-1",
@@ -128,7 +121,7 @@ async def test_claimed_row_carries_the_message(store: Store) -> None:
     assert row.sent_at == bsuid.timestamp > 0
     assert row.payload["from_user_id"] == "US.13491208655302741918"
     assert (row.attempts, row.reply, row.parts_sent) == (1, None, 0)
-    assert await store.state_of("wamid.bsuid-1") == PROCESSING
+    assert await store.inbox.state_of("wamid.bsuid-1") == MessageState.PROCESSING
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +129,7 @@ async def test_claimed_row_carries_the_message(store: Store) -> None:
 
 
 async def test_claimable_lists_one_row_per_user_the_earliest(store: Store) -> None:
-    await store.record_messages(
+    await store.recorder.record(
         [
             msg("a1", user="A", ts=100),
             msg("b1", user="B", ts=101),
@@ -145,11 +138,11 @@ async def test_claimable_lists_one_row_per_user_the_earliest(store: Store) -> No
             msg("c1", user="C", ts=104),
         ]
     )
-    listed = await store.claimable(10)
+    listed = await store.inbox.claimable(10)
     assert [user for _, user in listed] == ["A", "B", "C"]
-    rows = [await store.claim(row_id, user, "w1", LEASE) for row_id, user in listed]
+    rows = [await store.inbox.claim(row_id, user, "w1", LEASE) for row_id, user in listed]
     assert [r.message_id for r in rows if r] == ["a1", "b1", "c1"]
-    assert len(await store.claimable(1)) == 0  # all three users now busy
+    assert len(await store.inbox.claimable(1)) == 0  # all three users now busy
 
 
 async def test_concurrent_webhooks_are_written_together_and_each_gets_its_own_ids(
@@ -161,10 +154,10 @@ async def test_concurrent_webhooks_are_written_together_and_each_gets_its_own_id
         [msg("b", user="B"), msg("c", user="C")],  # "b" again, in the same batch
         [msg("d", user="D")],
     ]
-    results = await asyncio.gather(*(store.record_messages(b) for b in batches))
+    results = await asyncio.gather(*(store.recorder.record(b) for b in batches))
     assert results == [["a", "b"], ["c"], ["d"]]
-    assert await store.record_messages([msg("a", user="A"), msg("e", user="E")]) == ["e"]
-    assert await store.count_unfinished() == 5
+    assert await store.recorder.record([msg("a", user="A"), msg("e", user="E")]) == ["e"]
+    assert await store.inbox.count_unfinished() == 5
 
 
 async def test_a_failed_group_write_fails_every_webhook_in_it(
@@ -175,15 +168,15 @@ async def test_a_failed_group_write_fails_every_webhook_in_it(
     def database_down() -> object:
         raise ConnectionRefusedError("database down")
 
-    monkeypatch.setattr(store, "_write", database_down)
+    monkeypatch.setattr(store.db, "write", database_down)
     outcomes = await asyncio.gather(
-        store.record_messages([msg("a")]),
-        store.record_messages([msg("b", user="B")]),
+        store.recorder.record([msg("a")]),
+        store.recorder.record([msg("b", user="B")]),
         return_exceptions=True,
     )
     assert [type(o) for o in outcomes] == [ConnectionRefusedError, ConnectionRefusedError]
     monkeypatch.undo()
-    assert await store.record_messages([msg("a"), msg("b", user="B")]) == ["a", "b"]
+    assert await store.recorder.record([msg("a"), msg("b", user="B")]) == ["a", "b"]
 
 
 class SQLState(Exception):
@@ -194,7 +187,7 @@ class SQLState(Exception):
 
 def failing_first(store: Store, error: Exception) -> list[int]:
     """Make the store's first write fail with `error`; returns the count of writes begun."""
-    real_write, begun = store._write, [0]
+    real_write, begun = store.db.write, [0]
 
     @asynccontextmanager
     async def write() -> AsyncIterator[AsyncConnection]:
@@ -204,57 +197,57 @@ def failing_first(store: Store, error: Exception) -> list[int]:
         async with real_write() as conn:
             yield conn
 
-    store._write = write  # type: ignore[method-assign]
+    store.db.write = write  # type: ignore[method-assign]
     return begun
 
 
 async def test_an_insert_failed_to_break_a_deadlock_is_tried_again(store: Store) -> None:
     """PostgreSQL fails one of two instances' crossing inserts; the retry writes its rows."""
     begun = failing_first(store, DBAPIError("INSERT", {}, SQLState("40P01")))
-    assert await store.record_messages([msg("a"), msg("b", user="B")]) == ["a", "b"]
+    assert await store.recorder.record([msg("a"), msg("b", user="B")]) == ["a", "b"]
     assert begun == [2]
-    assert await store.record_messages([msg("a")]) == []  # written once
+    assert await store.recorder.record([msg("a")]) == []  # written once
 
 
 async def test_other_database_errors_are_not_retried(store: Store) -> None:
     begun = failing_first(store, DBAPIError("INSERT", {}, SQLState("23514")))
     with pytest.raises(DBAPIError):
-        await store.record_messages([msg("a")])
+        await store.recorder.record([msg("a")])
     assert begun == [1]
 
 
 async def test_claimable_respects_limit(store: Store) -> None:
-    await store.record_messages([msg(f"m{i}", user=f"U{i}", ts=i + 1) for i in range(5)])
-    assert len(await store.claimable(2)) == 2
+    await store.recorder.record([msg(f"m{i}", user=f"U{i}", ts=i + 1) for i in range(5)])
+    assert len(await store.inbox.claimable(2)) == 2
 
 
 async def test_second_claim_of_same_row_loses(store: Store) -> None:
-    await store.record_messages([msg("wamid.1")])
-    [(row_id, user_key)] = await store.claimable(10)
-    first = await store.claim(row_id, user_key, "w1", LEASE)
+    await store.recorder.record([msg("wamid.1")])
+    [(row_id, user_key)] = await store.inbox.claimable(10)
+    first = await store.inbox.claim(row_id, user_key, "w1", LEASE)
     assert first is not None and first.attempts == 1
-    assert await store.claim(row_id, user_key, "w2", LEASE) is None
-    assert await store.state_of("wamid.1") == PROCESSING
+    assert await store.inbox.claim(row_id, user_key, "w2", LEASE) is None
+    assert await store.inbox.state_of("wamid.1") == MessageState.PROCESSING
 
 
 async def test_users_next_message_waits_until_first_is_finished(store: Store) -> None:
-    await store.record_messages([msg("m1", ts=10), msg("m2", ts=20)])
+    await store.recorder.record([msg("m1", ts=10), msg("m2", ts=20)])
     first_id, first = await claim_next(store)
     assert first == "m1"
-    assert await store.claimable(10) == []
+    assert await store.inbox.claimable(10) == []
     ids = await _row_ids(store)
-    assert await store.claim(ids["m2"], "16505551234", "w2", LEASE) is None
-    assert await store.finish(first_id, "w1", DONE) is True
-    assert await store.state_of("m1") == DONE
-    [(row_id, _)] = await store.claimable(10)
+    assert await store.inbox.claim(ids["m2"], "16505551234", "w2", LEASE) is None
+    assert await store.inbox.finish(first_id, "w1", MessageState.DONE) is True
+    assert await store.inbox.state_of("m1") == MessageState.DONE
+    [(row_id, _)] = await store.inbox.claimable(10)
     assert row_id == ids["m2"]
 
 
 async def test_failed_message_unblocks_the_next(store: Store) -> None:
-    await store.record_messages([msg("m1", ts=10), msg("m2", ts=20)])
+    await store.recorder.record([msg("m1", ts=10), msg("m2", ts=20)])
     first_id, _ = await claim_next(store)
-    assert await store.finish(first_id, "w1", FAILED, error="LLMError") is True
-    assert await store.state_of("m1") == FAILED
+    assert await store.inbox.finish(first_id, "w1", MessageState.FAILED, error="LLMError") is True
+    assert await store.inbox.state_of("m1") == MessageState.FAILED
     assert (await claim_next(store))[1] == "m2"
 
 
@@ -265,67 +258,74 @@ async def _row_ids(store: Store) -> dict[str, int]:
 
 
 async def test_expired_lease_can_be_taken_over(store: Store) -> None:
-    await store.record_messages([msg("m1")])
-    [(row_id, user_key)] = await store.claimable(10)
-    stale = await store.claim(row_id, user_key, "old", -1.0)
+    await store.recorder.record([msg("m1")])
+    [(row_id, user_key)] = await store.inbox.claimable(10)
+    stale = await store.inbox.claim(row_id, user_key, "old", -1.0)
     assert stale is not None
-    assert await store.claimable(10) == [(row_id, user_key)]
-    fresh = await store.claim(row_id, user_key, "new", LEASE)
+    assert await store.inbox.claimable(10) == [(row_id, user_key)]
+    fresh = await store.inbox.claim(row_id, user_key, "new", LEASE)
     assert fresh is not None and fresh.attempts == 2
-    assert await store.save_reply(row_id, "old", "stale answer") is False
-    assert await store.mark_parts_sent(row_id, "old", 1) is False
-    assert await store.finish(row_id, "old", DONE, new_turns=[("user", "t")]) is False
-    assert await store.state_of("m1") == PROCESSING
-    assert await store.history("16505551234", 10, 1000) == []
-    assert await store.finish(row_id, "new", DONE) is True
+    assert await store.inbox.save_reply(row_id, "old", "stale answer") is False
+    assert await store.inbox.mark_parts_sent(row_id, "old", 1) is False
+    assert (
+        await store.inbox.finish(row_id, "old", MessageState.DONE, new_turns=[Turn(Role.USER, "t")])
+        is False
+    )
+    assert await store.inbox.state_of("m1") == MessageState.PROCESSING
+    assert await store.conversations.history("16505551234", 10, 1000) == []
+    assert await store.inbox.finish(row_id, "new", MessageState.DONE) is True
 
 
 async def test_live_claim_of_later_message_blocks_a_late_earlier_one(store: Store) -> None:
-    await store.record_messages([msg("later", ts=200)])
+    await store.recorder.record([msg("later", ts=200)])
     await claim_next(store)
-    await store.record_messages([msg("earlier", ts=100)])  # arrives late, sent earlier
-    assert await store.claimable(10) == []
+    await store.recorder.record([msg("earlier", ts=100)])  # arrives late, sent earlier
+    assert await store.inbox.claimable(10) == []
 
 
 async def test_earlier_timestamp_recorded_later_is_answered_first(store: Store) -> None:
-    await store.record_messages([msg("second", ts=200)])
-    await store.record_messages([msg("first", ts=100)])
+    await store.recorder.record([msg("second", ts=200)])
+    await store.recorder.record([msg("first", ts=100)])
     assert (await claim_next(store))[1] == "first"
 
 
 async def test_save_reply_and_parts_sent_survive_release(store: Store) -> None:
-    await store.record_messages([msg("m1")])
+    await store.recorder.record([msg("m1")])
     row_id, _ = await claim_next(store)
-    assert await store.save_reply(row_id, "w1", "The answer") is True
-    assert await store.mark_parts_sent(row_id, "w1", 2) is True
-    assert await store.release_leases() == 1
-    assert await store.state_of("m1") == PENDING
-    [(again, user_key)] = await store.claimable(10)
-    row = await store.claim(again, user_key, "w2", LEASE)
+    assert await store.inbox.save_reply(row_id, "w1", "The answer") is True
+    assert await store.inbox.mark_parts_sent(row_id, "w1", 2) is True
+    assert await store.inbox.release_leases() == 1
+    assert await store.inbox.state_of("m1") == MessageState.PENDING
+    [(again, user_key)] = await store.inbox.claimable(10)
+    row = await store.inbox.claim(again, user_key, "w2", LEASE)
     assert row is not None
     assert (row.reply, row.parts_sent, row.attempts) == ("The answer", 2, 2)
 
 
 async def test_release_leases_counts_and_frees_only_processing(store: Store) -> None:
-    await store.record_messages([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
+    await store.recorder.record([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
     ids = await _row_ids(store)
-    assert await store.claim(ids["a"], "A", "w1", LEASE) is not None
-    assert await store.claim(ids["b"], "B", "w1", LEASE) is not None
-    assert await store.release_leases() == 2
-    assert [await store.state_of(m) for m in "abc"] == [PENDING, PENDING, PENDING]
-    assert sorted(user for _, user in await store.claimable(10)) == ["A", "B", "C"]
-    assert await store.release_leases() == 0
+    assert await store.inbox.claim(ids["a"], "A", "w1", LEASE) is not None
+    assert await store.inbox.claim(ids["b"], "B", "w1", LEASE) is not None
+    assert await store.inbox.release_leases() == 2
+    assert [await store.inbox.state_of(m) for m in "abc"] == [
+        MessageState.PENDING,
+        MessageState.PENDING,
+        MessageState.PENDING,
+    ]
+    assert sorted(user for _, user in await store.inbox.claimable(10)) == ["A", "B", "C"]
+    assert await store.inbox.release_leases() == 0
 
 
 async def test_count_unfinished(store: Store) -> None:
-    assert await store.count_unfinished() == 0
-    await store.record_messages([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
+    assert await store.inbox.count_unfinished() == 0
+    await store.recorder.record([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
     ids = await _row_ids(store)
-    await store.claim(ids["a"], "A", "w1", LEASE)
-    await store.claim(ids["b"], "B", "w1", LEASE)
-    assert await store.count_unfinished() == 3  # 1 pending + 2 processing
-    assert await store.finish(ids["b"], "w1", DONE)
-    assert await store.count_unfinished() == 2
+    await store.inbox.claim(ids["a"], "A", "w1", LEASE)
+    await store.inbox.claim(ids["b"], "B", "w1", LEASE)
+    assert await store.inbox.count_unfinished() == 3  # 1 pending + 2 processing
+    assert await store.inbox.finish(ids["b"], "w1", MessageState.DONE)
+    assert await store.inbox.count_unfinished() == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,58 +333,70 @@ async def test_count_unfinished(store: Store) -> None:
 
 
 async def test_finish_writes_turns_and_history_is_oldest_first(store: Store) -> None:
-    await store.record_messages([msg("m1", user="A", ts=1), msg("m2", user="A", ts=2)])
+    await store.recorder.record([msg("m1", user="A", ts=1), msg("m2", user="A", ts=2)])
     row_id, _ = await claim_next(store)
-    await store.finish(row_id, "w1", DONE, new_turns=[("user", "q1"), ("model", "a1")])
+    await store.inbox.finish(
+        row_id, "w1", MessageState.DONE, new_turns=[Turn(Role.USER, "q1"), Turn(Role.MODEL, "a1")]
+    )
     row_id, _ = await claim_next(store)
-    await store.finish(row_id, "w1", DONE, new_turns=[("user", "q2"), ("model", "a2")])
-    assert await store.history("A", 10, 10_000) == [
-        Turn("user", "q1"),
-        Turn("model", "a1"),
-        Turn("user", "q2"),
-        Turn("model", "a2"),
+    await store.inbox.finish(
+        row_id, "w1", MessageState.DONE, new_turns=[Turn(Role.USER, "q2"), Turn(Role.MODEL, "a2")]
+    )
+    assert await store.conversations.history("A", 10, 10_000) == [
+        Turn(Role.USER, "q1"),
+        Turn(Role.MODEL, "a1"),
+        Turn(Role.USER, "q2"),
+        Turn(Role.MODEL, "a2"),
     ]
-    assert await store.history("A", 3, 10_000) == [
-        Turn("model", "a1"),
-        Turn("user", "q2"),
-        Turn("model", "a2"),
+    assert await store.conversations.history("A", 3, 10_000) == [
+        Turn(Role.MODEL, "a1"),
+        Turn(Role.USER, "q2"),
+        Turn(Role.MODEL, "a2"),
     ]
-    assert await store.history("B", 10, 10_000) == []
-    assert await store.history("A", 0, 10_000) == []
-    assert await store.history("A", 10, 0) == []
+    assert await store.conversations.history("B", 10, 10_000) == []
+    assert await store.conversations.history("A", 0, 10_000) == []
+    assert await store.conversations.history("A", 10, 0) == []
 
 
 async def test_turns_of_a_message_are_added_once_even_if_closing_is_retried(store: Store) -> None:
     """A crash between writing the turns and closing the row: the retry must not repeat them."""
-    await store.record_messages([msg("m1", user="A")])
+    await store.recorder.record([msg("m1", user="A")])
     row_id, _ = await claim_next(store)
-    turns_of_m1 = [("user", "q1"), ("model", "a1")]
-    async with store.engine.connect() as conn:  # the state the crash would leave behind
+    turns_of_m1 = [Turn(Role.USER, "q1"), Turn(Role.MODEL, "a1")]
+    async with store.engine.begin() as conn:  # the state the crash would leave behind
         await conn.execute(
-            store._insert(turns).from_select(_TURN_COLUMNS, _ADD_TURN),
+            turns.insert(),
             [
-                {"row_id": row_id, "owner": "w1", "role": r, "text": t, "now": 1.0}
-                for r, t in turns_of_m1
+                {
+                    "inbox_id": row_id,
+                    "user_key": "A",
+                    "role": t.role,
+                    "text": t.text,
+                    "created_at": 1.0,
+                }
+                for t in turns_of_m1
             ],
         )
-        await conn.commit()
-    assert await store.state_of("m1") == PROCESSING
-    assert await store.finish(row_id, "w1", DONE, new_turns=turns_of_m1)  # type: ignore[arg-type]
-    assert await store.history("A", 10, 10_000) == [Turn("user", "q1"), Turn("model", "a1")]
+    assert await store.inbox.state_of("m1") == MessageState.PROCESSING
+    assert await store.inbox.finish(row_id, "w1", MessageState.DONE, new_turns=turns_of_m1)
+    assert await store.conversations.history("A", 10, 10_000) == [
+        Turn(Role.USER, "q1"),
+        Turn(Role.MODEL, "a1"),
+    ]
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
-    await store.record_messages([msg("m1", user="A")])
+    await store.recorder.record([msg("m1", user="A")])
     row_id, _ = await claim_next(store)
-    await store.finish(row_id, "w1", DONE, new_turns=[("user", "q1")])
+    await store.inbox.finish(row_id, "w1", MessageState.DONE, new_turns=[Turn(Role.USER, "q1")])
     with pytest.raises(RuntimeError):
-        async with store.transaction() as conn:
+        async with store.db.transaction() as conn:
             await conn.execute(turns.delete())
             raise RuntimeError("boom")
-    assert await store.history("A", 10, 10_000) == [Turn("user", "q1")]
-    async with store.transaction() as conn:  # and the connection is usable afterwards
+    assert await store.conversations.history("A", 10, 10_000) == [Turn(Role.USER, "q1")]
+    async with store.db.transaction() as conn:  # and the connection is usable afterwards
         await conn.execute(turns.delete())
-    assert await store.history("A", 10, 10_000) == []
+    assert await store.conversations.history("A", 10, 10_000) == []
 
 
 @asynccontextmanager
@@ -403,11 +415,13 @@ async def counting_checkouts(store: Store) -> AsyncIterator[list[int]]:
 
 
 async def _answer_one(store: Store, message_id: str, user: str) -> None:
-    await store.record_messages([msg(message_id, user=user)])
+    await store.recorder.record([msg(message_id, user=user)])
     row_id, _ = await claim_next(store)
-    await store.history(user, 10, 10_000)
-    await store.save_reply(row_id, "w1", "answer")
-    assert await store.finish(row_id, "w1", DONE, new_turns=[("user", "q"), ("model", "a")])
+    await store.conversations.history(user, 10, 10_000)
+    await store.inbox.save_reply(row_id, "w1", "answer")
+    assert await store.inbox.finish(
+        row_id, "w1", MessageState.DONE, new_turns=[Turn(Role.USER, "q"), Turn(Role.MODEL, "a")]
+    )
 
 
 async def test_sqlite_store_does_all_its_work_on_one_kept_connection(tmp_path: Path) -> None:
@@ -416,10 +430,10 @@ async def test_sqlite_store_does_all_its_work_on_one_kept_connection(tmp_path: P
         async with counting_checkouts(store) as checkouts:
             for k in range(3):
                 await _answer_one(store, f"m{k}", "A")
-            async with store.transaction() as conn:
+            async with store.db.transaction() as conn:
                 await conn.execute(turns.delete())
             # Concurrent work takes turns on it rather than opening a second connection.
-            await asyncio.gather(*(store.count_unfinished() for _ in range(20)))
+            await asyncio.gather(*(store.inbox.count_unfinished() for _ in range(20)))
         assert len(checkouts) == 1
         assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
     finally:
@@ -433,12 +447,15 @@ async def test_sqlite_store_opens_a_fresh_connection_after_an_error(tmp_path: Pa
         async with counting_checkouts(store) as checkouts:
             await _answer_one(store, "m1", "A")
             with pytest.raises(DBAPIError):
-                async with store.transaction() as conn:
+                async with store.db.transaction() as conn:
                     await conn.exec_driver_sql("SELECT * FROM no_such_table")
             await _answer_one(store, "m2", "A")
         assert len(checkouts) == 2
         assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-        assert [t.text for t in await store.history("A", 10, 10_000)] == ["q", "a"] * 2
+        assert [t.text for t in await store.conversations.history("A", 10, 10_000)] == [
+            "q",
+            "a",
+        ] * 2
     finally:
         await store.close()
 
@@ -446,43 +463,55 @@ async def test_sqlite_store_opens_a_fresh_connection_after_an_error(tmp_path: Pa
 async def _with_turns(store: Store, user: str, texts: list[str]) -> None:
     """One answered message per (question, answer) pair of `texts`."""
     for index in range(0, len(texts), 2):
-        await store.record_messages([msg(f"{user}-m{index}", user=user, ts=index + 1)])
-        [(row_id, user_key)] = await store.claimable(10)
-        assert await store.claim(row_id, user_key, "w1", LEASE) is not None
-        pair = list(zip(["user", "model"], texts[index : index + 2], strict=False))
-        assert await store.finish(row_id, "w1", DONE, new_turns=pair)  # type: ignore[arg-type]
+        await store.recorder.record([msg(f"{user}-m{index}", user=user, ts=index + 1)])
+        [(row_id, user_key)] = await store.inbox.claimable(10)
+        assert await store.inbox.claim(row_id, user_key, "w1", LEASE) is not None
+        pair = [
+            Turn(r, t)
+            for r, t in zip([Role.USER, Role.MODEL], texts[index : index + 2], strict=False)
+        ]
+        assert await store.inbox.finish(row_id, "w1", MessageState.DONE, new_turns=pair)
 
 
 async def test_history_char_bound_bites_before_turn_bound(store: Store) -> None:
     x, y, z, w = "x" * 50, "y" * 50, "z" * 30, "w" * 20
     await _with_turns(store, "A", [x, y, z, w])
     # The turn bound (10) would allow all four; the character bound keeps only the newest.
-    assert await store.history("A", 10, 60) == [Turn("user", z), Turn("model", w)]
-    assert await store.history("A", 10, 99) == [Turn("user", z), Turn("model", w)]
-    assert await store.history("A", 10, 100) == [
-        Turn("model", y),
-        Turn("user", z),
-        Turn("model", w),
+    assert await store.conversations.history("A", 10, 60) == [
+        Turn(Role.USER, z),
+        Turn(Role.MODEL, w),
     ]
-    assert await store.history("A", 10, 150) == [
-        Turn("user", x),
-        Turn("model", y),
-        Turn("user", z),
-        Turn("model", w),
+    assert await store.conversations.history("A", 10, 99) == [
+        Turn(Role.USER, z),
+        Turn(Role.MODEL, w),
     ]
-    assert await store.history("A", 10, 19) == []  # even the newest turn is too long
-    assert await store.history("A", 3, 1000) == [
-        Turn("model", y),
-        Turn("user", z),
-        Turn("model", w),
+    assert await store.conversations.history("A", 10, 100) == [
+        Turn(Role.MODEL, y),
+        Turn(Role.USER, z),
+        Turn(Role.MODEL, w),
+    ]
+    assert await store.conversations.history("A", 10, 150) == [
+        Turn(Role.USER, x),
+        Turn(Role.MODEL, y),
+        Turn(Role.USER, z),
+        Turn(Role.MODEL, w),
+    ]
+    assert await store.conversations.history("A", 10, 19) == []  # even the newest turn is too long
+    assert await store.conversations.history("A", 3, 1000) == [
+        Turn(Role.MODEL, y),
+        Turn(Role.USER, z),
+        Turn(Role.MODEL, w),
     ]
 
 
 async def test_history_is_per_user(store: Store) -> None:
     await _with_turns(store, "A", ["from A", "to A"])
     await _with_turns(store, "B", ["from B"])
-    assert await store.history("A", 10, 1000) == [Turn("user", "from A"), Turn("model", "to A")]
-    assert await store.history("B", 10, 1000) == [Turn("user", "from B")]
+    assert await store.conversations.history("A", 10, 1000) == [
+        Turn(Role.USER, "from A"),
+        Turn(Role.MODEL, "to A"),
+    ]
+    assert await store.conversations.history("B", 10, 1000) == [Turn(Role.USER, "from B")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,15 +542,17 @@ async def test_finding_and_claiming_work_never_scans_the_inbox(tmp_path: Path) -
     """SQLite as the service runs it (no ANALYZE statistics): the indexes serve both queries."""
     store = await Store.open(f"sqlite:///{tmp_path}/plan.db")
     try:
-        await store.record_messages(
+        await store.recorder.record(
             [msg(f"wamid.{i}", user=f"1650555{i % 50:04d}") for i in range(2000)]
         )
         async with store.engine.connect() as conn:
             # Most of the inbox finished, as in a service that has run for a while.
-            await conn.execute(update(inbox).where(inbox.c.id <= 1990).values(state=DONE))
-        [ready] = await _plans_of(store, lambda: store.claimable(10))
+            await conn.execute(
+                update(inbox).where(inbox.c.id <= 1990).values(state=MessageState.DONE)
+            )
+        [ready] = await _plans_of(store, lambda: store.inbox.claimable(10))
         [claim] = await _plans_of(
-            store, lambda: store.claim_many([(1991, "x"), (1992, "y")], "w2", LEASE)
+            store, lambda: store.inbox.claim_many([(1991, "x"), (1992, "y")], "w2", LEASE)
         )
     finally:
         await store.close()

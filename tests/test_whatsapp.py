@@ -15,6 +15,7 @@ import pytest
 import respx
 from conftest import GRAPH_BASE, PAYLOADS, graph_error
 
+from domain.types import Backoff
 from whatsapp import (
     GraphAPIError,
     GraphClient,
@@ -280,9 +281,7 @@ def graph(http: httpx.AsyncClient) -> GraphClient:
         http,
         version="v25.0",
         phone_number_id=PNID,
-        max_attempts=3,
-        base_delay=0.001,
-        max_delay=0.002,
+        backoff=Backoff(3, 0.001, 0.002),
     )
 
 
@@ -466,6 +465,6 @@ async def test_plain_async_client_with_base_url(router: respx.Router) -> None:
     async with httpx.AsyncClient(
         base_url="https://graph.test", headers={"Authorization": "Bearer t"}
     ) as client:
-        graph = GraphClient(client, version="v25.0", phone_number_id=PNID, max_attempts=1)
+        graph = GraphClient(client, version="v25.0", phone_number_id=PNID, backoff=Backoff(1))
         assert await graph.send_text("1", "x") == "wamid.plain"
     assert route.calls.last.request.headers["Authorization"] == "Bearer t"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -10,6 +11,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
@@ -18,9 +21,10 @@ from fake_upstreams import FakeServer
 from prometheus_client.parser import text_string_to_metric_families
 from test_process import start_uvicorn, wait_for
 
-from metrics import Metrics
+from answering.processes import WorkerProcesses, _Child, report_line
+from config import Settings
+from ops.metrics import Metrics
 from whatsapp import sign
-from worker_process import frame, read_frame
 
 # ---------------------------------------------------------------------------------------------
 # Pieces
@@ -34,7 +38,10 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def test_metrics_of_worker_processes_are_added_to_the_web_process_output() -> None:
+def test_metrics_of_worker_processes_are_added_to_the_web_process_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each worker process's report line, as it writes it, summed into the web's /metrics."""
     web, first, second = Metrics(), Metrics(), Metrics()
     web.webhooks.labels("ok").inc(3)
     first.messages.labels("text", "done").inc(2)
@@ -44,8 +51,28 @@ def test_metrics_of_worker_processes_are_added_to_the_web_process_output() -> No
     second.gemini_latency.observe(3.0)
     first.in_flight.set(4)
     second.in_flight.set(6)
-    web.add_source(lambda: [*first.snapshot(), *second.snapshot()])
+    processes = WorkerProcesses(cast(Settings, object()), web)
+    lines = [
+        report_line(first.render()),
+        b"a stray print from a library\n",
+        report_line(second.render()),
+    ]
 
+    async def feed() -> None:
+        for index, line in enumerate(lines):
+            reader = asyncio.StreamReader()
+            reader.feed_data(line)
+            reader.feed_eof()
+            process = SimpleNamespace(stdout=reader, returncode=None)
+            child = _Child(index, cast(asyncio.subprocess.Process, process), 0.0)
+            processes._children[index] = child
+            await processes._read_reports(child)
+
+    printed = io.BytesIO()
+    monkeypatch.setattr(sys, "stderr", SimpleNamespace(buffer=printed))
+    asyncio.run(feed())
+    monkeypatch.undo()
+    assert printed.getvalue() == b"a stray print from a library\n"  # passed on, not parsed
     merged = samples(web.render().decode())
 
     assert merged[("assistant_webhooks_total", (("outcome", "ok"),))] == 3
@@ -55,17 +82,10 @@ def test_metrics_of_worker_processes_are_added_to_the_web_process_output() -> No
     assert merged[("assistant_gemini_latency_seconds_sum", ())] == pytest.approx(3.3)
     assert merged[("assistant_gemini_latency_seconds_bucket", (("le", "0.5"),))] == 1
     assert merged[("assistant_answers_in_flight", ())] == 10
+    assert merged[("assistant_worker_processes", ())] == 2
     # Exactly one family per name: the exposition stays valid for Prometheus.
     names = [f.name for f in text_string_to_metric_families(web.render().decode())]
     assert len(names) == len(set(names))
-
-
-async def test_frames_survive_a_pipe_in_pieces() -> None:
-    reader = asyncio.StreamReader()
-    data = frame(b"first") + frame(b"") + frame(b"x" * 70_000)
-    for start in range(0, len(data), 1000):
-        reader.feed_data(data[start : start + 1000])
-    assert [await read_frame(reader) for _ in range(3)] == [b"first", b"", b"x" * 70_000]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from media import MEDIA_KINDS, MediaRef, MediaRefused, is_readable, media_ref
+from answering.media import MEDIA_KINDS, MediaRef, MediaRefused, is_readable, media_ref
 from whatsapp import Kind
 
 STICKER_REPLY = "Nice sticker! Send me a question in a message, a voice note or a photo."

@@ -16,59 +16,53 @@ class Metrics:
     def __init__(self) -> None:
         self._sources: list[Callable[[], Iterable[Metric]]] = []
         self.registry = CollectorRegistry()
-        registry = self.registry
-        self.webhooks = Counter(
-            "assistant_webhooks",
-            "POST /webhook requests, by outcome",
-            ["outcome"],
-            registry=registry,
+        counter, gauge, histogram = self._counter, self._gauge, self._histogram
+        self.webhooks = counter(
+            "assistant_webhooks", "POST /webhook requests, by outcome", "outcome"
         )
-        self.messages = Counter(
-            "assistant_messages",
-            "Inbound messages handled, by kind and outcome",
-            ["kind", "outcome"],
-            registry=registry,
+        self.messages = counter(
+            "assistant_messages", "Inbound messages handled, by kind and outcome", "kind", "outcome"
         )
-        self.backlog = Gauge(
-            "assistant_inbox_backlog", "Messages recorded but not answered yet", registry=registry
+        self.backlog = gauge("assistant_inbox_backlog", "Messages recorded but not answered yet")
+        self.in_flight = gauge(
+            "assistant_answers_in_flight", "Answers being worked on by this process"
         )
-        self.in_flight = Gauge(
-            "assistant_answers_in_flight",
-            "Answers being worked on by this process",
-            registry=registry,
-        )
-        self.worker_processes = Gauge(
+        self.worker_processes = gauge(
             "assistant_worker_processes",
             "Worker processes alive and reporting (0: answers are made in the web process)",
-            registry=registry,
         )
-        self.gemini_latency = Histogram(
-            "assistant_gemini_latency_seconds",
-            "Time of one Gemini call, retries included",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.gemini_latency = histogram(
+            "assistant_gemini_latency_seconds", "Time of one Gemini call, retries included"
         )
-        self.gemini_tokens = Counter(
+        self.gemini_tokens = counter(
             "assistant_gemini_tokens",
             "Gemini tokens from usageMetadata by type: prompt, output, thinking (billed as output)",
-            ["type"],
-            registry=registry,
+            "type",
         )
-        self.gemini_failures = Counter(
-            "assistant_gemini_failures", "Gemini calls that gave no answer", registry=registry
+        self.gemini_failures = counter(
+            "assistant_gemini_failures", "Gemini calls that gave no answer"
         )
-        self.graph_latency = Histogram(
+        self.graph_latency = histogram(
             "assistant_graph_latency_seconds",
             "Time of one Graph API call, retries included, by call",
-            ["call"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            "call",
         )
-        self.graph_errors = Counter(
+        self.graph_errors = counter(
             "assistant_graph_errors",
             "Failed Graph API calls, by call and Meta error code",
-            ["call", "code"],
-            registry=registry,
+            "call",
+            "code",
+        )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def _histogram(self, name: str, documentation: str, *labels: str) -> Histogram:
+        return Histogram(
+            name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry
         )
 
     def observe_graph(self, call: str, seconds: float, error_code: int | str | None) -> None:
@@ -77,12 +71,8 @@ class Metrics:
             self.graph_errors.labels(call, str(error_code)).inc()
 
     def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
-        """More samples of these same metrics, e.g. the latest snapshots of worker processes."""
+        """More samples of these same metrics: the latest reports of worker processes."""
         self._sources.append(source)
-
-    def snapshot(self) -> list[Metric]:
-        """This process's samples, picklable, to be added to another process's output."""
-        return list(self.registry.collect())
 
     def render(self) -> bytes:
         if not self._sources:

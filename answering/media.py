@@ -9,7 +9,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from whatsapp import GraphAPIError, GraphClient, Kind, MediaInfo, MediaTooLarge, short_hash
+from ops.logs import short_hash
+from whatsapp import GraphAPIError, GraphClient, Kind, MediaInfo, MediaTooLarge
 
 log = logging.getLogger(__name__)
 

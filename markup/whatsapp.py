@@ -4,18 +4,17 @@ import bisect
 import re
 from collections.abc import Callable
 
-# Private-use characters never occur in model output, so they are safe placeholders.
+from markup.markdown import PLACEHOLDER, TABLE_ROW, TABLE_SEPARATOR, emphasis
+
+# Private-use characters, like markdown.PLACEHOLDER: they never occur in model output.
 _BOLD = "\ue002"
 _ITALIC = "\ue003"
-_TOKEN = re.compile("\ue000(\\d+)\ue001")
 
 _FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})([^`]*)$")
 _FENCE_LINE = re.compile(r"^[ \t]*(?:`{3,}[^`\n]*|~{3,}.*)$", re.MULTILINE)
 _HORIZONTAL_RULE = re.compile(r"^[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _BULLET = re.compile(r"^([ \t]*)[*+-][ \t]+(?=\S)")
-_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
-_TABLE_SEPARATOR = re.compile(r"^[ \t]*\|(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*$")
 
 _CODE_OR_ESCAPE = re.compile(r"(`+).+?\1|\\[\\*_~`]")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
@@ -29,18 +28,10 @@ _SENTENCE_ENDS = (". ", "! ", "? ", "。", "！", "？", "। ", "؟ ")
 _BOUNDARY_KINDS = (("\n\n",), ("\n",), _SENTENCE_ENDS, (" ", "\t"))
 
 
-def _emphasis(marker: str, count: int) -> re.Pattern[str]:
-    """Match marker runs only at word boundaries so snake_case and 2*3*4 survive."""
-    m = re.escape(marker)
-    run = f"{m}{{{count}}}"
-    # The span cap keeps unclosed markers from making long lines quadratic.
-    return re.compile(rf"(?<![\w{m}]){run}(?=[^\s{m}])(.{{1,500}}?)(?<=[^\s{m}]){run}(?![\w{m}])")
-
-
-_BOLD_ITALIC = (_emphasis("*", 3), _emphasis("_", 3))
-_STRONG = (_emphasis("*", 2), _emphasis("_", 2))
-_EMPHASIS = (_emphasis("*", 1), _emphasis("_", 1))
-_STRIKE = _emphasis("~", 2)
+_BOLD_ITALIC = (emphasis("*", 3), emphasis("_", 3))
+_STRONG = (emphasis("*", 2), emphasis("_", 2))
+_EMPHASIS = (emphasis("*", 1), emphasis("_", 1))
+_STRIKE = emphasis("~", 2)
 
 
 def _link(label: str, url: str, protect: Callable[[str], str]) -> str:
@@ -71,7 +62,7 @@ def _convert_inline(text: str, in_heading: bool = False) -> str:
         text = pattern.sub(lambda m: f"{_ITALIC}{m.group(1)}{_ITALIC}", text)
     text = _STRIKE.sub(r"~\1~", text)
     text = text.replace(_BOLD, "*").replace(_ITALIC, "_")
-    return _TOKEN.sub(lambda m: protected[int(m.group(1))], text)
+    return PLACEHOLDER.sub(lambda m: protected[int(m.group(1))], text)
 
 
 def _convert_table_row(line: str) -> str:
@@ -113,9 +104,9 @@ def markdown_to_whatsapp(text: str) -> str:
         if opening:
             fence = opening.group(2)
             converted = opening.group(1) + "```"
-        elif in_table and _TABLE_SEPARATOR.match(line):
+        elif in_table and TABLE_SEPARATOR.match(line):
             continue
-        elif _TABLE_ROW.match(line) and (in_table or _TABLE_SEPARATOR.match(next_line)):
+        elif TABLE_ROW.match(line) and (in_table or TABLE_SEPARATOR.match(next_line)):
             in_table = True
             converted = _convert_table_row(line)
         else:

@@ -13,10 +13,10 @@ from typing import Any, TextIO
 import httpx
 from pydantic import ValidationError
 
-import simulate
+from answering.dispatcher import Dispatcher
 from config import Settings
 from main import create_app
-from worker import Worker
+from tools import simulate
 
 # Harmless stand-ins for the Meta values: WhatsApp is simulated, so only Gemini is real.
 STAND_INS = {
@@ -128,7 +128,7 @@ async def chat(settings: Settings, input_stream: TextIO, output_stream: TextIO) 
     fake = FakeWhatsApp(output_stream)
     app = create_app(settings, graph_transport=httpx.MockTransport(fake.handle))
     async with app.router.lifespan_context(app):
-        worker: Worker = app.state.services.inline_worker
+        worker: Dispatcher = app.state.services.inline_dispatcher
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://playground") as client:
             output_stream.write(f"Chatting with {settings.gemini_model}; {QUIT} to leave.\n")

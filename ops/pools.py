@@ -1,11 +1,14 @@
 """Connection pools for the upstream HTTP clients: many small pools instead of one large one.
 
 httpcore 1.x scans every connection of a pool, asking each whether it has expired, on every
-request and every response; the scan costs more CPU than the request itself once a pool holds
-dozens of connections (measured with `python -m bench`'s fakes on 127.0.0.1: 1.7 ms of CPU per
-request one at a time, 6.4 ms at 50 in flight in one pool of 400, 1.4 ms in pools of 4).
-Gemini answers take seconds, so hundreds of requests are in flight at once; Graph calls are
-quick but many at a time under load.
+request and every response, so a request's CPU cost grows with the pool's size (bench/RESULTS.md,
+section 5, and its notes). Gemini answers take seconds, so hundreds of requests are in flight
+at once; Graph calls are quick but many at a time under load.
+
+Upstream: encode/httpcore#1035 (one pass over the pool instead of one per queued request) and
+encode/httpcore#928 (socket polling only at intervals), both open when this was written. This
+module can go once an httpcore release carries such a fix and `make bench` shows one pool of
+MAX_CONCURRENCY connections no dearer per request than these shards.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voice.spoken import MAX_SPOKEN_CHARS, host_name, speakable, too_long_to_speak
+from markup.spoken import MAX_SPOKEN_CHARS, host_name, speakable, too_long_to_speak
 
 CASES = [
     # Bold inside a sentence, Portuguese accents kept.

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from formatting import markdown_to_whatsapp, split_message
+from markup.whatsapp import markdown_to_whatsapp, split_message
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
-"""The database schema: tables, engines for SQLite and PostgreSQL, and Alembic migrations."""
+"""The database schema: the tables, and the Alembic migrations that build them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -15,11 +15,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    event,
     inspect,
 )
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection
 
 if TYPE_CHECKING:  # Alembic is loaded only to migrate: worker processes never need it
     from alembic.config import Config as AlembicConfig
@@ -83,73 +81,6 @@ turns = Table(
 )
 
 
-def async_database_url(url: str) -> str:
-    """Map `sqlite://` and `postgres(ql)://` URLs onto their async drivers."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
-    elif backend in ("postgres", "postgresql"):
-        query = dict(parsed.query)
-        if "sslmode" in query:  # libpq spelling, as Render and others hand it out
-            query["ssl"] = query.pop("sslmode")
-        parsed = parsed.set(drivername="postgresql+asyncpg", query=query)
-    return parsed.render_as_string(hide_password=False)
-
-
-def _ensure_sqlite_directory(url: str) -> None:
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
-def _tune_sqlite(checkpoints: bool) -> Any:
-    def tune(dbapi_connection: Any, _record: Any) -> None:
-        """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        if not checkpoints:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-        cursor.close()
-
-    return tune
-
-
-def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine:
-    """The async engine; SQL parameters (message text, numbers) are kept out of error logs.
-
-    `checkpoints=False` (SQLite): this connection never copies the write-ahead log back into
-    the database file. The commit that crosses the log's size limit does that work, an fsync
-    included; the web process leaves it to the worker processes, whose commits no one awaits.
-    """
-    url = async_database_url(database_url)
-    if make_url(url).get_backend_name() == "sqlite":
-        _ensure_sqlite_directory(url)
-        # One connection, which the Store keeps (Store._sqlite_connection): SQLite has one
-        # writer at a time anyway, and several connections only wait on each other's locks
-        # (its busy handler sleeps in 1-100 ms steps). The overflow of one is for whoever
-        # else connects while a store is open: the readiness probe, migrations, tools, tests.
-        # Autocommit: each write is one statement that takes and releases the database's
-        # write lock inside the driver's thread. In a transaction the lock would be held from
-        # the first write to COMMIT, across event-loop turns, while every other writer (the
-        # web process's webhooks included) waits. Store.transaction() opens the few real ones.
-        engine = create_async_engine(
-            url,
-            hide_parameters=True,
-            pool_size=1,
-            max_overflow=1,
-            isolation_level="AUTOCOMMIT",
-            skip_autocommit_rollback=True,
-        )
-        event.listen(engine.sync_engine, "connect", _tune_sqlite(checkpoints))
-        return engine
-    return create_async_engine(
-        url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20
-    )
-
-
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
@@ -173,3 +104,10 @@ def upgrade_to(connection: Connection, revision: str) -> None:
     if "inbox" in tables and "alembic_version" not in tables:
         command.stamp(config, "0001")  # created by create_all before migrations existed
     command.upgrade(config, revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

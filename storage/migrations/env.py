@@ -11,7 +11,8 @@ from dotenv import load_dotenv
 from sqlalchemy.engine import Connection
 
 from config import Settings
-from schema import create_engine, metadata
+from storage.database import create_engine
+from storage.schema import metadata
 
 config = context.config
 

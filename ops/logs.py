@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -9,6 +10,11 @@ import sys
 from pythonjsonlogger.json import JsonFormatter
 
 from config import Settings
+
+
+def short_hash(value: str) -> str:
+    """A short, stable stand-in for an id or phone number in logs."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 class RedactQuerySecrets(logging.Filter):

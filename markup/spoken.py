@@ -6,20 +6,19 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from markup.markdown import PLACEHOLDER, TABLE_ROW, TABLE_SEPARATOR, emphasis
+
 # A speaking voice says about 15 characters a second (~150 words a minute of ~6 characters with
 # the space, similar for Portuguese and Spanish), so 900 characters are about a minute of audio.
 CHARS_PER_SECOND = 15
 MAX_SPOKEN_CHARS = 60 * CHARS_PER_SECOND
 
-_PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")  # Private-use characters never occur in answers.
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _RULE = re.compile(r"^[ \t]{0,3}(?:([-*_=])[ \t]*)(?:\1[ \t]*){2,}$")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+")
 _ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
-_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
-_TABLE_SEPARATOR = re.compile(r"^[ \t]*\|(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*$")
 
 _CODE_SPAN = re.compile(r"(`+)(.{1,500}?)\1")  # Capped like the labels below.
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>])")
@@ -44,17 +43,9 @@ _CLOSERS = "\"')]}»”’"
 _FINAL_PUNCTUATION = ".!?…:"
 
 
-def _emphasis(marker: str, count: int) -> re.Pattern[str]:
-    """Match marker runs only at word boundaries so snake_case and 2*3*4 survive."""
-    m = re.escape(marker)
-    run = f"{m}{{{count}}}"
-    # The span cap keeps unclosed markers from making long lines quadratic.
-    return re.compile(rf"(?<![\w{m}]){run}(?=[^\s{m}])(.{{1,500}}?)(?<=[^\s{m}]){run}(?![\w{m}])")
-
-
 _EMPHASES = (
-    *(_emphasis(marker, count) for count in (3, 2, 1) for marker in "*_"),
-    _emphasis("~", 2),
+    *(emphasis(marker, count) for count in (3, 2, 1) for marker in "*_"),
+    emphasis("~", 2),
 )
 
 
@@ -87,7 +78,7 @@ def _inline(text: str) -> str:
     for pattern in _EMPHASES:
         text = pattern.sub(r"\1", text)
     text = _LEFTOVER_MARKERS.sub("", text)
-    return _PLACEHOLDER.sub(lambda m: kept[int(m.group(1))], text)
+    return PLACEHOLDER.sub(lambda m: kept[int(m.group(1))], text)
 
 
 def _sentence(text: str) -> str:
@@ -128,9 +119,9 @@ def _units(markdown: str) -> Iterator[str]:
                 yield line  # Code is said as written, just without the fences.
         elif opening:
             fence = opening.group(1)
-        elif _TABLE_SEPARATOR.match(line):
+        elif TABLE_SEPARATOR.match(line):
             continue
-        elif _TABLE_ROW.match(line):
+        elif TABLE_ROW.match(line):
             yield _table_row(line)
         else:
             yield _line(line)

@@ -1,0 +1,1 @@
+"""Answering messages: the dispatcher, the pipeline and its steps, and the worker processes."""

@@ -1,0 +1,80 @@
+"""The answering side put together: upstream clients, pipeline and dispatcher, opened and closed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+
+from answering.dispatcher import Dispatcher
+from answering.pipeline import Pipeline
+from config import Settings
+from llm import Gemini, gemini_http_client
+from ops.metrics import Metrics
+from storage.store import Store
+from whatsapp import GraphClient, graph_http_client
+
+
+def new_owner() -> str:
+    """This process's name on the claims it takes: host, pid and a random suffix."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.asynccontextmanager
+async def running_answering(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    *,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+    resume: bool = True,
+) -> AsyncIterator[Dispatcher]:
+    """A started Dispatcher with its own Graph and Gemini clients; stopped and closed on exit.
+
+    `graph_transport` replaces the network under the Graph API client (the playground
+    prints what would be sent to WhatsApp instead of sending it).
+    """
+    graph_http = graph_http_client(
+        settings.graph_api_base_url,
+        settings.whatsapp_token.get_secret_value(),
+        settings.graph_timeout_seconds,
+        transport=graph_transport,
+    )
+    gemini_http = gemini_http_client(settings.gemini_timeout_seconds, settings.max_concurrency + 4)
+    gemini = Gemini(
+        api_key=settings.gemini_api_key.get_secret_value(),
+        model=settings.gemini_model,
+        http=gemini_http,
+        base_url=settings.gemini_base_url,
+        timeout_seconds=settings.gemini_timeout_seconds,
+        backoff=settings.backoff(settings.gemini_max_attempts),
+    )
+    graph = GraphClient(
+        graph_http,
+        version=settings.graph_api_version,
+        phone_number_id=settings.phone_number_id,
+        backoff=settings.backoff(settings.graph_max_attempts),
+        observer=metrics.observe_graph,
+    )
+    pipeline = Pipeline(
+        settings=settings,
+        store=store,
+        graph=graph,
+        gemini=gemini,
+        metrics=metrics,
+        owner=new_owner(),
+    )
+    dispatcher = Dispatcher(settings=settings, store=store, pipeline=pipeline)
+    metrics.in_flight.set_function(lambda: dispatcher.in_flight)
+    try:
+        await dispatcher.start(resume=resume)
+        yield dispatcher
+    finally:
+        await dispatcher.stop(settings.shutdown_grace_seconds)
+        await gemini.aclose()
+        await gemini_http.aclose()
+        await graph_http.aclose()

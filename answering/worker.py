@@ -1,0 +1,113 @@
+"""The answering worker as a program: `python -m answering.worker` answers until it is stopped.
+
+Run it beside a web process with EXTERNAL_WORKERS=true under any supervisor (a Render
+background worker, systemd, a second container); it reads its settings from the environment
+and `.env` like the web process and finds work by polling the database. The web process starts
+its WORKER_PROCESSES children as `python -m answering.worker --supervised` (see processes.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import IO
+
+from config import Settings, load_settings
+from ops.logs import configure_logging
+from ops.memory import settle_garbage_collector
+from ops.metrics import Metrics
+
+log = logging.getLogger("answering.worker")
+
+REPORT_SECONDS = 1.0
+WORKER_NICENESS = 19
+
+
+async def _follow_parent(notify: Callable[[], None]) -> None:
+    """Wake-ups from the web process on stdin; end of file: it died, so this process dies."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        data = await reader.read(4096)
+        if not data:
+            log.error("the web process is gone; this worker process stops now")
+            os._exit(1)
+        notify()
+
+
+async def _report(metrics: Metrics, out: IO[bytes]) -> None:
+    from answering.processes import report_line
+
+    while True:
+        out.write(report_line(metrics.render()))
+        out.flush()
+        await asyncio.sleep(REPORT_SECONDS)
+
+
+async def serve(settings: Settings, *, supervised: bool) -> None:
+    """Answer the inbox until SIGTERM (or SIGINT when alone), then finish in time and exit."""
+    from answering.processes import report_line
+    from answering.wiring import running_answering
+    from storage.store import Store
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if not supervised:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    metrics = Metrics()
+    # Supervised: the web process migrated (or checked) the database and took back what its
+    # last run held before starting this one. Alone: this process does both for itself.
+    store = await Store.open(
+        settings.database_url, migrate=None if supervised else settings.auto_migrate
+    )
+    background: list[asyncio.Task[None]] = []
+    try:
+        async with running_answering(settings, store, metrics, resume=not supervised) as answering:
+            settle_garbage_collector()
+            if supervised:
+                background.append(asyncio.create_task(_follow_parent(answering.notify)))
+                background.append(asyncio.create_task(_report(metrics, sys.stdout.buffer)))
+            else:
+                log.info("answering; polling every %.1fs", settings.poll_interval_seconds)
+            await stop.wait()
+            for task in background:
+                task.cancel()
+        if supervised:  # the dispatcher has stopped: one last snapshot with everything counted
+            sys.stdout.buffer.write(report_line(metrics.render()))
+            sys.stdout.buffer.flush()
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m answering.worker", description=__doc__)
+    parser.add_argument(
+        "--supervised",
+        action="store_true",
+        help="started by the web process: wake-ups on stdin, metrics on stdout, dies with it",
+    )
+    supervised = parser.parse_args(argv).supervised
+    if supervised:
+        # Below the web process: an answer waits seconds for Gemini anyway, a webhook must not.
+        os.nice(WORKER_NICENESS)
+        # Ctrl-C reaches the whole process group; the web process decides when this one stops.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        import uvloop
+
+        uvloop.run(serve(settings, supervised=supervised))
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        asyncio.run(serve(settings, supervised=supervised))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The service's shared vocabulary: message states, conversation roles and turns, verdicts."""

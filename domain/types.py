@@ -1,0 +1,58 @@
+"""Types every layer shares: message states, roles and turns, rate-limit verdicts, commands."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class MessageState(enum.StrEnum):
+    """Where an inbound message is in its life: pending -> processing -> done/failed/expired."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+UNFINISHED = (MessageState.PENDING, MessageState.PROCESSING)
+
+
+class Role(enum.StrEnum):
+    """Who said a turn of a conversation, in Gemini's words."""
+
+    USER = "user"
+    MODEL = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a conversation as Gemini gets it back: who said it, and the text."""
+
+    role: Role
+    text: str
+
+
+class RateVerdict(enum.StrEnum):
+    """What the rate limits say of a message: answer it, tell the user once, or stay silent."""
+
+    OK = "ok"
+    NOTICE = "notice"
+    SILENT = "silent"
+
+
+class Command(enum.StrEnum):
+    """Messages that are orders to the service rather than questions for Gemini."""
+
+    RESET = "reset"
+    FORGET = "forget"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How an upstream call is retried: attempts in all, the first delay (doubling), the cap."""
+
+    attempts: int = 3
+    first_delay: float = 0.5
+    max_delay: float = 8.0

@@ -1,0 +1,1 @@
+"""Operations: logging, metrics and the HTTP connection pools under the upstream clients."""

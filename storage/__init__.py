@@ -1,0 +1,1 @@
+"""What the service keeps: the database, its schema and migrations, and the tables' keepers."""

@@ -1,0 +1,61 @@
+"""The store: one database and the tables' keepers (recorder, inbox, conversations, rate limits)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.conversations import Conversations
+from storage.database import Database, create_engine
+from storage.inbox import Inbox
+from storage.rate_limits import RateLimits
+from storage.recorder import Recorder
+
+
+class Store:
+    """Everything the service keeps, over one async engine; opened and closed by the lifespan."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.recorder = Recorder(db)
+        self.inbox = Inbox(db)
+        self.conversations = Conversations(db)
+        self.rate_limits = RateLimits(db)
+
+    @classmethod
+    def over(cls, engine: AsyncEngine) -> Store:
+        return cls(Database(engine))
+
+    @classmethod
+    async def open(
+        cls, database_url: str, *, migrate: bool | None = True, checkpoints: bool = True
+    ) -> Store:
+        """Connect, then apply the migrations (`migrate=True`), check that someone else did
+        (`False`), or trust the caller that did (`None`: a worker process its web process
+        started)."""
+        store = cls.over(create_engine(database_url, checkpoints=checkpoints))
+        try:
+            if migrate is not None:
+                await (store.db.migrate() if migrate else store.db.check_schema())
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.db.engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db.is_sqlite
+
+    async def purge(self, *, turns_before: float, inbox_before: float) -> tuple[int, int]:
+        """Delete old turns and old finished inbox rows (and old notices); how many of each."""
+        old_turns = await self.conversations.purge(turns_before)
+        old_rows = await self.inbox.purge(inbox_before)
+        await self.rate_limits.purge(inbox_before)
+        return old_turns, old_rows
+
+    async def close(self) -> None:
+        await self.recorder.drain()
+        await self.db.close()

@@ -1,0 +1,1 @@
+"""Developer tools: `make chat` (the playground) and `make simulate`; not part of the image."""
