@@ -37,6 +37,7 @@ GEMINI_API_KEY = "test-gemini-key-41c0"
 MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
 MEDIA_BASE = "https://lookaside.test/whatsapp_business/attachments"
 
+from fake_upstreams import FakeServer  # noqa: E402
 from pg_server import PostgresServer, find_postgres_bin  # noqa: E402
 
 from config import Settings  # noqa: E402
@@ -427,3 +428,10 @@ def fakes() -> Iterator[FakeUpstreams]:
 async def harness(database_url: str, fakes: FakeUpstreams) -> AsyncIterator[Harness]:
     async with running_app(make_settings(database_url), fakes) as running:
         yield running
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    """A local fake of Graph and Gemini on 127.0.0.1, for tests of real service processes."""
+    with FakeServer() as server:
+        yield server

@@ -7,12 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import (
     APP_SECRET,
     GEMINI_API_KEY,
@@ -22,56 +19,10 @@ from conftest import (
     load_payload,
     service_env,
 )
-from fake_upstreams import FakeServer, free_port
+from fake_upstreams import FakeServer
+from running import start_uvicorn, wait_for
 
 from whatsapp import sign
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll a condition until it holds; fail with `what` when it never does."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def is_healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    with FakeServer() as server:
-        yield server
-
-
-def start_uvicorn(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
-    """`uvicorn main:app` on a free port, its output captured; returns once /health answers."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=cwd,  # no developer `.env` is read
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for(lambda: is_healthy(url) or process.poll() is not None, 30, "the service")
-    except BaseException:
-        process.kill()
-        process.communicate(timeout=30)
-        raise
-    if process.poll() is not None:
-        output, _ = process.communicate(timeout=30)
-        raise AssertionError(f"the service exited at start-up:\n{output}")
-    return process, url
 
 
 def test_uvicorn_turns_a_signed_webhook_into_a_sent_reply(fake: FakeServer, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import signal
 import subprocess
@@ -16,15 +15,14 @@ from typing import cast
 
 import httpx
 import pytest
-from conftest import APP_SECRET, load_payload, service_env
+from conftest import service_env
 from fake_upstreams import FakeServer
 from prometheus_client.parser import text_string_to_metric_families
-from test_process import start_uvicorn, wait_for
+from running import children_of, is_gone, post_text, start_uvicorn, wait_for
 
 from answering.processes import WorkerProcesses, _Child, report_line
 from config import Settings
 from ops.metrics import Metrics
-from whatsapp import sign
 
 # ---------------------------------------------------------------------------------------------
 # Pieces
@@ -90,39 +88,6 @@ def test_metrics_of_worker_processes_are_added_to_the_web_process_output(
 
 # ---------------------------------------------------------------------------------------------
 # The real thing
-
-
-def children_of(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def is_gone(pid: int) -> bool:
-    """Exited (a zombie not reaped yet counts: it runs nothing)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state in ("Z", "X")
-
-
-def post_text(url: str, message_id: str, wa_id: str) -> int:
-    payload = load_payload("text")
-    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
-    message["id"] = message_id
-    message["from"] = wa_id
-    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
-    body = json.dumps(payload).encode()
-    headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
-    return httpx.post(f"{url}/webhook", content=body, headers=headers).status_code
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    with FakeServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -6,20 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, service_env
 from fake_upstreams import FakeServer
-from test_process import start_uvicorn, wait_for
-from test_worker_process import children_of, post_text
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    with FakeServer() as server:
-        yield server
+from running import children_of, post_text, start_uvicorn, wait_for
 
 
 def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:

@@ -6,53 +6,35 @@ import asyncio
 import json
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
 from conftest import (
     APP_SECRET,
-    ROOT,
     FakeUpstreams,
-    Harness,
     gemini_answer,
     load_payload,
     make_settings,
     running_app,
     text_payload,
 )
-from conftest import service_env as shared_service_env
-from fake_upstreams import FakeServer, free_port
+from fake_upstreams import FakeServer
+from running import (
+    fast_takeover_env,
+    instances,
+    settle_everywhere,
+    start_service,
+    wait_for_async,
+    wait_healthy,
+)
 
 from domain.types import MessageState
 from storage.store import Store
 from whatsapp import sign
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
-
-
-@asynccontextmanager
-async def instances(
-    database_url: str, fakes: FakeUpstreams, count: int
-) -> AsyncIterator[list[Harness]]:
-    """`count` app instances sharing one database, as behind a load balancer."""
-    async with AsyncExitStack() as stack:
-        yield [
-            await stack.enter_async_context(running_app(make_settings(database_url), fakes))
-            for _ in range(count)
-        ]
-
-
-async def settle_everywhere(apps: list[Harness]) -> None:
-    for app in apps:
-        await app.settle_all()
-    for app in apps:
-        await app.settle()
 
 
 async def test_duplicate_storm_across_two_instances_gives_one_answer(
@@ -135,51 +117,6 @@ async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
 # --- A real process, killed with SIGKILL while Gemini holds its answer -------------------------
 
 
-def service_env(fake: FakeServer, database_url: str) -> dict[str, str]:
-    """Short leases and polls, so a killed process's messages are taken over quickly."""
-    return shared_service_env(
-        fake.url,
-        database_url,
-        LEASE_SECONDS="1.5",
-        POLL_INTERVAL_SECONDS="0.2",
-        LOG_LEVEL="WARNING",
-    )
-
-
-def start_service(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT), "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "the service exited at start-up"
-            try:
-                if (await client.get(f"{url}/health", timeout=1)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the service did not become healthy")
-
-
 async def wait_until_done(database_url: str, message_id: str) -> None:
     """Once the row is done, no process will send for it again: the count is final."""
     store = await Store.open(database_url)
@@ -195,7 +132,7 @@ async def wait_until_done(database_url: str, message_id: str) -> None:
 async def test_sigkill_mid_answer_loses_nothing(database_url: str, tmp_path: Path) -> None:
     body = json.dumps(load_payload("text")).encode()
     with FakeServer(gemini_delay=60) as fake:
-        env = service_env(fake, database_url)
+        env = fast_takeover_env(fake, database_url)
         first, url = start_service(env, tmp_path)
         try:
             await wait_healthy(url, first)
@@ -203,7 +140,7 @@ async def test_sigkill_mid_answer_loses_nothing(database_url: str, tmp_path: Pat
                 headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
                 response = await client.post(f"{url}/webhook", content=body, headers=headers)
             assert response.status_code == 200
-            await wait_for(lambda: len(fake.recorded.gemini) == 1, 20, "the Gemini request")
+            await wait_for_async(lambda: len(fake.recorded.gemini) == 1, 20, "the Gemini request")
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
@@ -213,7 +150,9 @@ async def test_sigkill_mid_answer_loses_nothing(database_url: str, tmp_path: Pat
         second, url = start_service(env, tmp_path)
         try:
             await wait_healthy(url, second)
-            await wait_for(lambda: len(fake.recorded.sent) >= 1, 30, "the reply after restart")
+            await wait_for_async(
+                lambda: len(fake.recorded.sent) >= 1, 30, "the reply after restart"
+            )
             await wait_until_done(database_url, TEXT_ID)
         finally:
             second.send_signal(signal.SIGTERM)

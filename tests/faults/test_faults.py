@@ -33,8 +33,14 @@ from conftest import (
     text_payload,
 )
 from fake_upstreams import FakeServer
+from running import (
+    fast_takeover_env,
+    settle_everywhere,
+    start_service,
+    wait_for_async,
+    wait_healthy,
+)
 from sqlalchemy import select
-from test_scaling import service_env, settle_everywhere, start_service, wait_for, wait_healthy
 
 from config import DEFAULT_FALLBACK_MESSAGE
 from domain.types import MessageState
@@ -420,7 +426,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_only_in_the_s
     with FakeServer() as fake:
         sent_log = TimedList()
         fake.recorded.sent = sent_log
-        env = service_env(fake, database_url) | {
+        env = fast_takeover_env(fake, database_url) | {
             "RATE_LIMIT_PER_MINUTE": "0",
             "PART_INTERVAL_SECONDS": "0",
             "SHUTDOWN_GRACE_SECONDS": "10",
@@ -452,7 +458,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_only_in_the_s
                         break  # the last process is left to finish everything
                     # A random moment once this process is answering (on PostgreSQL, after the
                     # dead one's leases ran out), while its Gemini calls take 0.1 to 1 s.
-                    await wait_for(grown(fake.recorded.gemini, asked), 20, "a Gemini request")
+                    await wait_for_async(grown(fake.recorded.gemini, asked), 20, "a Gemini request")
                     await asyncio.sleep(rng.uniform(0, 0.8))
                     kill = Kill(
                         at=time.monotonic(),
@@ -468,7 +474,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_only_in_the_s
                     process.wait(timeout=10)
                     raise
             try:
-                await wait_for(lambda: len(sent_log) >= len(questions), 60, "every answer")
+                await wait_for_async(lambda: len(sent_log) >= len(questions), 60, "every answer")
                 await wait_all_finished(database_url, message_ids, 30)
             finally:
                 process.send_signal(signal.SIGTERM)
