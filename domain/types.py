@@ -56,3 +56,11 @@ class Backoff:
     attempts: int = 3
     first_delay: float = 0.5
     max_delay: float = 8.0
+
+
+class ConversationState(enum.StrEnum):
+    """Who answers a conversation: Gemini, nobody yet (a person was asked for), or a person."""
+
+    ASSISTANT = "assistant"
+    WAITING = "waiting"
+    OPERATOR = "operator"
