@@ -1,0 +1,1 @@
+"""The business's documents in Gemini File Search: the store, its documents, a folder synced."""
