@@ -169,8 +169,10 @@ def served_packages() -> set[str]:
         f"root = Path({str(ROOT)!r});"
         "files = (Path(m.__file__).resolve() for m in list(sys.modules.values())"
         " if getattr(m, '__file__', None));"
+        "venv = Path(sys.prefix).resolve();"
         "print('\\n'.join(sorted({f.relative_to(root).parts[0] for f in files"
-        " if f.is_relative_to(root) and len(f.relative_to(root).parts) > 1})))"
+        " if f.is_relative_to(root) and not f.is_relative_to(venv)"
+        " and len(f.relative_to(root).parts) > 1})))"
     )
     found = subprocess.run(
         [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, check=True
