@@ -52,9 +52,11 @@ clean:
 .PHONY: chat simulate
 
 ## chat: talk to the assistant in the terminal; WhatsApp is simulated, only GEMINI_API_KEY needed
+## (TENANT=<name>: a business of TENANTS_FILE, its prompt and overrides)
 chat: $(VENV)/.runtime
 	$(BIN)/python -m tools.playground
 
-## simulate: send one signed test webhook to a running instance (make simulate TEXT="Hello")
+## simulate: send one signed test webhook to a running instance (make simulate TEXT="Hello"
+## [TENANT=<name>]: to a business of TENANTS_FILE)
 simulate: $(VENV)/.runtime
-	$(BIN)/python -m tools.simulate --text "$(TEXT)"
+	$(BIN)/python -m tools.simulate --text "$(TEXT)" $(if $(TENANT),--tenant "$(TENANT)")

@@ -6,10 +6,28 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.businesses import (
+    DEFAULT_BUSINESS,
+    Business,
+    Businesses,
+    read_tenants_file,
+    refuse_duplicates,
+)
+from domain.secrets import is_placeholder
 from domain.types import Backoff
+from language.choice import normalise_language
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly, helpful assistant answering customers on WhatsApp. "
@@ -33,16 +51,6 @@ WHERE_TO_GET: dict[str, str] = {
     "GEMINI_API_KEY": "Google AI Studio > Get API key (https://aistudio.google.com/apikey)",
 }
 
-# Values that only ever come from copying `.env.example` without filling it in.
-_PLACEHOLDER_PREFIXES = ("change-me", "changeme", "your-", "your_", "<", "replace")
-_PLACEHOLDER_VALUES = frozenset({"xxx", "todo", "placeholder", "secret", "token", "..."})
-
-
-def is_placeholder(value: str) -> bool:
-    """True for a value that is empty or was obviously left over from `.env.example`."""
-    v = value.strip().lower()
-    return not v or v in _PLACEHOLDER_VALUES or v.startswith(_PLACEHOLDER_PREFIXES)
-
 
 class Settings(BaseSettings):
     """Every setting of the contract; required secrets are `SecretStr` so they never print."""
@@ -51,11 +59,14 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
     )
 
-    whatsapp_token: SecretStr
     verify_token: SecretStr
     app_secret: SecretStr
-    phone_number_id: str
     gemini_api_key: SecretStr
+    # A TOML file of businesses; without it, one business from the two settings below.
+    tenants_file: Path | None = None
+    # Required unless TENANTS_FILE is set (then, when set, they are one more business).
+    whatsapp_token: SecretStr | None = Field(default=None, validate_default=True)
+    phone_number_id: str | None = Field(default=None, validate_default=True)
 
     gemini_model: str = "gemini-3.8-flash"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -120,20 +131,40 @@ class Settings(BaseSettings):
     def _lower_case_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("whatsapp_token", "verify_token", "app_secret", "gemini_api_key")
+    @field_validator("verify_token", "app_secret", "gemini_api_key")
     @classmethod
     def _refuse_placeholder_secret(cls, value: SecretStr) -> SecretStr:
         if is_placeholder(value.get_secret_value()):
             raise ValueError("is empty or still the placeholder from .env.example")
         return value
 
+    @field_validator("whatsapp_token")
+    @classmethod
+    def _token_of_the_default_business(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None:
+            _required_without_tenants(info)
+            return None
+        if is_placeholder(value.get_secret_value()):
+            raise ValueError("is empty or still the placeholder from .env.example")
+        return value
+
     @field_validator("phone_number_id")
     @classmethod
-    def _refuse_bad_phone_number_id(cls, value: str) -> str:
+    def _refuse_bad_phone_number_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            _required_without_tenants(info)
+            return None
         value = value.strip()
         if is_placeholder(value) or not value.isdigit():
             raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
         return value
+
+    @field_validator("reply_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        return normalise_language(value)
 
     @field_validator("graph_api_base_url")
     @classmethod
@@ -144,6 +175,13 @@ class Settings(BaseSettings):
     @classmethod
     def _gemini_base_url(cls, value: str | None) -> str | None:
         return (value or "").strip().rstrip("/") or None
+
+    # What a business of the tenants file falls back to (see TenantSettings).
+    reply_language: str = "auto"
+    knowledge_dir: Path = Path("knowledge")
+    voice_replies: Literal["auto", "always", "off"] = "auto"
+
+    _businesses: Businesses = PrivateAttr()
 
     @model_validator(mode="after")
     def _read_system_prompt_file(self) -> Settings:
@@ -156,6 +194,44 @@ class Settings(BaseSettings):
                 raise ValueError("SYSTEM_PROMPT_FILE is empty")
             object.__setattr__(self, "system_prompt", prompt)
         return self
+
+    @model_validator(mode="after")
+    def _resolve_businesses(self) -> Settings:
+        businesses = (
+            []
+            if self.tenants_file is None
+            else read_tenants_file(self.tenants_file, self._default_business())
+        )
+        if self.phone_number_id is not None or self.whatsapp_token is not None:
+            if self.phone_number_id is None or self.whatsapp_token is None:
+                raise ValueError(
+                    "PHONE_NUMBER_ID and WHATSAPP_TOKEN make the business `default` together: "
+                    "set both, or neither (the tenants file names the others)"
+                )
+            businesses.insert(0, self._default_business())
+        refuse_duplicates(businesses)
+        self._businesses = Businesses(businesses)
+        return self
+
+    def _default_business(self) -> Business:
+        """The business of PHONE_NUMBER_ID and WHATSAPP_TOKEN; the others' fallbacks too."""
+        return Business(
+            name=DEFAULT_BUSINESS,
+            phone_number_id=self.phone_number_id or "",
+            token=self.whatsapp_token or SecretStr(""),
+            system_prompt=self.system_prompt,
+            reply_language=self.reply_language,
+            knowledge_dir=self.knowledge_dir,
+            voice_replies=self.voice_replies,
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            rate_limit_per_day=self.rate_limit_per_day,
+            fallback_message=self.fallback_message,
+        )
+
+    @property
+    def businesses(self) -> Businesses:
+        """Every business this deployment answers for (one without a tenants file)."""
+        return self._businesses
 
     def backoff(self, attempts: int) -> Backoff:
         """The retry delays of the settings, for an upstream allowed `attempts` in all."""
@@ -177,6 +253,12 @@ class Settings(BaseSettings):
                 value = "true" if value else "false"
             environment[name.upper()] = str(value)
         return environment
+
+
+def _required_without_tenants(info: ValidationInfo) -> None:
+    """A missing PHONE_NUMBER_ID or WHATSAPP_TOKEN is only an error without a tenants file."""
+    if info.data.get("tenants_file") is None:
+        raise PydanticCustomError("missing", "Field required")
 
 
 def describe_problems(error: ValidationError) -> list[str]:

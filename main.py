@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from answering.processes import WorkerProcesses
 from config import Settings, load_settings
+from domain.businesses import Businesses
 from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
@@ -89,6 +90,7 @@ def build_lifespan(
             settings.database_url,
             migrate=settings.auto_migrate,
             checkpoints=not (processes or external),
+            phone_number_id=settings.phone_number_id,
         )
         try:
             async with AsyncExitStack() as stack:
@@ -106,10 +108,12 @@ def build_lifespan(
                     services = Services(store, dispatcher, metrics, dispatcher)
                 app.state.services = services
                 log.info(
-                    "ready: model %s, Graph %s, %s database",
+                    "ready: model %s, Graph %s, %s database, %d business(es): %s",
                     settings.gemini_model,
                     settings.graph_api_version,
                     store.engine.dialect.name,
+                    len(settings.businesses),
+                    ", ".join(settings.businesses.names()),
                 )
                 yield
         finally:
@@ -199,10 +203,11 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def log_events(events: WebhookEvents, phone_number_id: str) -> None:
-    """Statuses and errors are only logged; they are never answered."""
+def log_events(events: WebhookEvents, businesses: Businesses) -> int:
+    """Log statuses and errors (never answered); returns the messages no business has."""
     for status in events.statuses:
-        if status.phone_number_id != phone_number_id:
+        business = businesses.get(status.phone_number_id)
+        if business is None:
             continue
         codes = ",".join(str(e.code) for e in status.errors)
         log.log(
@@ -211,12 +216,19 @@ def log_events(events: WebhookEvents, phone_number_id: str) -> None:
             status.status,
             short_hash(status.id),
             f" errors {codes}" if codes else "",
+            extra={"tenant": business.name},
         )
     for error in events.errors:
         log.warning("webhook error %s: %s", error.code, error.title)
-    foreign = sum(1 for m in events.messages if m.phone_number_id != phone_number_id)
-    if foreign:
-        log.info("ignored %d message(s) for another phone number id", foreign)
+    unknown = [m.phone_number_id for m in events.messages if m.phone_number_id not in businesses]
+    for number_id in sorted(set(unknown)):
+        log.warning(
+            "ignored %d message(s) for phone number id %s, which no business has "
+            "(check PHONE_NUMBER_ID or TENANTS_FILE)",
+            unknown.count(number_id),
+            number_id[:32],
+        )
+    return len(unknown)
 
 
 async def receive_webhook(request: Request) -> Response:
@@ -245,8 +257,11 @@ async def receive_webhook(request: Request) -> Response:
         metrics.webhooks.labels("not_json").inc()
         return JSONResponse({"status": "ignored"})
     events = parse_webhook(payload)
-    log_events(events, settings.phone_number_id)
-    messages = [m for m in events.messages if m.phone_number_id == settings.phone_number_id]
+    businesses = settings.businesses
+    unknown = log_events(events, businesses)
+    if unknown:
+        metrics.unknown_number.inc(unknown)
+    messages = [m for m in events.messages if m.phone_number_id in businesses]
     new_ids = await services.store.recorder.record(messages)
     if new_ids:
         services.answering.notify()

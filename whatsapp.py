@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -305,9 +306,11 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 class GraphClient:
-    """One method per Graph endpoint, all through `_request`, over the app's shared client.
+    """One business number's Graph endpoints, all through `_request`, over a shared client.
 
-    The `httpx.AsyncClient` carries the base URL and the bearer header; the lifespan owns it.
+    The `httpx.AsyncClient` carries the base URL, the timeouts and the connection pools, and
+    is shared by every business; each GraphClient adds its business's bearer token to its own
+    requests. The lifespan owns the shared client.
     """
 
     def __init__(
@@ -316,10 +319,12 @@ class GraphClient:
         *,
         version: str,
         phone_number_id: str,
+        token: SecretStr,
         backoff: Backoff = GRAPH_BACKOFF,
         observer: Callable[[str, float, int | str | None], None] | None = None,
     ) -> None:
         self._http = http
+        self._auth = {"Authorization": f"Bearer {token.get_secret_value()}"}
         self._observer = observer
         self._messages_path = f"/{version}/{phone_number_id}/messages"
         self._version = version
@@ -367,7 +372,9 @@ class GraphClient:
         """
 
         async def once() -> bytes:
-            async with self._http.stream("GET", url, follow_redirects=True) as response:
+            async with self._http.stream(
+                "GET", url, headers=self._auth, follow_redirects=True
+            ) as response:
                 if not response.is_success:
                     await response.aread()
                     raise GraphAPIError.from_response(response)
@@ -435,7 +442,7 @@ class GraphClient:
             self._observer(what, time.perf_counter() - started, error)
 
     async def _send_once(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
-        response = await self._http.request(method, url, **kwargs)
+        response = await self._http.request(method, url, headers=self._auth, **kwargs)
         if response.is_success:
             return response
         error = GraphAPIError.from_response(response)
@@ -445,20 +452,19 @@ class GraphClient:
 
 def graph_http_client(
     base_url: str,
-    token: str,
     timeout_seconds: float,
     *,
     max_connections: int = 100,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The shared client for Meta: base URL, bearer header and explicit timeouts.
+    """The client every business shares for Meta: base URL and explicit timeouts.
 
     Its connections are spread over small pools (`pools.ShardedTransport`) unless a
     `transport` is given.
     """
     return httpx.AsyncClient(
         base_url=base_url,
-        headers={"Authorization": f"Bearer {token}", "User-Agent": "whatsapp-gemini-assistant"},
+        headers={"User-Agent": "whatsapp-gemini-assistant"},
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
         transport=transport or ShardedTransport(max_connections),
     )

@@ -7,7 +7,8 @@ import contextlib
 import logging
 import time
 
-from answering.pipeline import Outcome, Pipeline, ids
+from answering.job import Outcome
+from answering.pipeline import Pipeline
 from answering.windows import INBOX_RETENTION_SECONDS
 from config import Settings
 from domain.types import MessageState
@@ -161,7 +162,9 @@ class Dispatcher:
             await self._pipeline.close(row, outcome)
         except Exception:
             log.exception(
-                "answering message %s failed", short_hash(row.message_id), extra=ids(row, "answer")
+                "answering message %s failed",
+                short_hash(row.message_id),
+                extra=self._pipeline.log_fields(row, "answer"),
             )
             try:
                 await self._pipeline.close(
@@ -175,9 +178,9 @@ class Dispatcher:
         log.info(
             "message %s from user %s handled in %.0f ms",
             short_hash(row.message_id),
-            short_hash(row.user_key),
+            short_hash(row.conversation_key),
             duration_ms,
-            extra=ids(row, "answer", duration_ms=duration_ms),
+            extra=self._pipeline.log_fields(row, "answer", duration_ms=duration_ms),
         )
 
     async def _keep_lease(self, row: InboxRow) -> None:

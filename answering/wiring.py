@@ -39,10 +39,7 @@ async def running_answering(
     prints what would be sent to WhatsApp instead of sending it).
     """
     graph_http = graph_http_client(
-        settings.graph_api_base_url,
-        settings.whatsapp_token.get_secret_value(),
-        settings.graph_timeout_seconds,
-        transport=graph_transport,
+        settings.graph_api_base_url, settings.graph_timeout_seconds, transport=graph_transport
     )
     gemini_http = gemini_http_client(settings.gemini_timeout_seconds, settings.max_concurrency + 4)
     gemini = Gemini(
@@ -53,17 +50,21 @@ async def running_answering(
         timeout_seconds=settings.gemini_timeout_seconds,
         backoff=settings.backoff(settings.gemini_max_attempts),
     )
-    graph = GraphClient(
-        graph_http,
-        version=settings.graph_api_version,
-        phone_number_id=settings.phone_number_id,
-        backoff=settings.backoff(settings.graph_max_attempts),
-        observer=metrics.observe_graph,
-    )
+    graphs = {  # one per business number and token, over one set of connections
+        business.phone_number_id: GraphClient(
+            graph_http,
+            version=settings.graph_api_version,
+            phone_number_id=business.phone_number_id,
+            token=business.token,
+            backoff=settings.backoff(settings.graph_max_attempts),
+            observer=metrics.observe_graph,
+        )
+        for business in settings.businesses
+    }
     pipeline = Pipeline(
         settings=settings,
         store=store,
-        graph=graph,
+        graphs=graphs,
         gemini=gemini,
         metrics=metrics,
         owner=new_owner(),

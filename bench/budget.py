@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import event
 
 from bench import servers
@@ -76,8 +77,13 @@ async def raw_cpu(
 
 
 async def _graph(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float]:
-    http = graph_http_client(fake_url, servers.WHATSAPP_TOKEN, 10.0)
-    graph = GraphClient(http, version=GRAPH_VERSION, phone_number_id=servers.PHONE_NUMBER_ID)
+    http = graph_http_client(fake_url, 10.0)
+    graph = GraphClient(
+        http,
+        version=GRAPH_VERSION,
+        phone_number_id=servers.PHONE_NUMBER_ID,
+        token=SecretStr(servers.WHATSAPP_TOKEN),
+    )
     try:
         ours = await paced_cpu(lambda k: graph.mark_read(f"wamid.budget-{k}"), count, rate)
     finally:
@@ -168,7 +174,7 @@ async def _database(workdir: Path, count: int, rate: float) -> tuple[float, floa
         await store.recorder.record([message])
         candidates = await store.inbox.claimable(10)
         [row] = await store.inbox.claim_many(candidates[:1], "budget", 30.0)
-        await store.conversations.history(row.user_key, 20, 16000)
+        await store.conversations.history(row.conversation_key, 20, 16000)
         await store.inbox.save_reply(row.id, "budget", f"**Echo:** {message.text}")
         turns = [
             Turn(Role.USER, message.text or ""),

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
+
+
+class TokenUsage(Protocol):
+    """What Gemini reported it used for one answer."""
+
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def output_tokens(self) -> int: ...
+
+    @property
+    def thinking_tokens(self) -> int: ...
+
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 
@@ -21,7 +36,15 @@ class Metrics:
             "assistant_webhooks", "POST /webhook requests, by outcome", "outcome"
         )
         self.messages = counter(
-            "assistant_messages", "Inbound messages handled, by kind and outcome", "kind", "outcome"
+            "assistant_messages",
+            "Inbound messages handled, by business, kind and outcome",
+            "business",
+            "kind",
+            "outcome",
+        )
+        self.unknown_number = counter(
+            "assistant_unknown_number_messages",
+            "Messages for a phone number id that no business of this deployment has (ignored)",
         )
         self.backlog = gauge("assistant_inbox_backlog", "Messages recorded but not answered yet")
         self.in_flight = gauge(
@@ -36,11 +59,13 @@ class Metrics:
         )
         self.gemini_tokens = counter(
             "assistant_gemini_tokens",
-            "Gemini tokens from usageMetadata by type: prompt, output, thinking (billed as output)",
+            "Gemini tokens from usageMetadata by business and type: prompt, output, thinking "
+            "(billed as output)",
+            "business",
             "type",
         )
         self.gemini_failures = counter(
-            "assistant_gemini_failures", "Gemini calls that gave no answer"
+            "assistant_gemini_failures", "Gemini calls that gave no answer, by business", "business"
         )
         self.graph_latency = histogram(
             "assistant_graph_latency_seconds",
@@ -64,6 +89,12 @@ class Metrics:
         return Histogram(
             name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry
         )
+
+    def count_tokens(self, business: str, usage: TokenUsage) -> None:
+        tokens = self.gemini_tokens
+        tokens.labels(business, "prompt").inc(usage.prompt_tokens)
+        tokens.labels(business, "output").inc(usage.output_tokens)
+        tokens.labels(business, "thinking").inc(usage.thinking_tokens)
 
     def observe_graph(self, call: str, seconds: float, error_code: int | str | None) -> None:
         self.graph_latency.labels(call).observe(seconds)

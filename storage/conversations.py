@@ -12,15 +12,15 @@ from storage.schema import inbox, rate_notices, turns
 
 _HISTORY = (
     select(turns.c.role, turns.c.text)
-    .where(turns.c.user_key == bindparam("user_key"))
+    .where(turns.c.conversation_key == bindparam("conversation_key"))
     .order_by(turns.c.id.desc())
     .limit(bindparam("limit"))
 )
 
 
-def anonymous_key(user_key: str) -> str:
+def anonymous_key(conversation_key: str) -> str:
     """What a forgotten user's message ids are kept under: a hash, only for deduplication."""
-    return "forgotten:" + hashlib.sha256(user_key.encode()).hexdigest()[:32]
+    return "forgotten:" + hashlib.sha256(conversation_key.encode()).hexdigest()[:32]
 
 
 class Conversations:
@@ -29,12 +29,16 @@ class Conversations:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def history(self, user_key: str, max_turns: int, max_chars: int) -> list[Turn]:
+    async def history(self, conversation_key: str, max_turns: int, max_chars: int) -> list[Turn]:
         """The latest turns of a conversation, oldest first, within both bounds."""
         if max_turns <= 0 or max_chars <= 0:
             return []
         async with self._db.connect() as conn:
-            rows = (await conn.execute(_HISTORY, {"user_key": user_key, "limit": max_turns})).all()
+            rows = (
+                await conn.execute(
+                    _HISTORY, {"conversation_key": conversation_key, "limit": max_turns}
+                )
+            ).all()
         kept: list[Turn] = []
         total = 0
         for row in rows:
@@ -44,25 +48,31 @@ class Conversations:
             kept.append(Turn(Role(row.role), row.text))
         return kept[::-1]
 
-    async def reset(self, user_key: str) -> int:
+    async def reset(self, conversation_key: str) -> int:
         """Drop the conversation context of a user; returns the number of turns removed."""
         async with self._db.write() as conn:
-            result = await conn.execute(delete(turns).where(turns.c.user_key == user_key))
+            result = await conn.execute(
+                delete(turns).where(turns.c.conversation_key == conversation_key)
+            )
             return result.rowcount
 
-    async def forget(self, user_key: str) -> None:
+    async def forget(self, conversation_key: str) -> None:
         """Erase what is stored about a user; message ids stay (scrubbed) for deduplication.
 
         Messages still waiting for an answer were written after the request and are kept.
         """
         async with self._db.transaction() as conn:
-            await conn.execute(delete(turns).where(turns.c.user_key == user_key))
-            await conn.execute(delete(rate_notices).where(rate_notices.c.user_key == user_key))
+            await conn.execute(delete(turns).where(turns.c.conversation_key == conversation_key))
+            await conn.execute(
+                delete(rate_notices).where(rate_notices.c.conversation_key == conversation_key)
+            )
             await conn.execute(
                 update(inbox)
-                .where(inbox.c.user_key == user_key, inbox.c.state.not_in(UNFINISHED))
+                .where(
+                    inbox.c.conversation_key == conversation_key, inbox.c.state.not_in(UNFINISHED)
+                )
                 .values(
-                    user_key=anonymous_key(user_key),
+                    conversation_key=anonymous_key(conversation_key),
                     recipient="",
                     text=None,
                     payload="{}",

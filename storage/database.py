@@ -99,12 +99,15 @@ class Database:
         """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
         return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
 
-    async def migrate(self, revision: str = "head") -> None:
-        """Apply the Alembic migrations up to `revision`, one instance at a time."""
+    async def migrate(self, revision: str = "head", *, phone_number_id: str | None = None) -> None:
+        """Apply the Alembic migrations up to `revision`, one instance at a time.
+
+        `phone_number_id`: the business that rows written before there were several belong to.
+        """
         async with self.engine.begin() as conn:
             if not self.is_sqlite:
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-            await conn.run_sync(upgrade_to, revision)
+            await conn.run_sync(upgrade_to, revision, phone_number_id)
 
     async def check_schema(self) -> None:
         """Refuse to run on a schema that is behind the code (AUTO_MIGRATE=false)."""

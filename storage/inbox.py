@@ -40,7 +40,8 @@ class InboxRow:
 
     id: int
     message_id: str
-    user_key: str
+    conversation_key: str  # `<business phone number id>:<user's id>`
+    phone_number_id: str  # the business the message was written to
     recipient: str
     kind: str
     text: str | None
@@ -63,7 +64,7 @@ def _row(values: Any) -> InboxRow:
 
 # The inbox keeps every message for Meta's 7 days of redelivery, so the queries that find work
 # must only ever touch unfinished rows: `state IN (...)` stands alone beside the other
-# conditions, where the indexes on (state, id) and (user_key, state) can serve it
+# conditions, where the indexes on (state, id) and (conversation_key, state) can serve it
 # (tests/storage/test_inbox.py checks the plans).
 
 
@@ -88,7 +89,7 @@ def _blocked() -> ColumnElement[bool]:
         other.c.lease_until >= bindparam("now"),
     )
     return exists().where(
-        other.c.user_key == inbox.c.user_key,
+        other.c.conversation_key == inbox.c.conversation_key,
         other.c.state.in_(UNFINISHED),
         or_(earlier, live_claim),
     )
@@ -97,7 +98,7 @@ def _blocked() -> ColumnElement[bool]:
 # Statements are built once, at import: SQLAlchemy then reuses their compiled form.
 
 _READY = (
-    select(inbox.c.id, inbox.c.user_key)
+    select(inbox.c.id, inbox.c.conversation_key)
     .where(_claimable(), ~_blocked())
     # `+ 0`: with some ANALYZE statistics SQLite would rather walk the whole table in id order
     # than sort; sorting the few unfinished rows is cheap on either database.
@@ -140,10 +141,10 @@ _FINISH = _OWNED.values(
     updated_at=bindparam("updated_at"),
 )
 # A closed message's turns, only while its claim is still ours, once per message and role.
-_TURN_COLUMNS = ["inbox_id", "user_key", "role", "text", "created_at"]
+_TURN_COLUMNS = ["inbox_id", "conversation_key", "role", "text", "created_at"]
 _TURN_FROM_CLAIM = select(
     inbox.c.id,
-    inbox.c.user_key,
+    inbox.c.conversation_key,
     bindparam("role", type_=String),
     bindparam("text", type_=Text),
     bindparam("created_at", type_=Float),
@@ -171,11 +172,13 @@ class Inbox:
         """(row id, user key) of messages ready to answer now, at most one per user."""
         async with self._db.connect() as conn:
             rows = await conn.execute(_READY, {"now": time.time(), "limit": limit})
-            return [(r.id, r.user_key) for r in rows]
+            return [(r.id, r.conversation_key) for r in rows]
 
-    async def claim(self, row_id: int, user_key: str, owner: str, lease: float) -> InboxRow | None:
+    async def claim(
+        self, row_id: int, conversation_key: str, owner: str, lease: float
+    ) -> InboxRow | None:
         """Take one message for answering, atomically; None if someone else was first."""
-        claimed = await self.claim_many([(row_id, user_key)], owner, lease)
+        claimed = await self.claim_many([(row_id, conversation_key)], owner, lease)
         return claimed[0] if claimed else None
 
     async def claim_many(
@@ -197,8 +200,8 @@ class Inbox:
             return sorted((_row(r) for r in batch), key=lambda r: r.id)
         claimed: list[InboxRow] = []
         async with self._db.engine.begin() as conn:
-            for row_id, user_key in candidates:
-                if not await _lock_user(conn, user_key):
+            for row_id, conversation_key in candidates:
+                if not await _lock_conversation(conn, conversation_key):
                     continue
                 found = (await conn.execute(_CLAIM, {**claim, "row_id": row_id})).first()
                 if found:
@@ -282,7 +285,7 @@ class Inbox:
             return result.rowcount
 
 
-async def _lock_user(conn: AsyncConnection, user_key: str) -> bool:
+async def _lock_conversation(conn: AsyncConnection, conversation_key: str) -> bool:
     """PostgreSQL: hold the user's lock for this transaction, or skip if another has it.
 
     Claims must be exclusive per user, not only per row, so a per-user advisory lock plays
@@ -290,6 +293,6 @@ async def _lock_user(conn: AsyncConnection, user_key: str) -> bool:
     a time, so the conditional UPDATE alone is atomic there.
     """
     locked = await conn.scalar(
-        select(func.pg_try_advisory_xact_lock(func.hashtextextended(user_key, 0)))
+        select(func.pg_try_advisory_xact_lock(func.hashtextextended(conversation_key, 0)))
     )
     return bool(locked)

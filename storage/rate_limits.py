@@ -12,7 +12,7 @@ from storage.database import Database
 from storage.schema import inbox, rate_notices
 
 _RECEIVED_IN_WINDOW = select(func.count()).where(
-    inbox.c.user_key == bindparam("user_key"),
+    inbox.c.conversation_key == bindparam("conversation_key"),
     inbox.c.received_at > bindparam("window_start"),
     inbox.c.received_at <= bindparam("at"),
 )
@@ -33,7 +33,9 @@ class RateLimits:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def check(self, user_key: str, at: float, windows: Sequence[Window]) -> RateVerdict:
+    async def check(
+        self, conversation_key: str, at: float, windows: Sequence[Window]
+    ) -> RateVerdict:
         """`OK`; past a limit: `NOTICE` once per window length, otherwise `SILENT`.
 
         The windows slide: messages received in the `seconds` up to `at` are counted from
@@ -47,19 +49,23 @@ class RateLimits:
                     continue
                 count = await conn.scalar(
                     _RECEIVED_IN_WINDOW,
-                    {"user_key": user_key, "window_start": at - window.seconds, "at": at},
+                    {
+                        "conversation_key": conversation_key,
+                        "window_start": at - window.seconds,
+                        "at": at,
+                    },
                 )
                 if (count or 0) <= window.allowed:
                     continue
                 insert = self._db.insert(rate_notices).values(
-                    user_key=user_key, window=window.name, notified_at=at
+                    conversation_key=conversation_key, window=window.name, notified_at=at
                 )
                 notified = await conn.execute(
                     insert.on_conflict_do_update(
-                        index_elements=["user_key", "window"],
+                        index_elements=["conversation_key", "window"],
                         set_={"notified_at": at},
                         where=rate_notices.c.notified_at <= at - window.seconds,
-                    ).returning(rate_notices.c.user_key)
+                    ).returning(rate_notices.c.conversation_key)
                 )
                 return RateVerdict.NOTICE if notified.first() else RateVerdict.SILENT
         return RateVerdict.OK

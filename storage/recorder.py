@@ -27,6 +27,11 @@ def _is_deadlock(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _DEADLOCK_DETECTED
 
 
+def conversation_key(message: InboundMessage) -> str:
+    """A conversation is the pair (business, user): `<phone number id>:<user's id>`."""
+    return f"{message.phone_number_id}:{message.user_key}"
+
+
 class Recorder:
     """Writes webhooks' messages into the inbox; a 200 to Meta waits for this and nothing else."""
 
@@ -57,7 +62,7 @@ class Recorder:
         rows = [
             {
                 "message_id": m.id,
-                "user_key": m.user_key,
+                "conversation_key": conversation_key(m),
                 "recipient": m.recipient,
                 "phone_number_id": m.phone_number_id,
                 "kind": m.kind.value,

@@ -34,7 +34,7 @@ inbox = Table(
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
     Column("message_id", String(255), nullable=False, unique=True),
-    Column("user_key", String(255), nullable=False),
+    Column("conversation_key", String(320), nullable=False),
     Column("recipient", String(255), nullable=False),
     Column("phone_number_id", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
@@ -50,17 +50,17 @@ inbox = Table(
     Column("parts_sent", Integer, nullable=False),
     Column("error", String(255), nullable=True),
     Column("updated_at", Float, nullable=False),
-    Index("ix_inbox_user_state", "user_key", "state"),
+    Index("ix_inbox_conversation_state", "conversation_key", "state"),
     Index("ix_inbox_state_id", "state", "id"),
     Index("ix_inbox_received_at", "received_at"),
-    Index("ix_inbox_user_received", "user_key", "received_at"),
+    Index("ix_inbox_conversation_received", "conversation_key", "received_at"),
 )
 
 # When each user was last told they are over a rate limit, per window ("minute", "day").
 rate_notices = Table(
     "rate_notices",
     metadata,
-    Column("user_key", String(255), primary_key=True),
+    Column("conversation_key", String(320), primary_key=True),
     Column("window", String(8), primary_key=True),
     Column("notified_at", Float, nullable=False),
 )
@@ -69,13 +69,13 @@ turns = Table(
     "turns",
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("user_key", String(255), nullable=False),
+    Column("conversation_key", String(320), nullable=False),
     Column("role", String(8), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     # The inbox message this turn belongs to: closing a message adds its turns only once.
     Column("inbox_id", BigInteger, nullable=True),
-    Index("ix_turns_user_id", "user_key", "id"),
+    Index("ix_turns_conversation_id", "conversation_key", "id"),
     Index("ux_turns_inbox_role", "inbox_id", "role", unique=True),
     Index("ix_turns_created_at", "created_at"),
 )
@@ -96,10 +96,12 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_to(connection: Connection, revision: str) -> None:
+def upgrade_to(connection: Connection, revision: str, phone_number_id: str | None = None) -> None:
+    """Migrate; `phone_number_id`: the business that rows older than tenants belong to."""
     from alembic import command
 
     config = alembic_config(connection)
+    config.attributes["default_phone_number_id"] = phone_number_id
     tables = inspect(connection).get_table_names()
     if "inbox" in tables and "alembic_version" not in tables:
         command.stamp(config, "0001")  # created by create_all before migrations existed

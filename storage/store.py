@@ -27,15 +27,23 @@ class Store:
 
     @classmethod
     async def open(
-        cls, database_url: str, *, migrate: bool | None = True, checkpoints: bool = True
+        cls,
+        database_url: str,
+        *,
+        migrate: bool | None = True,
+        checkpoints: bool = True,
+        phone_number_id: str | None = None,
     ) -> Store:
         """Connect, then apply the migrations (`migrate=True`), check that someone else did
         (`False`), or trust the caller that did (`None`: a worker process its web process
-        started)."""
+        started). `phone_number_id`: see Database.migrate."""
         store = cls.over(create_engine(database_url, checkpoints=checkpoints))
         try:
             if migrate is not None:
-                await (store.db.migrate() if migrate else store.db.check_schema())
+                if migrate:
+                    await store.db.migrate(phone_number_id=phone_number_id)
+                else:
+                    await store.db.check_schema()
         except BaseException:
             await store.close()
             raise

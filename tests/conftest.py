@@ -93,6 +93,11 @@ def service_env(upstream_url: str, database_url: str, **extra: str) -> dict[str,
     }
 
 
+def conversation(user: str, phone_number_id: str = PHONE_NUMBER_ID) -> str:
+    """The key the store keeps a conversation under: the business's number id and the user."""
+    return f"{phone_number_id}:{user}"
+
+
 def load_payload(name: str) -> dict[str, Any]:
     """A payload file, its timestamps moved to just now (their order kept), as Meta sends them."""
     data: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
@@ -179,9 +184,13 @@ class FakeUpstreams:
     media_info_queue: list[Reply] = field(default_factory=list)
     download_queue: list[Reply] = field(default_factory=list)
     media_requests: list[httpx.Request] = field(default_factory=list)
+    # (the business number id in the path, the bearer token) of each Graph message call
+    senders: list[tuple[str, str]] = field(default_factory=list)
 
     def install(self) -> None:
-        self.router.post(MESSAGES_URL).mock(side_effect=self._graph)
+        self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/messages$").mock(
+            side_effect=self._graph
+        )
         self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<media_id>\d+)$").mock(
             side_effect=self._media_info
         )
@@ -241,8 +250,10 @@ class FakeUpstreams:
         last_text = json.loads(request.content)["contents"][-1]["parts"][-1]["text"]
         return gemini_answer(f"You said: {last_text}")
 
-    async def _graph(self, request: httpx.Request) -> httpx.Response:
+    async def _graph(self, request: httpx.Request, number_id: str) -> httpx.Response:
         body = json.loads(request.content)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        self.senders.append((number_id, token))
         queue = self.read_queue if body.get("status") == "read" else self.send_queue
         try:
             response = await self._reply(queue, request)

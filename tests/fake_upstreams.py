@@ -29,6 +29,8 @@ class Recorded:
     sent: list[dict[str, Any]] = field(default_factory=list)
     read: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    # (business phone number id in the path, bearer token) of each message sent
+    sent_from: list[tuple[str, str]] = field(default_factory=list)
     gemini_delay: float = 0.0  # seconds each Gemini answer takes; may be changed while running
 
 
@@ -63,6 +65,8 @@ def build_fake(recorded: Recorded) -> FastAPI:
             recorded.read.append(body)
             return JSONResponse({"success": True})
         recorded.sent.append(body)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        recorded.sent_from.append((phone_number_id, token))
         return JSONResponse(
             {
                 "messaging_product": "whatsapp",

@@ -17,6 +17,7 @@ from conftest import (
     WHATSAPP_TOKEN,
     FakeUpstreams,
     Harness,
+    conversation,
     gemini_answer,
     gemini_error,
     graph_error,
@@ -329,7 +330,7 @@ async def test_business_scoped_user_id_is_answered_and_keys_the_conversation(
     await harness.settle()
     assert [m["to"] for m in harness.fakes.sent()] == ["US.13491208655302741918"]
     history = await harness.services.store.conversations.history(
-        "US.13491208655302741918", 10, 10_000
+        conversation("US.13491208655302741918"), 10, 10_000
     )
     assert [t.role for t in history] == ["user", "model"]
 
@@ -876,12 +877,12 @@ async def test_phone_number_id_of_settings_is_used_in_the_send_path(harness: Har
 async def test_an_unexpected_error_closes_the_row_and_the_service_goes_on(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from answering import pipeline
+    from answering import question
 
     def broken(text: str) -> str:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(pipeline, "markdown_to_whatsapp", broken)
+    monkeypatch.setattr(question, "markdown_to_whatsapp", broken)
     await harness.post(text_payload("first", message_id="wamid.e1"))
     await harness.settle()
     assert await harness.services.store.inbox.state_of("wamid.e1") == MessageState.FAILED

@@ -92,3 +92,80 @@ def test_missing_settings_stop_start_up_with_one_clear_message(tmp_path: Path) -
     assert "a-real-looking-secret-9f8e" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) < 20
+
+
+TWO_BUSINESSES = """
+[[tenants]]
+name = "Padaria Central"
+phone_number_id = "111111111111111"
+whatsapp_token_env = "TOKEN_PADARIA"
+system_prompt = "You are the bakery's assistant."
+
+[[tenants]]
+name = "Oficina do Zé"
+phone_number_id = "222222222222222"
+whatsapp_token_env = "TOKEN_OFICINA"
+system_prompt = "You are the garage's assistant."
+"""
+
+
+def post_to(url: str, phone_number_id: str, message_id: str, text: str) -> int:
+    payload = load_payload("text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = phone_number_id
+    value["messages"][0].update({"id": message_id, "text": {"body": text}})
+    body = json.dumps(payload).encode()
+    headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
+    return httpx.post(f"{url}/webhook", content=body, headers=headers).status_code
+
+
+def test_a_tenants_file_serves_two_businesses_through_a_worker_process(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    """The worker process gets TENANTS_FILE and the tokens' variables from its web process."""
+    (tmp_path / "tenants.toml").write_text(TWO_BUSINESSES, encoding="utf-8")
+    env = service_env(fake.url, f"sqlite:///{tmp_path}/assistant.db", WORKER_PROCESSES="1")
+    del env["PHONE_NUMBER_ID"], env["WHATSAPP_TOKEN"]
+    env.update(TENANTS_FILE="tenants.toml", TOKEN_PADARIA="tok-p-5d1", TOKEN_OFICINA="tok-o-77a")
+    process, url = start_uvicorn(env, tmp_path)
+    try:
+        assert post_to(url, "111111111111111", "wamid.t1", "pão de queijo?") == 200
+        assert post_to(url, "222222222222222", "wamid.t2", "troca de óleo?") == 200
+        assert post_to(url, "333333333333333", "wamid.t3", "anyone?") == 200
+        wait_for(lambda: len(fake.recorded.sent) >= 2, 20, "two replies")
+        assert sorted(fake.recorded.sent_from) == [
+            ("111111111111111", "tok-p-5d1"),
+            ("222222222222222", "tok-o-77a"),
+        ]
+        prompts = sorted(g["systemInstruction"]["parts"][0]["text"] for g in fake.recorded.gemini)
+        assert prompts == ["You are the bakery's assistant.", "You are the garage's assistant."]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert len(fake.recorded.sent) == 2  # nothing for the number no business has
+    assert "tok-p-5d1" not in output and "tok-o-77a" not in output
+
+
+def test_a_tenants_file_naming_an_unset_token_variable_stops_start_up(tmp_path: Path) -> None:
+    (tmp_path / "tenants.toml").write_text(TWO_BUSINESSES, encoding="utf-8")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "VERIFY_TOKEN": "vt-8c1f0a7e55b94d2c",
+        "APP_SECRET": "a-real-looking-secret-9f8e",
+        "GEMINI_API_KEY": "AQ.gemini-key-value-1",
+        "TENANTS_FILE": "tenants.toml",
+        "TOKEN_PADARIA": "tok-p-5d1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "business 'Oficina do Zé'" in result.stderr
+    assert "TOKEN_OFICINA, which is not set" in result.stderr
+    assert "tok-p-5d1" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

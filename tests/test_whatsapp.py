@@ -14,6 +14,7 @@ import httpx
 import pytest
 import respx
 from conftest import GRAPH_BASE, PAYLOADS, graph_error
+from pydantic import SecretStr
 
 from domain.types import Backoff
 from whatsapp import (
@@ -270,7 +271,7 @@ def router() -> Iterator[respx.Router]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = graph_http_client(GRAPH_BASE, TOKEN, 5.0)
+    client = graph_http_client(GRAPH_BASE, 5.0)
     yield client
     await client.aclose()
 
@@ -281,6 +282,7 @@ def graph(http: httpx.AsyncClient) -> GraphClient:
         http,
         version="v25.0",
         phone_number_id=PNID,
+        token=SecretStr(TOKEN),
         backoff=Backoff(3, 0.001, 0.002),
     )
 
@@ -462,9 +464,27 @@ async def test_permanent_failure_log_names_code_not_token(
 
 async def test_plain_async_client_with_base_url(router: respx.Router) -> None:
     route = router.post(MESSAGES).mock(return_value=sent_ok("wamid.plain"))
-    async with httpx.AsyncClient(
-        base_url="https://graph.test", headers={"Authorization": "Bearer t"}
-    ) as client:
-        graph = GraphClient(client, version="v25.0", phone_number_id=PNID, backoff=Backoff(1))
+    async with httpx.AsyncClient(base_url="https://graph.test") as client:
+        graph = GraphClient(
+            client,
+            version="v25.0",
+            phone_number_id=PNID,
+            token=SecretStr("t"),
+            backoff=Backoff(1),
+        )
         assert await graph.send_text("1", "x") == "wamid.plain"
     assert route.calls.last.request.headers["Authorization"] == "Bearer t"
+
+
+async def test_two_businesses_share_one_client_each_with_its_own_token_and_number(
+    router: respx.Router, http: httpx.AsyncClient
+) -> None:
+    first = router.post("https://graph.test/v25.0/111/messages").mock(return_value=sent_ok())
+    second = router.post("https://graph.test/v25.0/222/messages").mock(return_value=sent_ok())
+    padaria = GraphClient(http, version="v25.0", phone_number_id="111", token=SecretStr("tok-p"))
+    oficina = GraphClient(http, version="v25.0", phone_number_id="222", token=SecretStr("tok-o"))
+    await padaria.send_text("5511999990000", "pão")
+    await oficina.send_text("5511999990000", "carro")
+    assert first.calls.last.request.headers["Authorization"] == "Bearer tok-p"
+    assert second.calls.last.request.headers["Authorization"] == "Bearer tok-o"
+    assert "Authorization" not in http.headers  # the shared client carries no one's token

@@ -8,13 +8,16 @@ import json
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from answering.dispatcher import Dispatcher
 from config import Settings
+from domain.businesses import TenantSettings, tenant_entries
 from main import create_app
 from tools import simulate
 
@@ -36,14 +39,45 @@ NO_KEY_MESSAGE = (
 )
 
 
+def business_settings(tenants_file: str, tenant: str) -> dict[str, Any]:
+    """The named business's own settings from the tenants file, as service-wide settings.
+
+    Only its prompt and overrides: its number and token stay stand-ins, so no token is needed.
+    """
+    path = Path(tenants_file)
+    entries = [e for e in tenant_entries(path) if isinstance(e, dict) and e.get("name") == tenant]
+    if not entries:
+        raise ValueError(f"no business named {tenant!r} in {path}")
+    entry = TenantSettings.model_validate({**entries[0], "whatsapp_token_env": "UNUSED"})
+    values = entry.model_dump(
+        exclude={"name", "phone_number_id", "whatsapp_token_env"}, exclude_none=True
+    )
+    for name in ("system_prompt_file", "knowledge_dir"):
+        if name in values:
+            values[name] = path.parent / values[name]
+    return values
+
+
 def build_settings() -> Settings:
-    """Settings from the environment and `.env`, with the Meta values replaced by stand-ins."""
+    """Settings from the environment and `.env`, with the Meta values replaced by stand-ins.
+
+    TENANT=<name> (with TENANTS_FILE) talks to that business: its prompt and overrides.
+    """
     values: dict[str, Any] = {
         **STAND_INS,
         "database_url": os.environ.get("PLAYGROUND_DATABASE_URL") or DEFAULT_DATABASE_URL,
         "log_level": os.environ.get("PLAYGROUND_LOG_LEVEL") or "WARNING",
         "auto_migrate": True,  # its own database: always bring it up to date
+        "tenants_file": None,  # the businesses' tokens are not needed here
     }
+    tenant = os.environ.get("TENANT", "")
+    if tenant:
+        tenants_file = os.environ.get("TENANTS_FILE") or dotenv_values(".env").get("TENANTS_FILE")
+        try:
+            values.update(business_settings(tenants_file or "", tenant))
+        except ValueError as exc:
+            print(f"playground: TENANT={tenant}: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
     try:
         return Settings(**values)
     except ValidationError as error:
@@ -115,7 +149,7 @@ def readline_in_thread(input_stream: TextIO) -> asyncio.Future[str]:
 async def send_line(client: httpx.AsyncClient, settings: Settings, text: str) -> int:
     """Post `text` to /webhook as a signed Meta text webhook; returns the HTTP status."""
     payload = simulate.build_payload(
-        text, phone_number_id=settings.phone_number_id, wa_id=USER_WA_ID
+        text, phone_number_id=next(iter(settings.businesses)).phone_number_id, wa_id=USER_WA_ID
     )
     body = simulate.encode(payload)
     headers = simulate.signed_headers(body, settings.app_secret.get_secret_value())

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import (
+    PHONE_NUMBER_ID,
     FakeUpstreams,
     Harness,
     gemini_answer,
@@ -35,8 +36,8 @@ async def rows_of(harness: Harness) -> list[dict[str, object]]:
 
 async def turns_of(harness: Harness) -> list[tuple[str, str, str]]:
     async with harness.services.store.engine.connect() as conn:
-        result = await conn.execute(select(turns.c.user_key, turns.c.role, turns.c.text))
-        return [(r.user_key, r.role, r.text) for r in result]
+        result = await conn.execute(select(turns.c.conversation_key, turns.c.role, turns.c.text))
+        return [(r.conversation_key, r.role, r.text) for r in result]
 
 
 # --- The 24-hour window ---------------------------------------------------------------------
@@ -162,7 +163,7 @@ async def test_forget_erases_everything_about_the_user_but_keeps_dedup(harness: 
 
     assert harness.fakes.sent()[-1]["text"]["body"] == harness.settings.forget_reply
     assert harness.fakes.sent()[-1]["to"] == "16505551234"
-    assert [t[0] for t in await turns_of(harness)] == ["999", "999"]
+    assert [t[0] for t in await turns_of(harness)] == [f"{PHONE_NUMBER_ID}:999"] * 2
     dump = repr(await rows_of(harness))
     for trace in ("16505551234", "1 Main St", "/forget"):
         assert trace not in dump

@@ -14,6 +14,7 @@ from conftest import (
     MEDIA_BASE,
     FakeUpstreams,
     Harness,
+    conversation,
     gemini_answer,
     graph_error,
     load_payload,
@@ -23,7 +24,7 @@ from conftest import (
 )
 
 from answering.inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY, describe
-from answering.pipeline import RATE_LIMIT_NOTICE
+from answering.limits import RATE_LIMIT_NOTICE
 from storage import recorder as recorder_module
 from whatsapp import Kind
 
@@ -80,7 +81,9 @@ async def test_photo_goes_to_gemini_inline_with_its_caption(harness: Harness) ->
     assert bodies(harness.fakes) == ["Yes, that is the *blue* one."]
     download = harness.fakes.media_requests[-1]
     assert download.headers["authorization"].startswith("Bearer ")
-    history = await harness.services.store.conversations.history("16505551234", 10, 10_000)
+    history = await harness.services.store.conversations.history(
+        conversation("16505551234"), 10, 10_000
+    )
     assert [t.text for t in history] == [
         "[a photo] Is this the blue one?",
         "Yes, that is the **blue** one.",
@@ -439,7 +442,7 @@ async def test_max_output_tokens_bounds_each_answer(
 async def test_reply_parts_are_sent_in_order_with_pacing(
     database_url: str, fakes: FakeUpstreams, monkeypatch: Any
 ) -> None:
-    from answering import pipeline
+    from answering import sending
 
     pauses: list[float] = []
 
@@ -450,7 +453,7 @@ async def test_reply_parts_are_sent_in_order_with_pacing(
     fakes.gemini_queue.append(gemini_answer(answer))
     settings = make_settings(database_url, part_interval_seconds=1.5)
     async with running_app(settings, fakes) as harness:
-        monkeypatch.setattr(pipeline, "pause_between_parts", record_pause)
+        monkeypatch.setattr(sending, "pause_between_parts", record_pause)
         await harness.post(text_payload("long please", message_id="wamid.parts"))
         await harness.settle()
         monkeypatch.undo()

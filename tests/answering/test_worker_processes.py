@@ -42,9 +42,9 @@ def test_metrics_of_worker_processes_are_added_to_the_web_process_output(
     """Each worker process's report line, as it writes it, summed into the web's /metrics."""
     web, first, second = Metrics(), Metrics(), Metrics()
     web.webhooks.labels("ok").inc(3)
-    first.messages.labels("text", "done").inc(2)
-    second.messages.labels("text", "done").inc(5)
-    second.messages.labels("image", "failed").inc()
+    first.messages.labels("default", "text", "done").inc(2)
+    second.messages.labels("default", "text", "done").inc(5)
+    second.messages.labels("padaria", "image", "failed").inc()
     first.gemini_latency.observe(0.3)
     second.gemini_latency.observe(3.0)
     first.in_flight.set(4)
@@ -74,8 +74,10 @@ def test_metrics_of_worker_processes_are_added_to_the_web_process_output(
     merged = samples(web.render().decode())
 
     assert merged[("assistant_webhooks_total", (("outcome", "ok"),))] == 3
-    assert merged[("assistant_messages_total", (("kind", "text"), ("outcome", "done")))] == 7
-    assert merged[("assistant_messages_total", (("kind", "image"), ("outcome", "failed")))] == 1
+    done = (("business", "default"), ("kind", "text"), ("outcome", "done"))
+    assert merged[("assistant_messages_total", done)] == 7
+    failed = (("business", "padaria"), ("kind", "image"), ("outcome", "failed"))
+    assert merged[("assistant_messages_total", failed)] == 1
     assert merged[("assistant_gemini_latency_seconds_count", ())] == 2
     assert merged[("assistant_gemini_latency_seconds_sum", ())] == pytest.approx(3.3)
     assert merged[("assistant_gemini_latency_seconds_bucket", (("le", "0.5"),))] == 1

@@ -15,6 +15,7 @@ from conftest import (
     VERIFY_TOKEN,
     WHATSAPP_TOKEN,
     FakeUpstreams,
+    conversation,
     fresh_postgres_database,
     gemini_error,
     graph_error,
@@ -67,8 +68,9 @@ async def test_json_logs_carry_hashes_stage_and_duration_and_nothing_private(
     answered = [line for line in lines if line.get("stage") == "answer"]
     assert len(answered) == 3
     assert {line["user_hash"] for line in answered} == {
-        short_hash(u) for u in ("16505551234", "233245551111", "5511955551234")
+        short_hash(conversation(u)) for u in ("16505551234", "233245551111", "5511955551234")
     }
+    assert {line["tenant"] for line in answered} == {"default"}  # the business's name
     assert all(isinstance(line["duration_ms"], float) for line in answered)
     assert any(line.get("stage") == "gemini" for line in lines)
 
@@ -104,11 +106,12 @@ async def test_metrics_follow_messages_failures_and_tokens(
     assert metric(text, "assistant_webhooks_total", outcome="ok") == 3
     assert metric(text, "assistant_webhooks_total", outcome="not_json") == 1
     assert metric(text, "assistant_webhooks_total", outcome="bad_signature") == 1
-    assert metric(text, "assistant_messages_total", kind="text", outcome="done") == 1
-    assert metric(text, "assistant_messages_total", kind="text", outcome="failed") == 2
-    assert metric(text, "assistant_gemini_tokens_total", type="prompt") == 24  # 12 per answer
-    assert metric(text, "assistant_gemini_tokens_total", type="output") == 14
-    assert metric(text, "assistant_gemini_failures_total") == 1
+    business = {"business": "default"}
+    assert metric(text, "assistant_messages_total", kind="text", outcome="done", **business) == 1
+    assert metric(text, "assistant_messages_total", kind="text", outcome="failed", **business) == 2
+    assert metric(text, "assistant_gemini_tokens_total", type="prompt", **business) == 24
+    assert metric(text, "assistant_gemini_tokens_total", type="output", **business) == 14
+    assert metric(text, "assistant_gemini_failures_total", **business) == 1
     assert metric(text, "assistant_gemini_latency_seconds_count") == 3
     assert metric(text, "assistant_graph_errors_total", call="send_text", code="131026") == 1
     assert metric(text, "assistant_graph_latency_seconds_count", call="send_text") == 3

@@ -76,12 +76,11 @@ async def test_upgrade_from_the_first_schema_keeps_the_data(empty_url: str) -> N
                 ),
                 {"now": time.time()},
             )
-        await store.db.migrate()
+        await store.db.migrate(phone_number_id="106540352242922")
         async with store.engine.connect() as conn:
             assert await conn.run_sync(schema_diff) == []
-        assert [t.text for t in await store.conversations.history("u", 5, 1000)] == [
-            "kept across upgrades"
-        ]
+        history = await store.conversations.history("106540352242922:u", 5, 1000)
+        assert [t.text for t in history] == ["kept across upgrades"]
     finally:
         await store.close()
 
@@ -91,7 +90,7 @@ async def test_downgrade_of_the_last_step(empty_url: str) -> None:
     try:
 
         def downgrade(connection: Connection) -> None:
-            command.downgrade(alembic_config(connection), "-1")
+            command.downgrade(alembic_config(connection), "0003")
 
         async with store.engine.begin() as conn:
             await conn.run_sync(downgrade)
@@ -129,11 +128,12 @@ def test_alembic_command_line_upgrades_the_database_url(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Running upgrade 0002 -> 0003" in result.stderr
     assert "Running upgrade 0003 -> 0004" in result.stderr
+    assert "Running upgrade 0004 -> 0005" in result.stderr
     import sqlite3
 
     with sqlite3.connect(database) as conn:
         (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert version == "0004"
+    assert version == "0005"
 
 
 async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
@@ -146,5 +146,64 @@ async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> N
             await conn.execute(text("DROP TABLE alembic_version"))
         await store.db.migrate()
         await store.db.check_schema()
+    finally:
+        await store.close()
+
+
+async def test_a_single_business_database_moves_to_its_business_without_losing_a_row(
+    empty_url: str,
+) -> None:
+    """0005: every row keyed by (business, user); a turn whose message is gone gets the
+    business of PHONE_NUMBER_ID; downgrading gives the old keys back."""
+    store = Store.over(create_engine(empty_url))
+    now = time.time()
+    try:
+        await store.db.migrate("0004")
+        async with store.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO inbox (id, message_id, user_key, recipient, phone_number_id, "
+                    "kind, text, payload, sent_at, received_at, state, attempts, parts_sent, "
+                    "updated_at) VALUES (7, 'wamid.a', '5511', '5511', '106540352242922', "
+                    "'text', 'oi', '{}', 1, :now, 'done', 1, 0, :now)"
+                ),
+                {"now": now},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO turns (user_key, role, text, created_at, inbox_id) VALUES "
+                    "('5511', 'user', 'oi', :now, 7), ('5511', 'model', 'olá', :now, 7), "
+                    "('5511', 'user', 'older, its message purged', :now, NULL)"
+                ),
+                {"now": now},
+            )
+            await conn.execute(
+                text(
+                    'INSERT INTO rate_notices (user_key, "window", notified_at) '
+                    "VALUES ('5511', 'day', :now)"
+                ),
+                {"now": now},
+            )
+        await store.db.migrate(phone_number_id="106540352242922")
+
+        async def keys(table: str) -> list[str]:
+            async with store.engine.connect() as conn:
+                rows = await conn.execute(text(f"SELECT conversation_key FROM {table}"))  # noqa: S608
+                return sorted(r[0] for r in rows)
+
+        assert await keys("inbox") == ["106540352242922:5511"]
+        assert await keys("turns") == ["106540352242922:5511"] * 3
+        assert await keys("rate_notices") == ["106540352242922:5511"]
+        history = await store.conversations.history("106540352242922:5511", 10, 1000)
+        assert [t.text for t in history] == ["oi", "olá", "older, its message purged"]
+
+        def downgrade(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0004")
+
+        async with store.engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        async with store.engine.connect() as conn:
+            turns = (await conn.execute(text("SELECT user_key FROM turns"))).all()
+        assert [t[0] for t in turns] == ["5511"] * 3
     finally:
         await store.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_payload, text_payload
+from conftest import conversation, load_payload, text_payload
 from sqlalchemy import event, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,8 +38,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 async def claim_next(store: Store, owner: str = "w1", lease: float = LEASE) -> tuple[int, str]:
-    [(row_id, user_key)] = await store.inbox.claimable(10)
-    row = await store.inbox.claim(row_id, user_key, owner, lease)
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    row = await store.inbox.claim(row_id, conversation_key, owner, lease)
     assert row is not None
     return row.id, row.message_id
 
@@ -108,13 +108,13 @@ async def test_rows_start_pending_and_unknown_is_none(store: Store) -> None:
 async def test_claimed_row_carries_the_message(store: Store) -> None:
     [bsuid] = parse_webhook(load_payload("bsuid")).messages
     await store.recorder.record([bsuid])
-    [(row_id, user_key)] = await store.inbox.claimable(10)
-    assert user_key == "US.13491208655302741918"
-    row = await store.inbox.claim(row_id, user_key, "w1", LEASE)
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    assert conversation_key == conversation("US.13491208655302741918")
+    row = await store.inbox.claim(row_id, conversation_key, "w1", LEASE)
     assert row is not None
-    assert (row.message_id, row.user_key, row.recipient) == (
+    assert (row.message_id, row.conversation_key, row.recipient) == (
         "wamid.bsuid-1",
-        "US.13491208655302741918",
+        conversation("US.13491208655302741918"),
         "US.13491208655302741918",
     )
     assert (row.kind, row.text) == ("text", "Hi, I found you by username")
@@ -139,7 +139,7 @@ async def test_claimable_lists_one_row_per_user_the_earliest(store: Store) -> No
         ]
     )
     listed = await store.inbox.claimable(10)
-    assert [user for _, user in listed] == ["A", "B", "C"]
+    assert [key for _, key in listed] == [conversation(u) for u in "ABC"]
     rows = [await store.inbox.claim(row_id, user, "w1", LEASE) for row_id, user in listed]
     assert [r.message_id for r in rows if r] == ["a1", "b1", "c1"]
     assert len(await store.inbox.claimable(1)) == 0  # all three users now busy
@@ -223,10 +223,10 @@ async def test_claimable_respects_limit(store: Store) -> None:
 
 async def test_second_claim_of_same_row_loses(store: Store) -> None:
     await store.recorder.record([msg("wamid.1")])
-    [(row_id, user_key)] = await store.inbox.claimable(10)
-    first = await store.inbox.claim(row_id, user_key, "w1", LEASE)
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    first = await store.inbox.claim(row_id, conversation_key, "w1", LEASE)
     assert first is not None and first.attempts == 1
-    assert await store.inbox.claim(row_id, user_key, "w2", LEASE) is None
+    assert await store.inbox.claim(row_id, conversation_key, "w2", LEASE) is None
     assert await store.inbox.state_of("wamid.1") == MessageState.PROCESSING
 
 
@@ -236,7 +236,7 @@ async def test_users_next_message_waits_until_first_is_finished(store: Store) ->
     assert first == "m1"
     assert await store.inbox.claimable(10) == []
     ids = await _row_ids(store)
-    assert await store.inbox.claim(ids["m2"], "16505551234", "w2", LEASE) is None
+    assert await store.inbox.claim(ids["m2"], conversation("16505551234"), "w2", LEASE) is None
     assert await store.inbox.finish(first_id, "w1", MessageState.DONE) is True
     assert await store.inbox.state_of("m1") == MessageState.DONE
     [(row_id, _)] = await store.inbox.claimable(10)
@@ -259,11 +259,11 @@ async def _row_ids(store: Store) -> dict[str, int]:
 
 async def test_expired_lease_can_be_taken_over(store: Store) -> None:
     await store.recorder.record([msg("m1")])
-    [(row_id, user_key)] = await store.inbox.claimable(10)
-    stale = await store.inbox.claim(row_id, user_key, "old", -1.0)
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    stale = await store.inbox.claim(row_id, conversation_key, "old", -1.0)
     assert stale is not None
-    assert await store.inbox.claimable(10) == [(row_id, user_key)]
-    fresh = await store.inbox.claim(row_id, user_key, "new", LEASE)
+    assert await store.inbox.claimable(10) == [(row_id, conversation_key)]
+    fresh = await store.inbox.claim(row_id, conversation_key, "new", LEASE)
     assert fresh is not None and fresh.attempts == 2
     assert await store.inbox.save_reply(row_id, "old", "stale answer") is False
     assert await store.inbox.mark_parts_sent(row_id, "old", 1) is False
@@ -272,7 +272,7 @@ async def test_expired_lease_can_be_taken_over(store: Store) -> None:
         is False
     )
     assert await store.inbox.state_of("m1") == MessageState.PROCESSING
-    assert await store.conversations.history("16505551234", 10, 1000) == []
+    assert await store.conversations.history(conversation("16505551234"), 10, 1000) == []
     assert await store.inbox.finish(row_id, "new", MessageState.DONE) is True
 
 
@@ -296,8 +296,8 @@ async def test_save_reply_and_parts_sent_survive_release(store: Store) -> None:
     assert await store.inbox.mark_parts_sent(row_id, "w1", 2) is True
     assert await store.inbox.release_leases() == 1
     assert await store.inbox.state_of("m1") == MessageState.PENDING
-    [(again, user_key)] = await store.inbox.claimable(10)
-    row = await store.inbox.claim(again, user_key, "w2", LEASE)
+    [(again, conversation_key)] = await store.inbox.claimable(10)
+    row = await store.inbox.claim(again, conversation_key, "w2", LEASE)
     assert row is not None
     assert (row.reply, row.parts_sent, row.attempts) == ("The answer", 2, 2)
 
@@ -305,15 +305,17 @@ async def test_save_reply_and_parts_sent_survive_release(store: Store) -> None:
 async def test_release_leases_counts_and_frees_only_processing(store: Store) -> None:
     await store.recorder.record([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
     ids = await _row_ids(store)
-    assert await store.inbox.claim(ids["a"], "A", "w1", LEASE) is not None
-    assert await store.inbox.claim(ids["b"], "B", "w1", LEASE) is not None
+    assert await store.inbox.claim(ids["a"], conversation("A"), "w1", LEASE) is not None
+    assert await store.inbox.claim(ids["b"], conversation("B"), "w1", LEASE) is not None
     assert await store.inbox.release_leases() == 2
     assert [await store.inbox.state_of(m) for m in "abc"] == [
         MessageState.PENDING,
         MessageState.PENDING,
         MessageState.PENDING,
     ]
-    assert sorted(user for _, user in await store.inbox.claimable(10)) == ["A", "B", "C"]
+    assert sorted(key for _, key in await store.inbox.claimable(10)) == [
+        conversation(u) for u in "ABC"
+    ]
     assert await store.inbox.release_leases() == 0
 
 
@@ -321,8 +323,8 @@ async def test_count_unfinished(store: Store) -> None:
     assert await store.inbox.count_unfinished() == 0
     await store.recorder.record([msg("a", user="A"), msg("b", user="B"), msg("c", user="C")])
     ids = await _row_ids(store)
-    await store.inbox.claim(ids["a"], "A", "w1", LEASE)
-    await store.inbox.claim(ids["b"], "B", "w1", LEASE)
+    await store.inbox.claim(ids["a"], conversation("A"), "w1", LEASE)
+    await store.inbox.claim(ids["b"], conversation("B"), "w1", LEASE)
     assert await store.inbox.count_unfinished() == 3  # 1 pending + 2 processing
     assert await store.inbox.finish(ids["b"], "w1", MessageState.DONE)
     assert await store.inbox.count_unfinished() == 2
@@ -342,20 +344,20 @@ async def test_finish_writes_turns_and_history_is_oldest_first(store: Store) -> 
     await store.inbox.finish(
         row_id, "w1", MessageState.DONE, new_turns=[Turn(Role.USER, "q2"), Turn(Role.MODEL, "a2")]
     )
-    assert await store.conversations.history("A", 10, 10_000) == [
+    assert await store.conversations.history(conversation("A"), 10, 10_000) == [
         Turn(Role.USER, "q1"),
         Turn(Role.MODEL, "a1"),
         Turn(Role.USER, "q2"),
         Turn(Role.MODEL, "a2"),
     ]
-    assert await store.conversations.history("A", 3, 10_000) == [
+    assert await store.conversations.history(conversation("A"), 3, 10_000) == [
         Turn(Role.MODEL, "a1"),
         Turn(Role.USER, "q2"),
         Turn(Role.MODEL, "a2"),
     ]
-    assert await store.conversations.history("B", 10, 10_000) == []
-    assert await store.conversations.history("A", 0, 10_000) == []
-    assert await store.conversations.history("A", 10, 0) == []
+    assert await store.conversations.history(conversation("B"), 10, 10_000) == []
+    assert await store.conversations.history(conversation("A"), 0, 10_000) == []
+    assert await store.conversations.history(conversation("A"), 10, 0) == []
 
 
 async def test_turns_of_a_message_are_added_once_even_if_closing_is_retried(store: Store) -> None:
@@ -369,7 +371,7 @@ async def test_turns_of_a_message_are_added_once_even_if_closing_is_retried(stor
             [
                 {
                     "inbox_id": row_id,
-                    "user_key": "A",
+                    "conversation_key": conversation("A"),
                     "role": t.role,
                     "text": t.text,
                     "created_at": 1.0,
@@ -379,7 +381,7 @@ async def test_turns_of_a_message_are_added_once_even_if_closing_is_retried(stor
         )
     assert await store.inbox.state_of("m1") == MessageState.PROCESSING
     assert await store.inbox.finish(row_id, "w1", MessageState.DONE, new_turns=turns_of_m1)
-    assert await store.conversations.history("A", 10, 10_000) == [
+    assert await store.conversations.history(conversation("A"), 10, 10_000) == [
         Turn(Role.USER, "q1"),
         Turn(Role.MODEL, "a1"),
     ]
@@ -393,10 +395,12 @@ async def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
         async with store.db.transaction() as conn:
             await conn.execute(turns.delete())
             raise RuntimeError("boom")
-    assert await store.conversations.history("A", 10, 10_000) == [Turn(Role.USER, "q1")]
+    assert await store.conversations.history(conversation("A"), 10, 10_000) == [
+        Turn(Role.USER, "q1")
+    ]
     async with store.db.transaction() as conn:  # and the connection is usable afterwards
         await conn.execute(turns.delete())
-    assert await store.conversations.history("A", 10, 10_000) == []
+    assert await store.conversations.history(conversation("A"), 10, 10_000) == []
 
 
 @asynccontextmanager
@@ -452,7 +456,9 @@ async def test_sqlite_store_opens_a_fresh_connection_after_an_error(tmp_path: Pa
             await _answer_one(store, "m2", "A")
         assert len(checkouts) == 2
         assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-        assert [t.text for t in await store.conversations.history("A", 10, 10_000)] == [
+        assert [
+            t.text for t in await store.conversations.history(conversation("A"), 10, 10_000)
+        ] == [
             "q",
             "a",
         ] * 2
@@ -464,8 +470,8 @@ async def _with_turns(store: Store, user: str, texts: list[str]) -> None:
     """One answered message per (question, answer) pair of `texts`."""
     for index in range(0, len(texts), 2):
         await store.recorder.record([msg(f"{user}-m{index}", user=user, ts=index + 1)])
-        [(row_id, user_key)] = await store.inbox.claimable(10)
-        assert await store.inbox.claim(row_id, user_key, "w1", LEASE) is not None
+        [(row_id, conversation_key)] = await store.inbox.claimable(10)
+        assert await store.inbox.claim(row_id, conversation_key, "w1", LEASE) is not None
         pair = [
             Turn(r, t)
             for r, t in zip([Role.USER, Role.MODEL], texts[index : index + 2], strict=False)
@@ -477,27 +483,29 @@ async def test_history_char_bound_bites_before_turn_bound(store: Store) -> None:
     x, y, z, w = "x" * 50, "y" * 50, "z" * 30, "w" * 20
     await _with_turns(store, "A", [x, y, z, w])
     # The turn bound (10) would allow all four; the character bound keeps only the newest.
-    assert await store.conversations.history("A", 10, 60) == [
+    assert await store.conversations.history(conversation("A"), 10, 60) == [
         Turn(Role.USER, z),
         Turn(Role.MODEL, w),
     ]
-    assert await store.conversations.history("A", 10, 99) == [
+    assert await store.conversations.history(conversation("A"), 10, 99) == [
         Turn(Role.USER, z),
         Turn(Role.MODEL, w),
     ]
-    assert await store.conversations.history("A", 10, 100) == [
+    assert await store.conversations.history(conversation("A"), 10, 100) == [
         Turn(Role.MODEL, y),
         Turn(Role.USER, z),
         Turn(Role.MODEL, w),
     ]
-    assert await store.conversations.history("A", 10, 150) == [
+    assert await store.conversations.history(conversation("A"), 10, 150) == [
         Turn(Role.USER, x),
         Turn(Role.MODEL, y),
         Turn(Role.USER, z),
         Turn(Role.MODEL, w),
     ]
-    assert await store.conversations.history("A", 10, 19) == []  # even the newest turn is too long
-    assert await store.conversations.history("A", 3, 1000) == [
+    assert (
+        await store.conversations.history(conversation("A"), 10, 19) == []
+    )  # even the newest turn is too long
+    assert await store.conversations.history(conversation("A"), 3, 1000) == [
         Turn(Role.MODEL, y),
         Turn(Role.USER, z),
         Turn(Role.MODEL, w),
@@ -507,11 +515,13 @@ async def test_history_char_bound_bites_before_turn_bound(store: Store) -> None:
 async def test_history_is_per_user(store: Store) -> None:
     await _with_turns(store, "A", ["from A", "to A"])
     await _with_turns(store, "B", ["from B"])
-    assert await store.conversations.history("A", 10, 1000) == [
+    assert await store.conversations.history(conversation("A"), 10, 1000) == [
         Turn(Role.USER, "from A"),
         Turn(Role.MODEL, "to A"),
     ]
-    assert await store.conversations.history("B", 10, 1000) == [Turn(Role.USER, "from B")]
+    assert await store.conversations.history(conversation("B"), 10, 1000) == [
+        Turn(Role.USER, "from B")
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -559,4 +569,5 @@ async def test_finding_and_claiming_work_never_scans_the_inbox(tmp_path: Path) -
     for plan in (ready, claim):
         assert not [step for step in plan if step.startswith("SCAN")], plan
     assert any("ix_inbox_state_id" in step for step in ready), ready
-    assert any("ix_inbox_user_state (user_key=? AND state=?)" in step for step in ready), ready
+    by_conversation = "ix_inbox_conversation_state (conversation_key=? AND state=?)"
+    assert any(by_conversation in step for step in ready), ready

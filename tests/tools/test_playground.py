@@ -153,3 +153,31 @@ def test_the_fake_whatsapp_answers_like_meta() -> None:
     assert image.status_code == 400
     assert json.loads(image.content)["error"]["code"] == 100
     assert output.getvalue() == "assistant> Yo\n"
+
+
+def test_tenant_talks_to_that_business_prompt_without_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "padaria.txt").write_text("You are the bakery's assistant.")
+    (tmp_path / "tenants.toml").write_text(
+        "[[tenants]]\n"
+        'name = "Padaria Central"\n'
+        'phone_number_id = "111111111111111"\n'
+        'whatsapp_token_env = "WHATSAPP_TOKEN_PADARIA"\n'
+        'system_prompt_file = "prompts/padaria.txt"\n'
+        "rate_limit_per_minute = 3\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GEMINI_API_KEY", "real-looking-gemini-key-1")
+    monkeypatch.setenv("TENANTS_FILE", "tenants.toml")
+    monkeypatch.setenv("TENANT", "Padaria Central")
+    monkeypatch.delenv("WHATSAPP_TOKEN_PADARIA", raising=False)  # not needed to chat
+
+    [business] = list(playground.build_settings().businesses)
+    assert business.system_prompt == "You are the bakery's assistant."
+    assert business.rate_limit_per_minute == 3
+    monkeypatch.setenv("TENANT", "Nobody")
+    with pytest.raises(SystemExit):
+        playground.build_settings()

@@ -58,6 +58,8 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)  # no developer .env
     monkeypatch.delenv("APP_SECRET", raising=False)
     monkeypatch.delenv("PHONE_NUMBER_ID", raising=False)
+    monkeypatch.delenv("TENANTS_FILE", raising=False)
+    monkeypatch.delenv("TENANT", raising=False)
     return tmp_path
 
 
@@ -108,3 +110,41 @@ def test_main_reports_an_unreachable_service(
 
     assert simulate.main(["--url", SIM_URL, "--text", "Ping"]) == 1
     assert "is it running?" in capsys.readouterr().out
+
+
+TENANTS = """
+[[tenants]]
+name = "Padaria Central"
+phone_number_id = "111111111111111"
+whatsapp_token_env = "WHATSAPP_TOKEN_PADARIA"
+
+[[tenants]]
+name = "Oficina do Zé"
+phone_number_id = "222222222222222"
+whatsapp_token_env = "WHATSAPP_TOKEN_OFICINA"
+"""
+
+
+def test_tenant_sends_to_that_business_number(
+    clean_env: Path, fakes: FakeUpstreams, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (clean_env / "tenants.toml").write_text(TENANTS, encoding="utf-8")
+    (clean_env / ".env").write_text(f"APP_SECRET={APP_SECRET}\nTENANTS_FILE=tenants.toml\n")
+    received: list[httpx.Request] = []
+
+    def accept(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(200, json={})
+
+    fakes.router.post(SIM_URL).mock(side_effect=accept)
+
+    def number_of(request: httpx.Request) -> str:
+        value = json.loads(request.content)["entry"][0]["changes"][0]["value"]
+        return str(value["metadata"]["phone_number_id"])
+
+    assert simulate.main(["--url", SIM_URL, "--text", "Oi", "--tenant", "Oficina do Zé"]) == 0
+    assert simulate.main(["--url", SIM_URL, "--text", "Oi"]) == 0  # the file's first business
+    assert [number_of(r) for r in received] == ["222222222222222", "111111111111111"]
+    assert simulate.main(["--url", SIM_URL, "--text", "Oi", "--tenant", "Nobody"]) == 1
+    error = capsys.readouterr().err
+    assert "no business named 'Nobody'" in error and "Padaria Central, Oficina do Zé" in error

@@ -1,0 +1,40 @@
+"""Per-user rate limits of a business: one notice per window, then silence, Gemini not called."""
+
+from __future__ import annotations
+
+import logging
+
+from answering.job import Job, Outcome
+from domain.types import MessageState, RateVerdict
+from ops.logs import short_hash
+from storage.rate_limits import Window
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT_NOTICE = (
+    "You're sending messages faster than I can answer them. Please wait a little, then try again."
+)
+
+
+async def rate_limited(job: Job, store: Store) -> Outcome | None:
+    """Past the business's limit per minute or per day: the outcome to close with, else None."""
+    business, row = job.business, job.row
+    verdict = await store.rate_limits.check(
+        row.conversation_key,
+        row.received_at,
+        [
+            Window("minute", 60, business.rate_limit_per_minute),
+            Window("day", 86400, business.rate_limit_per_day),
+        ],
+    )
+    if verdict is RateVerdict.OK:
+        return None
+    log.info(
+        "user %s is over a rate limit (%s)",
+        short_hash(row.conversation_key),
+        verdict,
+        extra=job.log_fields("rate_limit"),
+    )
+    notice = RATE_LIMIT_NOTICE if verdict is RateVerdict.NOTICE else None
+    return Outcome(notice, MessageState.DONE, "rate limited", rate_limited=True)

@@ -1,0 +1,115 @@
+"""Asking Gemini one question: the media, the conversation so far, the answer or the apology."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from answering.inbound import Question, refusal
+from answering.job import Job, Outcome
+from answering.media import Attachment, MediaRefused
+from answering.media import fetch as fetch_media
+from config import Settings
+from domain.types import MessageState, Role, Turn
+from llm import Gemini, LLMError
+from markup.whatsapp import markdown_to_whatsapp
+from ops.logs import short_hash
+from ops.metrics import Metrics
+from storage.store import Store
+from whatsapp import Kind
+
+log = logging.getLogger(__name__)
+
+
+class Asker:
+    """Turns a question into Gemini's answer, saved on the row before anything is sent."""
+
+    def __init__(
+        self, *, settings: Settings, store: Store, gemini: Gemini, metrics: Metrics, owner: str
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._gemini = gemini
+        self._metrics = metrics
+        self._owner = owner
+
+    async def ask(self, job: Job, question: Question) -> Outcome:
+        """Gemini's answer (or one saved before a crash), else a refusal or the apology."""
+        row = job.row
+        if row.reply is not None:  # answered before a crash; only the sending was cut short
+            return answered(question, row.reply)
+        attachments: list[Attachment] = []
+        if question.media is not None:
+            try:
+                limit = self._limit(question.media.kind)
+                attachments.append(await fetch_media(job.graph, question.media, limit))
+            except MediaRefused as exc:
+                log.info(
+                    "media of message %s refused: %s",
+                    short_hash(row.message_id),
+                    exc.reason,
+                    extra=job.log_fields("media"),
+                )
+                return Outcome(refusal(exc), MessageState.DONE, f"media {exc.reason}")
+        settings = self._settings
+        history = await self._store.conversations.history(
+            row.conversation_key, settings.history_turns, settings.history_max_chars
+        )
+        started = time.perf_counter()
+        try:
+            answer = await self._gemini.generate(
+                job.business.system_prompt,
+                history,
+                question.text,
+                max_output_tokens=settings.max_output_tokens,
+                attachments=attachments,
+            )
+        except LLMError as exc:
+            self._metrics.gemini_failures.labels(job.business.name).inc()
+            return self._apology(job, question, exc.reason)
+        finally:
+            self._metrics.gemini_latency.observe(time.perf_counter() - started)
+        self._metrics.count_tokens(job.business.name, answer)
+        if not markdown_to_whatsapp(answer.text).strip():
+            return self._apology(job, question, "answer empty once formatted for WhatsApp")
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info(
+            "gemini answered message %s in %.0f ms (%d prompt, %d output tokens)",
+            short_hash(row.message_id),
+            duration_ms,
+            answer.prompt_tokens,
+            answer.output_tokens,
+            extra=job.log_fields(
+                "gemini",
+                duration_ms=duration_ms,
+                prompt_tokens=answer.prompt_tokens,
+                output_tokens=answer.output_tokens,
+            ),
+        )
+        await self._store.inbox.save_reply(row.id, self._owner, answer.text)
+        return answered(question, answer.text)
+
+    def _limit(self, kind: Kind) -> int:
+        settings = self._settings
+        return {
+            Kind.IMAGE: settings.max_image_bytes,
+            Kind.AUDIO: settings.max_audio_bytes,
+            Kind.VIDEO: settings.max_video_bytes,
+        }.get(kind, settings.max_document_bytes)
+
+    def _apology(self, job: Job, question: Question, reason: str) -> Outcome:
+        """The user gets a short apology rather than silence; the cause goes to the log."""
+        log.warning(
+            "gemini gave no answer for message %s: %s",
+            short_hash(job.row.message_id),
+            reason,
+            extra=job.log_fields("gemini"),
+        )
+        user_turn = (Turn(Role.USER, question.remembered_as),)
+        apology = job.business.fallback_message or self._settings.fallback_message
+        return Outcome(apology, MessageState.FAILED, reason[:255], user_turn)
+
+
+def answered(question: Question, reply: str) -> Outcome:
+    turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply))
+    return Outcome(reply, MessageState.DONE, None, turns)

@@ -1,0 +1,208 @@
+"""The businesses one deployment answers for: read from TENANTS_FILE, found by phone number id."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from domain.secrets import is_placeholder
+from language.choice import normalise_language
+
+DEFAULT_BUSINESS = "default"
+NO_TOKEN = SecretStr("")
+
+
+@dataclass(frozen=True, slots=True)
+class Business:
+    """One business number and everything answering its customers needs, settings resolved."""
+
+    name: str
+    phone_number_id: str
+    token: SecretStr = NO_TOKEN
+    system_prompt: str = ""
+    reply_language: str = "auto"
+    knowledge_dir: Path = Path("knowledge")
+    voice_replies: str = "auto"
+    rate_limit_per_minute: int = 0
+    rate_limit_per_day: int = 0
+    fallback_message: str | None = None
+
+
+class Businesses:
+    """Every business of the deployment, by phone number id; iteration keeps the file's order."""
+
+    def __init__(self, businesses: list[Business]) -> None:
+        self._by_number = {b.phone_number_id: b for b in businesses}
+
+    def get(self, phone_number_id: str) -> Business | None:
+        return self._by_number.get(phone_number_id)
+
+    def __contains__(self, phone_number_id: object) -> bool:
+        return phone_number_id in self._by_number
+
+    def __iter__(self) -> Iterator[Business]:
+        return iter(self._by_number.values())
+
+    def __len__(self) -> int:
+        return len(self._by_number)
+
+    def names(self) -> list[str]:
+        return [b.name for b in self]
+
+    def named(self, name: str) -> Business | None:
+        return next((b for b in self if b.name == name), None)
+
+
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TenantSettings(BaseModel):
+    """One `[[tenants]]` entry of TENANTS_FILE; optional keys fall back to the service's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=80)
+    phone_number_id: str
+    whatsapp_token_env: str
+    system_prompt: str | None = None
+    system_prompt_file: Path | None = None
+    reply_language: str | None = None
+    knowledge_dir: Path | None = None
+    voice_replies: Literal["auto", "always", "off"] | None = None
+    rate_limit_per_minute: int | None = Field(default=None, ge=0)
+    rate_limit_per_day: int | None = Field(default=None, ge=0)
+    fallback_message: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("phone_number_id", mode="before")
+    @classmethod
+    def _digits(cls, value: Any) -> Any:
+        text = str(value).strip() if isinstance(value, str | int) else value
+        if not isinstance(text, str) or not text.isdigit():
+            raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
+        return text
+
+    @field_validator("whatsapp_token_env")
+    @classmethod
+    def _environment_name(cls, value: str) -> str:
+        if not _ENVIRONMENT_NAME.match(value):
+            raise ValueError("must be the NAME of an environment variable, not a token")
+        return value
+
+    @field_validator("reply_language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_language(value)
+
+
+def tenant_entries(path: Path) -> list[Any]:
+    """The raw `[[tenants]]` entries of a tenants file, or ValueError naming the file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"TENANTS_FILE {path} cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"TENANTS_FILE {path} is not valid TOML ({exc})") from None
+    entries = data.get("tenants")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"TENANTS_FILE {path} has no [[tenants]] entries")
+    return entries
+
+
+def read_tenants_file(path: Path, defaults: Business) -> list[Business]:
+    """The businesses of TENANTS_FILE, or ValueError naming the file or business and the problem.
+
+    Paths in the file (prompt files, knowledge folders) are relative to the file's folder.
+    Tokens are read from the environment variables the file names (then from `.env`).
+    """
+    entries = tenant_entries(path)
+    return [_business(defaults, path.parent, index, entry) for index, entry in enumerate(entries)]
+
+
+def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Business:
+    label = f"business {entry.get('name')!r}" if isinstance(entry, dict) else f"entry {index + 1}"
+    try:
+        tenant = TenantSettings.model_validate(entry)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, p['loc'])) or 'entry'}: {p['msg'].removeprefix('Value error, ')}"
+            for p in error.errors(include_input=False, include_url=False)
+        )
+        raise ValueError(f"TENANTS_FILE, {label}: {problems}") from None
+    label = f"business {tenant.name!r}"
+    return Business(
+        name=tenant.name,
+        phone_number_id=tenant.phone_number_id,
+        token=_token(tenant.whatsapp_token_env, label),
+        system_prompt=_prompt(tenant, folder, label) or defaults.system_prompt,
+        reply_language=tenant.reply_language or defaults.reply_language,
+        knowledge_dir=folder / tenant.knowledge_dir
+        if tenant.knowledge_dir
+        else defaults.knowledge_dir,
+        voice_replies=tenant.voice_replies or defaults.voice_replies,
+        rate_limit_per_minute=_or(tenant.rate_limit_per_minute, defaults.rate_limit_per_minute),
+        rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),
+        fallback_message=tenant.fallback_message or defaults.fallback_message,
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _token(name: str, label: str) -> SecretStr:
+    """The business's token from the variable the file names; never echoed in an error."""
+    value = os.environ.get(name) or dotenv_values(".env").get(name) or ""
+    if not value.strip():
+        raise ValueError(
+            f"TENANTS_FILE, {label}: whatsapp_token_env names {name}, which is not set"
+        )
+    if is_placeholder(value):
+        raise ValueError(f"TENANTS_FILE, {label}: {name} is still a placeholder")
+    return SecretStr(value.strip())
+
+
+def _prompt(tenant: TenantSettings, folder: Path, label: str) -> str | None:
+    if tenant.system_prompt is not None and tenant.system_prompt_file is not None:
+        raise ValueError(
+            f"TENANTS_FILE, {label}: set system_prompt or system_prompt_file, not both"
+        )
+    if tenant.system_prompt_file is None:
+        return tenant.system_prompt
+    path = folder / tenant.system_prompt_file
+    try:
+        prompt = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"TENANTS_FILE, {label}: {path} cannot be read ({exc.strerror})") from None
+    if not prompt:
+        raise ValueError(f"TENANTS_FILE, {label}: {path} is empty")
+    return prompt
+
+
+def refuse_duplicates(businesses: list[Business]) -> None:
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for business in businesses:
+        earlier = seen.setdefault(business.phone_number_id, business.name)
+        if earlier != business.name:
+            raise ValueError(
+                f"TENANTS_FILE: businesses {earlier!r} and {business.name!r} have the same "
+                f"phone_number_id {business.phone_number_id}"
+            )
+        if business.name in names:
+            raise ValueError(f"TENANTS_FILE: two businesses are named {business.name!r}")
+        names.add(business.name)
