@@ -166,6 +166,34 @@ class Settings(BaseSettings):
     def _known_language(cls, value: str) -> str:
         return normalise_language(value)
 
+    @field_validator("public_url", "handoff_webhook_url")
+    @classmethod
+    def _url_or_unset(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value or None
+
+    @field_validator("handoff_reply")
+    @classmethod
+    def _text_or_unset(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
+    @field_validator("console_password")
+    @classmethod
+    def _a_real_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if is_placeholder(value.get_secret_value()):
+            raise ValueError("is still the placeholder from .env.example")
+        if len(value.get_secret_value()) < 10:
+            raise ValueError("is too short: use at least 10 characters")
+        return value
+
+    @property
+    def console_enabled(self) -> bool:
+        return self.console_password is not None
+
     @field_validator("graph_api_base_url")
     @classmethod
     def _graph_base_url(cls, value: str) -> str:
@@ -175,6 +203,16 @@ class Settings(BaseSettings):
     @classmethod
     def _gemini_base_url(cls, value: str | None) -> str | None:
         return (value or "").strip().rstrip("/") or None
+
+    # The operator console and handing a conversation to a person. Unset CONSOLE_PASSWORD:
+    # the console is off (every /console path answers 404) and nobody can be handed a chat.
+    console_password: SecretStr | None = None
+    handoff_command: str = "/human"
+    handoff_reply: str | None = None  # None: a short line in the user's language
+    handoff_timeout_hours: float = Field(default=24.0, gt=0)
+    handoff_webhook_url: str | None = None
+    public_url: str | None = None
+    console_session_hours: float = Field(default=12.0, gt=0)
 
     # What a business of the tenants file falls back to (see TenantSettings).
     reply_language: str = "auto"

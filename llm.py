@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 
@@ -29,11 +29,55 @@ class Inline(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A function Gemini asked to be called instead of (or beside) writing its answer."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     text: str
     prompt_tokens: int
     output_tokens: int
     thinking_tokens: int = 0
+    function_calls: tuple[FunctionCall, ...] = ()
+
+    def called(self, name: str) -> FunctionCall | None:
+        return next((call for call in self.function_calls if call.name == name), None)
+
+
+TRANSFER_TO_HUMAN = "transfer_to_human"
+
+
+def transfer_to_human_tool() -> types.ToolDict:
+    """The function Gemini calls to hand the conversation to a person (console on)."""
+    return {
+        "function_declarations": [
+            {
+                "name": TRANSFER_TO_HUMAN,
+                "description": (
+                    "Hand this conversation to a person on the business's team. Call it when "
+                    "the customer asks for a person, or when you cannot help with what they need."
+                ),
+                "parameters": cast(
+                    "types.SchemaDict",
+                    {
+                        "type": "OBJECT",
+                        "properties": {
+                            "reason": {
+                                "type": "STRING",
+                                "description": "Why a person is needed, in a few words, with no "
+                                "personal details.",
+                            }
+                        },
+                        "required": ["reason"],
+                    },
+                ),
+            }
+        ]
+    }
 
 
 class LLMError(Exception):
@@ -93,6 +137,7 @@ def build_request(
     *,
     max_output_tokens: int,
     attachments: Sequence[Inline] = (),
+    tools: Sequence[types.ToolDict] = (),
 ) -> tuple[list[types.ContentDict], types.GenerateContentConfigDict]:
     """The contents and config of one generateContent call: history then the new message.
 
@@ -126,7 +171,25 @@ def build_request(
     config: types.GenerateContentConfigDict = {"max_output_tokens": max_output_tokens}
     if system_prompt:
         config["system_instruction"] = system_prompt
+    if tools:  # declared, never called by the SDK itself: the caller decides what a call does
+        config["tools"] = list(tools)
+        config["automatic_function_calling"] = {"disable": True}
     return contents, config
+
+
+def _reply_of(response: types.GenerateContentResponse) -> tuple[str, tuple[FunctionCall, ...]]:
+    """The answer's text (its thoughts left out) and the functions it asked to call."""
+    texts: list[str] = []
+    calls: list[FunctionCall] = []
+    candidates = response.candidates or []
+    content = candidates[0].content if candidates else None
+    parts = content.parts if content is not None else None
+    for part in parts or []:
+        if part.text and not part.thought:
+            texts.append(part.text)
+        if part.function_call is not None and part.function_call.name:
+            calls.append(FunctionCall(part.function_call.name, dict(part.function_call.args or {})))
+    return "".join(texts).strip(), tuple(calls)
 
 
 def _blocked_reason(response: types.GenerateContentResponse) -> str:
@@ -179,14 +242,19 @@ class Gemini:
         *,
         max_output_tokens: int,
         attachments: Sequence[Inline] = (),
+        tools: Sequence[types.ToolDict] = (),
     ) -> Answer:
-        """One answer, or `LLMError` for every kind of failure (after the SDK's retries)."""
+        """One answer, or `LLMError` for every kind of failure (after the SDK's retries).
+
+        An answer may be a function call with no text (`Answer.function_calls`).
+        """
         contents, config = build_request(
             system_prompt,
             history,
             message,
             max_output_tokens=max_output_tokens,
             attachments=attachments,
+            tools=tools,
         )
         try:
             response = await self._generate(contents, config)
@@ -198,8 +266,8 @@ class Gemini:
             raise LLMError(f"Gemini unreachable: {type(exc).__name__}") from exc
         except ValueError as exc:  # a body that is not JSON, or not the documented shape
             raise LLMError(f"Gemini answered malformed data: {type(exc).__name__}") from exc
-        text = (response.text or "").strip()
-        if not text:
+        text, calls = _reply_of(response)
+        if not text and not calls:
             raise LLMError(_blocked_reason(response))
         usage = response.usage_metadata
         return Answer(
@@ -207,6 +275,7 @@ class Gemini:
             prompt_tokens=(usage.prompt_token_count or 0) if usage else 0,
             output_tokens=(usage.candidates_token_count or 0) if usage else 0,
             thinking_tokens=(usage.thoughts_token_count or 0) if usage else 0,
+            function_calls=calls,
         )
 
     async def _generate(

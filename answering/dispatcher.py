@@ -7,11 +7,12 @@ import contextlib
 import logging
 import time
 
+from answering.handoff import TIMED_OUT
 from answering.job import Outcome
 from answering.pipeline import Pipeline
 from answering.windows import INBOX_RETENTION_SECONDS
 from config import Settings
-from domain.types import MessageState
+from domain.types import ConversationState, MessageState
 from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.store import Store
@@ -115,7 +116,8 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
 
     async def purge(self) -> tuple[int, int]:
-        """Forget turns older than HISTORY_TTL_DAYS and inbox rows past Meta's redelivery."""
+        """Forget turns older than HISTORY_TTL_DAYS and inbox rows past Meta's redelivery;
+        give back to the assistant the conversations operators left quiet too long."""
         now = time.time()
         removed = await self._store.purge(
             turns_before=now - self._settings.history_ttl_days * 86400,
@@ -123,6 +125,11 @@ class Dispatcher:
         )
         if any(removed):
             log.info("purged %d old turn(s) and %d old inbox row(s)", *removed)
+        if self._settings.console_enabled:
+            timeout = self._settings.handoff_timeout_hours * 3600
+            for key in await self._store.states.quiet_handoffs(now - timeout):
+                await self._store.states.change(key, ConversationState.ASSISTANT, event=TIMED_OUT)
+                log.info("conversation %s back to the assistant (timeout)", short_hash(key))
         return removed
 
     async def _purge_periodically(self) -> None:

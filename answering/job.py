@@ -8,16 +8,19 @@ from domain.businesses import Business
 from domain.types import Command, MessageState, Turn
 from ops.logs import short_hash
 from storage.inbox import InboxRow
+from storage.states import Conversation
 from whatsapp import GraphClient
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A message being answered: its inbox row, its business and that business's Graph client."""
+    """A message being answered: its inbox row, its business and that business's Graph client,
+    and its conversation once the pipeline has it."""
 
     row: InboxRow
     business: Business
     graph: GraphClient
+    conversation: Conversation | None = None
 
     def log_fields(self, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(self.row, stage, tenant=self.business.name, **fields)
@@ -34,6 +37,14 @@ def log_fields(row: InboxRow, stage: str, **fields: object) -> dict[str, object]
 
 
 @dataclass(frozen=True, slots=True)
+class HandoffRequest:
+    """A person was asked for (by the user or by Gemini): why, and for which conversation."""
+
+    reason: str
+    conversation_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What answering one message produced: the reply to send and how to close the row."""
 
@@ -43,6 +54,7 @@ class Outcome:
     turns: tuple[Turn, ...] = ()
     rate_limited: bool = False
     command: Command | None = None
+    handoff: HandoffRequest | None = None
 
     @property
     def label(self) -> str:

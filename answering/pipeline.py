@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 from answering.commands import command_of, run_command
-from answering.inbound import FixedReply, interpret
+from answering.handoff import ASKED_WITH_COMMAND, Handoff
+from answering.inbound import FixedReply, Question, interpret
 from answering.job import Job, Outcome, log_fields
 from answering.limits import rate_limited
+from answering.notify import Notifier
 from answering.question import Asker
 from answering.sending import Sender
-from answering.windows import outside_reply_window
+from answering.windows import outside_reply_window, written_at
 from config import Settings
-from domain.types import Command, MessageState
+from domain.types import Command, ConversationState, MessageState
 from llm import Gemini
 from ops.logs import short_hash
 from ops.metrics import Metrics
@@ -47,14 +50,21 @@ class Pipeline:
         gemini: Gemini,
         metrics: Metrics,
         owner: str,
+        notifier: Notifier | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._graphs = graphs
         self._metrics = metrics
         self.owner = owner
+        self._handoff = Handoff(settings, store, notifier)
         self._asker = Asker(
-            settings=settings, store=store, gemini=gemini, metrics=metrics, owner=owner
+            settings=settings,
+            store=store,
+            gemini=gemini,
+            metrics=metrics,
+            owner=owner,
+            handoff=self._handoff,
         )
         self._sender = Sender(settings=settings, store=store, owner=owner)
 
@@ -78,13 +88,21 @@ class Pipeline:
             return Outcome(None, MessageState.DONE)
         if outside_reply_window(row, time.time()):
             return Outcome(None, MessageState.EXPIRED, "outside the 24-hour reply window")
+        conversation = await self._store.states.touch(row, written_at(row))
+        job = replace(job, conversation=conversation)
+        state = await self._handoff.settled(job, conversation)
         command = command_of(row, self._settings)
+        if command is None and state is not ConversationState.ASSISTANT:
+            remembered = plan.remembered_as if isinstance(plan, Question) else f"[{row.kind}]"
+            return self._handoff.held(remembered)  # a person answers: no Gemini, no receipt
         limited = None if command else await rate_limited(job, self._store)
         if limited is not None:
             return await self._sender.deliver(job, limited)
         await self._sender.mark_read(job)
         if command:
             outcome = await run_command(job, command, self._store, self._settings)
+        elif self._handoff.is_command(row):
+            outcome = self._handoff.asked(job, ASKED_WITH_COMMAND)
         elif isinstance(plan, FixedReply):
             outcome = Outcome(plan.text, MessageState.DONE)
         else:
@@ -111,6 +129,8 @@ class Pipeline:
             )
         if not closed:
             log.warning("message %s was taken over before it closed", short_hash(row.message_id))
+        if outcome.handoff is not None and outcome.state is MessageState.DONE:
+            await self._handoff.hand_over(row, self._business_name(row), outcome.handoff)
         if outcome.command is Command.FORGET:  # even if the confirmation could not be sent
             await self._store.conversations.forget(row.conversation_key)
 

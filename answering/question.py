@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 
+from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import Question, refusal
 from answering.job import Job, Outcome
 from answering.media import Attachment, MediaRefused
 from answering.media import fetch as fetch_media
 from config import Settings
 from domain.types import MessageState, Role, Turn
-from llm import Gemini, LLMError
+from llm import TRANSFER_TO_HUMAN, Gemini, LLMError, transfer_to_human_tool
 from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import short_hash
 from ops.metrics import Metrics
@@ -25,13 +26,21 @@ class Asker:
     """Turns a question into Gemini's answer, saved on the row before anything is sent."""
 
     def __init__(
-        self, *, settings: Settings, store: Store, gemini: Gemini, metrics: Metrics, owner: str
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        gemini: Gemini,
+        metrics: Metrics,
+        owner: str,
+        handoff: Handoff,
     ) -> None:
         self._settings = settings
         self._store = store
         self._gemini = gemini
         self._metrics = metrics
         self._owner = owner
+        self._handoff = handoff
 
     async def ask(self, job: Job, question: Question) -> Outcome:
         """Gemini's answer (or one saved before a crash), else a refusal or the apology."""
@@ -56,13 +65,17 @@ class Asker:
             row.conversation_key, settings.history_turns, settings.history_max_chars
         )
         started = time.perf_counter()
+        prompt, tools = job.business.system_prompt, []
+        if self._handoff.enabled:  # Gemini may hand the conversation to a person
+            prompt, tools = f"{prompt}\n\n{PROMPT_HINT}", [transfer_to_human_tool()]
         try:
             answer = await self._gemini.generate(
-                job.business.system_prompt,
+                prompt,
                 history,
                 question.text,
                 max_output_tokens=settings.max_output_tokens,
                 attachments=attachments,
+                tools=tools,
             )
         except LLMError as exc:
             self._metrics.gemini_failures.labels(job.business.name).inc()
@@ -70,6 +83,12 @@ class Asker:
         finally:
             self._metrics.gemini_latency.observe(time.perf_counter() - started)
         self._metrics.count_tokens(job.business.name, answer)
+        transfer = answer.called(TRANSFER_TO_HUMAN) if self._handoff.enabled else None
+        if transfer is not None:
+            reason = str(transfer.args.get("reason") or "Gemini could not help")
+            reply = self._handoff.reply(job)
+            turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply))
+            return self._handoff.asked(job, reason[:255], turns)
         if not markdown_to_whatsapp(answer.text).strip():
             return self._apology(job, question, "answer empty once formatted for WhatsApp")
         duration_ms = round((time.perf_counter() - started) * 1000, 1)

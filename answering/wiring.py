@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from answering.dispatcher import Dispatcher
+from answering.notify import Notifier
 from answering.pipeline import Pipeline
 from config import Settings
 from llm import Gemini, gemini_http_client
@@ -61,6 +62,11 @@ async def running_answering(
         )
         for business in settings.businesses
     }
+    notify_http = (
+        httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        if settings.console_enabled and settings.handoff_webhook_url
+        else None
+    )
     pipeline = Pipeline(
         settings=settings,
         store=store,
@@ -68,6 +74,7 @@ async def running_answering(
         gemini=gemini,
         metrics=metrics,
         owner=new_owner(),
+        notifier=Notifier(notify_http, settings.handoff_webhook_url or "") if notify_http else None,
     )
     dispatcher = Dispatcher(settings=settings, store=store, pipeline=pipeline)
     metrics.in_flight.set_function(lambda: dispatcher.in_flight)
@@ -79,3 +86,5 @@ async def running_answering(
         await gemini.aclose()
         await gemini_http.aclose()
         await graph_http.aclose()
+        if notify_http is not None:
+            await notify_http.aclose()

@@ -1,18 +1,35 @@
-"""Conversations: the turns Gemini gets back as history, a fresh start, and forgetting a user."""
+"""Conversations: the turns Gemini gets back as history, a fresh start, forgetting a user."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from domain.types import UNFINISHED, Role, Turn
 from storage.database import Database
-from storage.schema import inbox, rate_notices, turns
+from storage.schema import conversations, inbox, rate_notices, turns
 
+RESET_EVENT = "reset"
+
+# Gemini's context: what the user and the assistant said since the last reset, newest first.
+_LAST_RESET = (
+    select(func.max(turns.c.id))
+    .where(
+        turns.c.conversation_key == bindparam("conversation_key"),
+        turns.c.role == "event",
+        turns.c.text == RESET_EVENT,
+    )
+    .scalar_subquery()
+)
 _HISTORY = (
     select(turns.c.role, turns.c.text)
-    .where(turns.c.conversation_key == bindparam("conversation_key"))
+    .where(
+        turns.c.conversation_key == bindparam("conversation_key"),
+        turns.c.role.in_([Role.USER.value, Role.MODEL.value]),
+        turns.c.id > func.coalesce(_LAST_RESET, 0),
+    )
     .order_by(turns.c.id.desc())
     .limit(bindparam("limit"))
 )
@@ -48,13 +65,18 @@ class Conversations:
             kept.append(Turn(Role(row.role), row.text))
         return kept[::-1]
 
-    async def reset(self, conversation_key: str) -> int:
-        """Drop the conversation context of a user; returns the number of turns removed."""
+    async def reset(self, conversation_key: str, *, inbox_id: int | None = None) -> None:
+        """A fresh start: Gemini no longer gets what came before (the console still shows it)."""
         async with self._db.write() as conn:
-            result = await conn.execute(
-                delete(turns).where(turns.c.conversation_key == conversation_key)
+            await conn.execute(
+                turns.insert().values(
+                    conversation_key=conversation_key,
+                    role="event",
+                    text=RESET_EVENT,
+                    created_at=time.time(),
+                    inbox_id=inbox_id,
+                )
             )
-            return result.rowcount
 
     async def forget(self, conversation_key: str) -> None:
         """Erase what is stored about a user; message ids stay (scrubbed) for deduplication.
@@ -63,6 +85,9 @@ class Conversations:
         """
         async with self._db.transaction() as conn:
             await conn.execute(delete(turns).where(turns.c.conversation_key == conversation_key))
+            await conn.execute(
+                delete(conversations).where(conversations.c.conversation_key == conversation_key)
+            )
             await conn.execute(
                 delete(rate_notices).where(rate_notices.c.conversation_key == conversation_key)
             )
@@ -81,7 +106,10 @@ class Conversations:
             )
 
     async def purge(self, before: float) -> int:
-        """Delete turns written before `before`; returns how many went."""
+        """Delete turns written before `before`, and conversations quiet since; how many turns."""
         async with self._db.write() as conn:
             result = await conn.execute(delete(turns).where(turns.c.created_at < before))
+            await conn.execute(
+                delete(conversations).where(conversations.c.last_activity_at < before)
+            )
             return result.rowcount

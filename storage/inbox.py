@@ -51,6 +51,7 @@ class InboxRow:
     attempts: int
     reply: str | None
     parts_sent: int
+    profile_name: str | None = None
 
 
 _ROW_FIELDS = tuple(field.name for field in fields(InboxRow))

@@ -75,6 +75,7 @@ class Recorder:
                 "attempts": 0,
                 "parts_sent": 0,
                 "updated_at": now,
+                "profile_name": m.profile_name[:255] if m.profile_name else None,
             }
             for m in {m.id: m for m in messages}.values()
         ]

@@ -50,6 +50,8 @@ inbox = Table(
     Column("parts_sent", Integer, nullable=False),
     Column("error", String(255), nullable=True),
     Column("updated_at", Float, nullable=False),
+    # The user's WhatsApp profile name as the webhook gave it (for the console's list).
+    Column("profile_name", String(255), nullable=True),
     Index("ix_inbox_conversation_state", "conversation_key", "state"),
     Index("ix_inbox_state_id", "state", "id"),
     Index("ix_inbox_received_at", "received_at"),
@@ -65,6 +67,9 @@ rate_notices = Table(
     Column("notified_at", Float, nullable=False),
 )
 
+# A conversation's transcript: what the user and the assistant (or an operator, its `author`)
+# said, which Gemini gets back as history, and events (role "event": a handoff asked for, taken
+# over, handed back, a reset), which it does not.
 turns = Table(
     "turns",
     metadata,
@@ -75,9 +80,34 @@ turns = Table(
     Column("created_at", Float, nullable=False),
     # The inbox message this turn belongs to: closing a message adds its turns only once.
     Column("inbox_id", BigInteger, nullable=True),
+    Column("author", String(64), nullable=True),  # the operator who wrote it or did it
+    Column("detail", String(255), nullable=True),  # an event's reason
+    Column("sources", Text, nullable=True),  # JSON list of the document titles Gemini used
     Index("ix_turns_conversation_id", "conversation_key", "id"),
     Index("ux_turns_inbox_role", "inbox_id", "role", unique=True),
     Index("ix_turns_created_at", "created_at"),
+)
+
+
+# Who answers each conversation, and what the console lists it by. One row per conversation,
+# written when one of its messages is closed and when an operator acts on it.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("conversation_key", String(320), nullable=False, unique=True),
+    Column("phone_number_id", String(64), nullable=False),
+    Column("user_id", String(255), nullable=False),  # wa_id, or the business-scoped user id
+    Column("recipient", String(255), nullable=False),  # where replies go
+    Column("profile_name", String(255), nullable=True),
+    Column("state", String(16), nullable=False),  # assistant, waiting, operator
+    Column("operator", String(64), nullable=True),
+    Column("state_since", Float, nullable=False),
+    Column("last_user_at", Float, nullable=True),  # opens WhatsApp's 24-hour window
+    Column("last_operator_at", Float, nullable=True),
+    Column("last_activity_at", Float, nullable=False),
+    Index("ix_conversations_activity", "last_activity_at"),
+    Index("ix_conversations_state_activity", "state", "last_activity_at"),
 )
 
 

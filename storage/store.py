@@ -9,6 +9,7 @@ from storage.database import Database, create_engine
 from storage.inbox import Inbox
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
+from storage.states import ConversationStates
 
 
 class Store:
@@ -20,6 +21,7 @@ class Store:
         self.inbox = Inbox(db)
         self.conversations = Conversations(db)
         self.rate_limits = RateLimits(db)
+        self.states = ConversationStates(db)
 
     @classmethod
     def over(cls, engine: AsyncEngine) -> Store:

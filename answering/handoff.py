@@ -1,0 +1,110 @@
+"""Handing a conversation to a person: asked for, waited on, timed out, and the team told."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from answering.job import HandoffRequest, Job, Outcome, log_fields
+from answering.notify import Notifier
+from config import Settings
+from domain.types import ConversationState, MessageState, Role, Turn
+from language.choice import language_for
+from language.replies import Reply, reply_text
+from ops.logs import short_hash
+from storage.inbox import InboxRow
+from storage.states import Conversation
+from storage.store import Store
+from whatsapp import Kind
+
+log = logging.getLogger(__name__)
+
+HANDOFF_REQUESTED, TIMED_OUT = "handoff_requested", "handoff_timed_out"
+ASKED_WITH_COMMAND = "asked with the handoff command"
+# Appended to the system prompt while the console is on, so Gemini knows when to call it.
+PROMPT_HINT = (
+    "If the customer asks for a person, or you cannot help with what they need, call the "
+    "function transfer_to_human with a short reason instead of answering."
+)
+
+
+class Handoff:
+    """The pipeline's handoff step; does nothing while the console is off."""
+
+    def __init__(self, settings: Settings, store: Store, notifier: Notifier | None) -> None:
+        self._settings = settings
+        self._store = store
+        self._notifier = notifier
+
+    @property
+    def enabled(self) -> bool:
+        return self._settings.console_enabled
+
+    def is_command(self, row: InboxRow) -> bool:
+        """The user asks for a person: exactly HANDOFF_COMMAND, case and spaces ignored."""
+        command = self._settings.handoff_command.strip().lower()
+        return (
+            self.enabled
+            and row.kind == Kind.TEXT
+            and bool(row.text)
+            and (row.text or "").strip().lower() == command
+        )
+
+    async def settled(self, job: Job, conversation: Conversation) -> ConversationState:
+        """The conversation's state now: back to the assistant once operators went quiet."""
+        if conversation.state is ConversationState.ASSISTANT:
+            return conversation.state
+        quiet_for = time.time() - conversation.quiet_since()
+        if quiet_for < self._settings.handoff_timeout_hours * 3600:
+            return conversation.state
+        await self._store.states.change(
+            conversation.conversation_key, ConversationState.ASSISTANT, event=TIMED_OUT
+        )
+        log.info(
+            "conversation %s back to the assistant after %.0f h without an operator",
+            short_hash(conversation.conversation_key),
+            quiet_for / 3600,
+            extra=job.log_fields("handoff"),
+        )
+        return ConversationState.ASSISTANT
+
+    def reply(self, job: Job) -> str:
+        """HANDOFF_REPLY if set, else the catalogue's line in the user's language."""
+        if self._settings.handoff_reply:
+            return self._settings.handoff_reply
+        number = job.row.recipient if job.row.recipient.isdigit() else None
+        return reply_text(Reply.HANDOFF, language_for(number, job.business.reply_language))
+
+    def asked(self, job: Job, reason: str, turns: tuple[Turn, ...] = ()) -> Outcome:
+        """A person was asked for: the user is told so, and closing the row hands it over."""
+        assert job.conversation is not None
+        request = HandoffRequest(reason, job.conversation.id)
+        return Outcome(self.reply(job), MessageState.DONE, turns=turns, handoff=request)
+
+    @staticmethod
+    def held(remembered_as: str) -> Outcome:
+        """A message while a person has (or is to get) the conversation: kept, not answered."""
+        return Outcome(None, MessageState.DONE, turns=(Turn(Role.USER, remembered_as),))
+
+    async def hand_over(self, row: InboxRow, business: str, request: HandoffRequest) -> None:
+        """After the reply went out: the conversation waits, and the team is told."""
+        await self._store.states.change(
+            row.conversation_key,
+            ConversationState.WAITING,
+            event=HANDOFF_REQUESTED,
+            detail=request.reason,
+            inbox_id=row.id,
+        )
+        log.info(
+            "conversation %s waits for a person",
+            short_hash(row.conversation_key),
+            extra=log_fields(row, "handoff", tenant=business),
+        )
+        if self._notifier is not None:
+            link = (
+                f"{self._settings.public_url}/console/conversations/{request.conversation_id}"
+                if self._settings.public_url
+                else None
+            )
+            user_id = row.conversation_key.split(":", 1)[-1]
+            await self._notifier.handoff(business, user_id, link)
