@@ -106,6 +106,7 @@ async def update_operator(
         await operators.set_password(
             operator_id, await console_of(request).passwords.hash(password)
         )
+        await operators.end_sessions(operator_id)  # whoever knew the old one is signed out
     await operators.set_businesses(operator_id, picked)
     log.info("operator %s changed", short_hash(operator.username))
     changed = "businesses and password" if password else "businesses"

@@ -107,9 +107,12 @@ async def ensure_admin(
     """The operator `admin` exists with this password (its hash only); untouched when the
     stored hash already matches it with the current parameters."""
     account = await operators.account(ADMIN)
+    check = None
     if account is not None and account.operator.is_admin:
         check = await passwords.check(account.password_hash, password)
         if check.matches and not check.rehash:
             return
     await operators.save_admin(ADMIN, await passwords.hash(password), now)
+    if account is not None and not (check and check.matches):  # a new password: sign out
+        await operators.end_sessions(account.operator.id)
     log.info("console admin %s", "updated" if account else "created")

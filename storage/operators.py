@@ -227,6 +227,12 @@ class Operators:
         async with self._db.write() as conn:
             await conn.execute(delete(console_sessions).where(console_sessions.c.id == session_id))
 
+    async def end_sessions(self, operator_id: int) -> int:
+        """End every session of an operator (their password changed); how many there were."""
+        statement = delete(console_sessions).where(console_sessions.c.operator_id == operator_id)
+        async with self._db.write() as conn:
+            return (await conn.execute(statement)).rowcount
+
     async def count_sessions(self, operator_id: int) -> int:
         statement = (
             select(func.count())

@@ -46,12 +46,16 @@ async def test_admin_is_created_at_start_up_with_only_a_hash(
 async def test_admin_password_follows_the_setting_across_restarts(database_url: str) -> None:
     async with console_app(database_url) as console:
         first = await console.store.operators.account("admin")
+    assert first is not None
     async with console_app(database_url) as console:
         same = await console.store.operators.account("admin")
         assert same == first, "an unchanged password is not hashed again"
+        await signed_in(console.client, "admin", ADMIN_PASSWORD)
+        assert await console.store.operators.count_sessions(first.operator.id) == 1
     async with console_app(database_url, console_password="a-new-admin-password") as console:
+        assert await console.store.operators.count_sessions(first.operator.id) == 0
         changed = await console.store.operators.account("admin")
-        assert changed is not None and first is not None
+        assert changed is not None
         assert changed.password_hash != first.password_hash
         assert changed.operator.id == first.operator.id
         assert (await sign_in(console.client, "admin", ADMIN_PASSWORD)).status_code == 401
@@ -146,6 +150,25 @@ async def test_purge_removes_expired_sessions_and_old_failures(database_url: str
         assert (await console.client.get("/console")).status_code == 303
 
 
+async def test_the_stores_periodic_purge_includes_the_consoles_rows(database_url: str) -> None:
+    async with console_app(database_url) as console:
+        operators = console.store.operators
+        admin = await operators.account("admin")
+        assert admin is not None
+        now = console.clock()
+        await operators.start_session("a" * 64, admin.operator.id, now - 50 * 3600, now - 1)
+        await operators.start_session("b" * 64, admin.operator.id, now, now + 3600)
+        await operators.record_failure("n" * 64, "a" * 64, now - 2 * 86400)
+        await operators.record_failure("n" * 64, "a" * 64, now - 60)
+        keys = ("n" * 64, "a" * 64)
+        days = 3 * 86400
+        assert await operators.retry_after(*keys, now=now, window=days, limit=2) > 0
+        await console.store.purge(turns_before=0, inbox_before=0)
+        assert await operators.count_sessions(admin.operator.id) == 1
+        assert await operators.retry_after(*keys, now=now, window=days, limit=2) == 0
+        assert await operators.retry_after(*keys, now=now, window=days, limit=1) > 0  # kept
+
+
 # ---------------------------------------------------------------------------------------------
 # The Operators page
 
@@ -193,6 +216,7 @@ async def test_admin_adds_changes_and_removes_an_operator(database_url: str) -> 
                 data={"businesses": list(BUSINESSES), "password": "a-fresh-password"},
             )
             assert response.status_code == 303
+            assert (await client.get("/console")).status_code == 303  # a new password: signed out
             saved = await console.client.get("/console/operators")
             assert "businesses and password" in saved.text
             operator = await console.store.operators.get(olivia)
@@ -299,5 +323,10 @@ async def test_an_operator_without_businesses_sees_no_conversation(database_url:
             assert "Ana Bakery" not in page.text and "No conversations yet." in page.text
 
 
-def test_cheap_passwords_are_still_argon2id() -> None:
-    assert cheap_passwords()._decoy.startswith("$argon2id$")
+async def test_cheap_passwords_are_still_argon2id_and_unknown_names_never_match() -> None:
+    passwords = cheap_passwords()
+    made = await passwords.hash("some password")
+    assert made.startswith("$argon2id$")
+    assert (await passwords.check(made, "some password")).matches
+    assert not (await passwords.check(None, "some password")).matches
+    assert not (await passwords.check(made, "x" * 5000)).matches
