@@ -34,6 +34,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 SAFE_NEXT = re.compile(r"/console(?:/[A-Za-z0-9_-]+)*")
+NOT_NEXT = (f"{PREFIX}/log", f"{PREFIX}/live", f"{PREFIX}/static")  # not pages to return to
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,7 @@ def redirect_with_flash(request: Request, url: str, kind: str, text: str) -> Red
 
 def safe_next(value: str | None) -> str:
     """Where to go after signing in: a console page, never another site."""
-    if value and SAFE_NEXT.fullmatch(value) and not value.startswith(f"{PREFIX}/log"):
+    if value and SAFE_NEXT.fullmatch(value) and not value.startswith(NOT_NEXT):
         return value
     return PREFIX
 

@@ -134,6 +134,51 @@ async def add_operator(console: Console, username: str, businesses: list[str]) -
     return next(o.id for o in operators if o.username == username.strip().lower())
 
 
+CONVERSATION_PAGES = ["/console/conversations/{id}", "/console/live/conversations/{id}"]
+PAGES = ["/console", "/console/live/list", "/console/operators", *CONVERSATION_PAGES]
+ACTIONS = [
+    "/console/conversations/{id}/take-over",
+    "/console/conversations/{id}/hand-back",
+    "/console/conversations/{id}/reply",
+    "/console/operators",
+    "/console/operators/{operator}",
+    "/console/operators/{operator}/remove",
+    "/console/logout",
+]
+SECRET_NAME = "Beatriz Secreta"
+SECRET_TEXT = "my order number is 4471"
+
+
+def with_conversation(data: MemoryConsoleData) -> int:
+    conversation = data.add_conversation(name=SECRET_NAME, number="5511988887777")
+    data.add_entry(conversation, "user", SECRET_TEXT)
+    return conversation
+
+
+def fill(path: str, conversation: int, operator: int = 2) -> str:
+    return path.format(id=conversation, operator=operator)
+
+
+def set_cookie_header(response: httpx.Response, name: str) -> str:
+    found = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+    assert len(found) == 1, response.headers.get_list("set-cookie")
+    return found[0]
+
+
+def cookie_flags(header: str) -> dict[str, str]:
+    parts = [p.strip() for p in header.split(";")[1:]]
+    pairs = [(*p.split("=", 1), "")[:2] for p in parts]
+    return {name.lower(): value for name, value in pairs}
+
+
+def assert_console_headers(response: httpx.Response, *, page: bool = True) -> None:
+    assert response.headers["content-security-policy"] == CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    if page:
+        assert response.headers["cache-control"] == "no-store"
+
+
 def visible_text(html: str) -> str:
     """The page's text as a person reads it: tags dropped, entities left as written."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))

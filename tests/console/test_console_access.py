@@ -1,71 +1,32 @@
 """Who gets into the console: off without a password, nothing without a session, sign-in and
-sign-out, the cookie's flags, the headers of every response, and cross-site POSTs refused."""
+sign-out, and the session cookie's flags."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import make_settings
 from console_support import (
+    ACTIONS,
     ADMIN_PASSWORD,
-    CSP,
-    Console,
+    PAGES,
+    SECRET_NAME,
+    SECRET_TEXT,
+    assert_console_headers,
     console_app,
+    cookie_flags,
+    fill,
     served_console,
+    set_cookie_header,
     sign_in,
     signed_in,
+    with_conversation,
 )
 from memory_data import MemoryConsoleData
 
 from console.data import ConversationState
 from main import create_app
-
-CONVERSATION_PAGES = ["/console/conversations/{id}", "/console/live/conversations/{id}"]
-PAGES = ["/console", "/console/live/list", "/console/operators", *CONVERSATION_PAGES]
-ACTIONS = [
-    "/console/conversations/{id}/take-over",
-    "/console/conversations/{id}/hand-back",
-    "/console/conversations/{id}/reply",
-    "/console/operators",
-    "/console/operators/{operator}",
-    "/console/operators/{operator}/remove",
-    "/console/logout",
-]
-SECRET_NAME = "Beatriz Secreta"
-SECRET_TEXT = "my order number is 4471"
-
-
-def with_conversation(data: MemoryConsoleData) -> int:
-    conversation = data.add_conversation(name=SECRET_NAME, number="5511988887777")
-    data.add_entry(conversation, "user", SECRET_TEXT)
-    return conversation
-
-
-def fill(path: str, conversation: int, operator: int = 2) -> str:
-    return path.format(id=conversation, operator=operator)
-
-
-def set_cookie_header(response: httpx.Response, name: str) -> str:
-    found = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
-    assert len(found) == 1, response.headers.get_list("set-cookie")
-    return found[0]
-
-
-def cookie_flags(header: str) -> dict[str, str]:
-    parts = [p.strip() for p in header.split(";")[1:]]
-    pairs = [(*p.split("=", 1), "")[:2] for p in parts]
-    return {name.lower(): value for name, value in pairs}
-
-
-def assert_console_headers(response: httpx.Response, *, page: bool = True) -> None:
-    assert response.headers["content-security-policy"] == CSP
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "same-origin"
-    if page:
-        assert response.headers["cache-control"] == "no-store"
-
 
 # ---------------------------------------------------------------------------------------------
 # Off
@@ -145,7 +106,12 @@ async def test_signing_in_leads_back_to_the_page_asked_for(database_url: str) ->
             },
         )
         assert response.headers["location"] == f"/console/conversations/{conversation}"
-        for elsewhere in ("https://evil.example/", "//evil.example", "/console/../admin"):
+        for elsewhere in (
+            "https://evil.example/",
+            "//evil.example",
+            "/console/../x",
+            "/console/live/list",
+        ):
             await console.client.post("/console/logout")
             response = await console.client.post(
                 "/console/login",
@@ -247,116 +213,3 @@ async def test_sign_out_ends_the_session_and_the_old_cookie_opens_nothing(
             response = await replay.post(f"/console/conversations/{conversation}/take-over")
             assert response.status_code == 303
         assert console.data.state_of(conversation).state == ConversationState.ASSISTANT
-
-
-# ---------------------------------------------------------------------------------------------
-# Headers
-
-
-async def test_every_console_response_carries_the_security_headers(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
-        client = console.client
-        assert_console_headers(await client.get("/console/login"))
-        assert_console_headers(await sign_in(client, "admin", "wrong-password"))
-        assert_console_headers(await sign_in(client, "admin", ADMIN_PASSWORD))
-        for path in PAGES:
-            response = await client.get(fill(path, conversation))
-            assert response.status_code == 200, path
-            assert_console_headers(response)
-        for missing in ("/console/conversations/999", "/console/nothing", "/console/x/y"):
-            response = await client.get(missing)
-            assert response.status_code == 404
-            assert_console_headers(response)
-        response = await client.post(f"/console/conversations/{conversation}/take-over")
-        assert_console_headers(response)
-        for name, kind in (("console.css", "text/css"), ("console.js", "javascript")):
-            response = await client.get(f"/console/static/{name}")
-            assert response.status_code == 200
-            assert kind in response.headers["content-type"]
-            assert_console_headers(response, page=False)
-        missing_file = await client.get("/console/static/nothing.js")
-        assert missing_file.status_code == 404
-        assert_console_headers(missing_file, page=False)
-
-
-async def test_pages_load_scripts_and_styles_only_from_files(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
-        await signed_in(console.client, "admin", ADMIN_PASSWORD)
-        for path in ["/console/login", *PAGES]:
-            html = (await console.client.get(fill(path, conversation))).text
-            assert "<script>" not in html and "style=" not in html and " on" + "click" not in html
-            assert "<style" not in html
-
-
-# ---------------------------------------------------------------------------------------------
-# Cross-site POSTs
-
-
-CROSS_SITE = [
-    {"Sec-Fetch-Site": "cross-site"},
-    {"Sec-Fetch-Site": "same-site"},
-    {"Origin": "https://evil.example"},
-    {"Origin": "null"},
-    {"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"},
-]
-
-
-async def signed_in_console(console: Console) -> tuple[int, int]:
-    conversation = with_conversation(console.data)
-    await signed_in(console.client, "admin", ADMIN_PASSWORD)
-    response = await console.client.post(
-        "/console/operators",
-        data={"username": "olivia", "password": "olivia-password", "businesses": []},
-    )
-    assert response.status_code == 303
-    operators = await console.store.operators.all()
-    return conversation, next(o.id for o in operators if o.username == "olivia")
-
-
-@pytest.mark.parametrize("headers", CROSS_SITE)
-async def test_cross_site_posts_are_refused_and_change_nothing(
-    database_url: str, headers: dict[str, str]
-) -> None:
-    async with console_app(database_url) as console:
-        conversation, olivia = await signed_in_console(console)
-        console.data.set_state(conversation, ConversationState.WAITING)
-        before = await console.store.operators.all()
-        for path in ACTIONS:
-            response = await console.client.post(
-                fill(path, conversation, olivia),
-                data={"text": "forged", "username": "forged-user", "password": "forged-pass"},
-                headers=headers,
-            )
-            assert response.status_code == 403, path
-            assert "another site" in response.text
-            assert_console_headers(response)
-        assert console.data.state_of(conversation).state == ConversationState.WAITING
-        assert console.data.sent == []
-        assert await console.store.operators.all() == before
-        assert (await console.client.get("/console")).status_code == 200  # still signed in
-
-
-async def test_a_cross_site_sign_in_is_refused_without_a_cookie(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        response = await sign_in(
-            console.client, "admin", ADMIN_PASSWORD, **{"Sec-Fetch-Site": "cross-site"}
-        )
-        assert response.status_code == 403
-        assert "set-cookie" not in response.headers
-
-
-async def test_same_origin_posts_from_a_browser_pass(database_url: str) -> None:
-    async with console_app(database_url, public_url="https://console.example") as console:
-        conversation, _ = await signed_in_console(console)
-        for headers in (
-            {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
-            {"Sec-Fetch-Site": "none"},
-            {"Origin": "https://console.example"},  # PUBLIC_URL, as a proxy presents the site
-        ):
-            response = await console.client.post(
-                f"/console/conversations/{conversation}/take-over", headers=headers
-            )
-            assert response.status_code == 303, headers
-        assert console.data.state_of(conversation).state == ConversationState.OPERATOR
