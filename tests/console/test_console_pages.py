@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
-from console_support import ADMIN_PASSWORD, Console, console_app, signed_in, visible_text
+import httpx
+from console_support import (
+    ADMIN_PASSWORD,
+    Console,
+    cheap_passwords,
+    console_app,
+    console_settings,
+    signed_in,
+    visible_text,
+)
 from memory_data import OUTSIDE_WINDOW, MemoryConsoleData
 
 from console.data import ConversationState
+from main import create_app
 
 HOUR = 3600.0
 PAYLOADS = ("<script>window.__xss = 1</script>", '<img src=x onerror="window.__xss=1">')
@@ -217,3 +228,17 @@ async def test_markup_from_users_and_gemini_is_shown_as_text(database_url: str) 
         assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=&#34;window.__xss=1&#34;&gt;" in pages[2]
     assert "&lt;b&gt;not bold&lt;/b&gt;" in pages[2]
+
+
+async def test_without_storage_data_the_console_runs_and_lists_nothing(tmp_path: Path) -> None:
+    """`make run` with CONSOLE_PASSWORD before storage provides the conversations."""
+    app = create_app(console_settings(f"sqlite:///{tmp_path}/empty.db"))
+    app.state.console.passwords = cheap_passwords()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await signed_in(client, "admin", ADMIN_PASSWORD)
+            assert "No conversations yet." in (await client.get("/console")).text
+            assert (await client.get("/console/conversations/1")).status_code == 404
+            operators = (await client.get("/console/operators")).text
+            assert "No business is configured yet." in operators
