@@ -20,6 +20,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # `alembic upgrade head`.
 COPY *.py alembic.ini ./
 COPY answering/ ./answering/
+COPY console/ ./console/
 COPY domain/ ./domain/
 COPY language/ ./language/
 COPY markup/ ./markup/

@@ -51,6 +51,8 @@ WHERE_TO_GET: dict[str, str] = {
     "GEMINI_API_KEY": "Google AI Studio > Get API key (https://aistudio.google.com/apikey)",
 }
 
+MIN_CONSOLE_PASSWORD_LENGTH = 8
+
 
 class Settings(BaseSettings):
     """Every setting of the contract; required secrets are `SecretStr` so they never print."""
@@ -121,6 +123,32 @@ class Settings(BaseSettings):
     reset_reply: str = "Done: we are starting a fresh conversation."
     forget_reply: str = "Done: everything stored about you here has been erased."
 
+    # Operator console and handing a conversation to a person (README, "Console and handoff").
+    # Unset or empty: the console is off and every /console path answers 404. Set: the operator
+    # `admin` has this password (created or updated at start-up; only its Argon2 hash is kept).
+    console_password: SecretStr | None = None
+    # Hours a console sign-in lasts; then the operator signs in again.
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # A message that is exactly this (case and surrounding spaces ignored) asks for a person.
+    handoff_command: str = "/human"
+    # What the user gets once when a person is asked for; None: a default in their language.
+    handoff_reply: str | None = None
+    # A conversation with no operator message for this long goes back to the assistant.
+    handoff_timeout_hours: float = Field(default=24.0, gt=0)
+    # A JSON POST (`{"text": ...}`, Slack/Google Chat style) each time a conversation starts
+    # waiting; repr=False: such URLs carry their own secret.
+    handoff_webhook_url: str | None = Field(default=None, repr=False)
+    # The service's public base URL (https://name.onrender.com), for console links in
+    # notifications; no trailing slash.
+    public_url: str | None = None
+
+    # What a business of the tenants file falls back to (see TenantSettings).
+    reply_language: str = "auto"
+    knowledge_dir: Path = Path("knowledge")
+    voice_replies: Literal["auto", "always", "off"] = "auto"
+
+    _businesses: Businesses = PrivateAttr()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: Any) -> Any:
@@ -166,34 +194,6 @@ class Settings(BaseSettings):
     def _known_language(cls, value: str) -> str:
         return normalise_language(value)
 
-    @field_validator("public_url", "handoff_webhook_url")
-    @classmethod
-    def _url_or_unset(cls, value: str | None) -> str | None:
-        value = (value or "").strip().rstrip("/")
-        if value and not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return value or None
-
-    @field_validator("handoff_reply")
-    @classmethod
-    def _text_or_unset(cls, value: str | None) -> str | None:
-        return (value or "").strip() or None
-
-    @field_validator("console_password")
-    @classmethod
-    def _a_real_password(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if is_placeholder(value.get_secret_value()):
-            raise ValueError("is still the placeholder from .env.example")
-        if len(value.get_secret_value()) < 10:
-            raise ValueError("is too short: use at least 10 characters")
-        return value
-
-    @property
-    def console_enabled(self) -> bool:
-        return self.console_password is not None
-
     @field_validator("graph_api_base_url")
     @classmethod
     def _graph_base_url(cls, value: str) -> str:
@@ -204,22 +204,50 @@ class Settings(BaseSettings):
     def _gemini_base_url(cls, value: str | None) -> str | None:
         return (value or "").strip().rstrip("/") or None
 
-    # The operator console and handing a conversation to a person. Unset CONSOLE_PASSWORD:
-    # the console is off (every /console path answers 404) and nobody can be handed a chat.
-    console_password: SecretStr | None = None
-    handoff_command: str = "/human"
-    handoff_reply: str | None = None  # None: a short line in the user's language
-    handoff_timeout_hours: float = Field(default=24.0, gt=0)
-    handoff_webhook_url: str | None = None
-    public_url: str | None = None
-    console_session_hours: float = Field(default=12.0, gt=0)
+    @field_validator("console_password", mode="before")
+    @classmethod
+    def _console_off_when_empty(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
 
-    # What a business of the tenants file falls back to (see TenantSettings).
-    reply_language: str = "auto"
-    knowledge_dir: Path = Path("knowledge")
-    voice_replies: Literal["auto", "always", "off"] = "auto"
+    @field_validator("console_password")
+    @classmethod
+    def _refuse_weak_console_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            if is_placeholder(value.get_secret_value()):
+                raise ValueError("is still the placeholder from .env.example")
+            if len(value.get_secret_value()) < MIN_CONSOLE_PASSWORD_LENGTH:
+                raise ValueError(f"must be at least {MIN_CONSOLE_PASSWORD_LENGTH} characters")
+        return value
 
-    _businesses: Businesses = PrivateAttr()
+    @field_validator("handoff_reply", mode="before")
+    @classmethod
+    def _default_reply_when_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("handoff_command")
+    @classmethod
+    def _handoff_command(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("handoff_webhook_url", "public_url", mode="before")
+    @classmethod
+    def _web_address(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip().rstrip("/")
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http://)")
+        return value
+
+    @property
+    def console_enabled(self) -> bool:
+        return self.console_password is not None
 
     @model_validator(mode="after")
     def _read_system_prompt_file(self) -> Settings:

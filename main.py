@@ -1,4 +1,4 @@
-"""The FastAPI app: its lifespan (store and answering) and its routes (webhook, health, metrics)."""
+"""The FastAPI app: its lifespan (store, answering) and its routes (webhook, health, console)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from whatsapp import SIGNATURE_HEADER, WebhookEvents, parse_webhook, verify_sign
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
     from answering.dispatcher import Dispatcher
+    from console.data import ConsoleData  # and the console only when it is on
 
 
 log = logging.getLogger("main")
@@ -94,6 +95,14 @@ def build_lifespan(
         )
         try:
             async with AsyncExitStack() as stack:
+                if settings.console_enabled:  # the admin exists before anything is answered
+                    from console.app import start_console
+
+                    # HOOK (console data): build the storage-backed ConsoleData here, unless
+                    # create_app was given one, e.g.
+                    #   app.state.console_data = app.state.console_data or StoreConsoleData(...)
+                    # start_console falls back to an empty one that lists nothing.
+                    await start_console(app, store)
                 if external:
                     services = Services(store, NobodyToWake(), metrics)
                     log.info("answering is left to `python -m answering.worker` processes")
@@ -284,12 +293,16 @@ def recorded_response(count: int) -> Response:
 
 
 def create_app(
-    settings: Settings | None = None, *, graph_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    *,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+    console_data: ConsoleData | None = None,
 ) -> FastAPI:
     """Build the app; without `settings` they are read from the environment and `.env`.
 
     `graph_transport` replaces the network under the Graph API client (the playground
-    prints what would be sent to WhatsApp instead of sending it).
+    prints what would be sent to WhatsApp instead of sending it). `console_data` is what the
+    console shows and acts on (with CONSOLE_PASSWORD set); None: the lifespan provides it.
     """
     settings = settings or load_settings()
     configure_logging(settings)
@@ -302,6 +315,10 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = Metrics()
     add_routes(app)
+    if settings.console_enabled:  # off: no route under /console at all, so each one is 404
+        from console.app import add_console
+
+        add_console(app, settings, console_data)
     return app
 
 

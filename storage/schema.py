@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -86,6 +87,46 @@ turns = Table(
     Index("ix_turns_conversation_id", "conversation_key", "id"),
     Index("ux_turns_inbox_role", "inbox_id", "role", unique=True),
     Index("ix_turns_created_at", "created_at"),
+)
+
+# The console's operators. `businesses`: JSON list of the business names an operator serves
+# (empty for the admin, who sees every business).
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+    Column("businesses", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Console sign-ins. `id` is the SHA-256 (hex) of the cookie's random token, never the token.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("operator_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Index("ix_console_sessions_operator", "operator_id"),
+    Index("ix_console_sessions_expires_at", "expires_at"),
+)
+
+# Failed console sign-ins, counted to throttle guessing. `username` and `address` hold SHA-256
+# hashes (hex) of the name tried and of the client address, which is all a count needs.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("failed_at", Float, nullable=False),
+    Index("ix_login_failures_username", "username", "failed_at"),
+    Index("ix_login_failures_address", "address", "failed_at"),
+    Index("ix_login_failures_failed_at", "failed_at"),
 )
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
 from storage.inbox import Inbox
+from storage.operators import Operators
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
 from storage.states import ConversationStates
+
+FAILED_SIGN_IN_RETENTION = 86400.0  # seconds; the sign-in throttle looks back 15 minutes
 
 
 class Store:
@@ -22,6 +27,7 @@ class Store:
         self.conversations = Conversations(db)
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)
+        self.operators = Operators(db)
 
     @classmethod
     def over(cls, engine: AsyncEngine) -> Store:
@@ -60,10 +66,13 @@ class Store:
         return self.db.is_sqlite
 
     async def purge(self, *, turns_before: float, inbox_before: float) -> tuple[int, int]:
-        """Delete old turns and old finished inbox rows (and old notices); how many of each."""
+        """Delete old turns and old finished inbox rows (and old notices, expired console
+        sessions and day-old failed sign-ins); how many turns and inbox rows went."""
         old_turns = await self.conversations.purge(turns_before)
         old_rows = await self.inbox.purge(inbox_before)
         await self.rate_limits.purge(inbox_before)
+        now = time.time()
+        await self.operators.purge(now=now, failures_before=now - FAILED_SIGN_IN_RETENTION)
         return old_turns, old_rows
 
     async def close(self) -> None:

@@ -90,6 +90,8 @@ async def test_downgrade_of_the_last_step(empty_url: str) -> None:
     try:
 
         def downgrade(connection: Connection) -> None:
+            # Down through 0004's step (and those above it, which test_console_migration.py
+            # covers on their own).
             command.downgrade(alembic_config(connection), "0003")
 
         async with store.engine.begin() as conn:

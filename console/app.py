@@ -1,0 +1,105 @@
+"""The console on the app: its routes and static files under /console, and its start-up work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from config import Settings
+from console import conversations, login, operators
+from console.data import ConsoleData, EmptyConsoleData
+from console.signin import ensure_admin
+from console.web import HERE, PREFIX, Console, ConsoleRoute, not_found, same_site, secure
+from storage.store import Store
+
+
+class ConsoleStatic(StaticFiles):
+    """The stylesheet and script, with the console's headers; revalidated, not stored blindly
+    (their addresses carry a content hash, so a new version is fetched at once anyway)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as error:
+            response = PlainTextResponse(str(error.detail), status_code=error.status_code)
+        secure(response, page=False)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+async def nothing_here(request: Request, rest: str) -> Response:
+    """Any other /console address: a 404 page with the console's headers."""
+    raise not_found()
+
+
+def add_console(app: FastAPI, settings: Settings, data: ConsoleData | None) -> None:
+    """Register the console after the service's own routes, so none of them (the webhook
+    above all) matches any later or pays for any of this."""
+    app.state.console = Console(settings)
+    app.state.console_data = data  # None: start_console chooses
+    get: list[tuple[str, Callable[..., Any]]] = [
+        (PREFIX, conversations.conversation_list),
+        (f"{PREFIX}/login", login.login_page),
+        (f"{PREFIX}/live/list", conversations.conversation_rows),
+        (f"{PREFIX}/conversations/{{conversation_id}}", conversations.conversation_page),
+        (f"{PREFIX}/live/conversations/{{conversation_id}}", conversations.conversation_live),
+        (f"{PREFIX}/operators", operators.operators_page),
+    ]
+    post: list[tuple[str, Callable[..., Any]]] = [
+        (f"{PREFIX}/login", login.login),
+        (f"{PREFIX}/logout", login.logout),
+        (f"{PREFIX}/conversations/{{conversation_id}}/take-over", conversations.take_over),
+        (f"{PREFIX}/conversations/{{conversation_id}}/hand-back", conversations.hand_back),
+        (f"{PREFIX}/conversations/{{conversation_id}}/reply", conversations.reply),
+        (f"{PREFIX}/operators", operators.add_operator),
+        (f"{PREFIX}/operators/{{operator_id}}", operators.update_operator),
+        (f"{PREFIX}/operators/{{operator_id}}/remove", operators.remove_operator),
+    ]
+    router = app.router
+    for path, endpoint in get:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            include_in_schema=False,
+            route_class_override=ConsoleRoute,
+        )
+    for path, endpoint in post:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            dependencies=[Depends(same_site)],
+            include_in_schema=False,
+            route_class_override=ConsoleRoute,
+        )
+    router.routes.append(
+        Mount(f"{PREFIX}/static", ConsoleStatic(directory=HERE / "static"), name="console-static")
+    )
+    router.add_api_route(
+        f"{PREFIX}/{{rest:path}}",
+        nothing_here,
+        methods=["GET", "POST"],
+        include_in_schema=False,
+        route_class_override=ConsoleRoute,
+    )
+
+
+async def start_console(app: FastAPI, store: Store) -> None:
+    """At start-up, before answering starts: the admin's password, and the data the pages show
+    (what create_app was given or the lifespan set; else an empty one that lists nothing)."""
+    console: Console = app.state.console
+    password = console.settings.console_password
+    if password is not None:
+        await ensure_admin(
+            store.operators, console.passwords, password.get_secret_value(), console.clock()
+        )
+    if app.state.console_data is None:
+        app.state.console_data = EmptyConsoleData()

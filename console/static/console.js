@@ -1,0 +1,94 @@
+// The console's only script. Every page works without it; it makes them live: lists and
+// transcripts refresh every few seconds, times show in the browser's time zone, a reply being
+// typed survives a refresh. Nothing here inserts text as HTML except the server's own partials.
+"use strict";
+
+(function () {
+  var POLL_MS = 2500;
+  var clock = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when.getTime())) {
+        el.title = el.textContent;
+        el.textContent = clock.format(when);
+      }
+    });
+  }
+
+  function nearBottom() {
+    var page = document.documentElement;
+    return window.innerHeight + window.scrollY >= page.scrollHeight - 120;
+  }
+
+  function toBottom() {
+    window.scrollTo(0, document.documentElement.scrollHeight);
+  }
+
+  // An element with data-live="<url>" is replaced by that URL's partial while the tab is visible.
+  function live(el) {
+    var url = el.getAttribute("data-live");
+    var last = null;
+    var busy = false;
+
+    function refresh() {
+      if (document.hidden || busy) return;
+      busy = true;
+      fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          if (response.redirected || response.status === 401 || response.status === 403 || response.status === 404) {
+            window.location.reload(); // signed out, or gone: the page says which
+            return null;
+          }
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) {
+          if (html === null || html === last) return;
+          var keep = el.hasAttribute("data-keep-bottom") && nearBottom();
+          var template = document.createElement("template");
+          template.innerHTML = html;
+          el.replaceChildren(template.content);
+          last = html;
+          localTimes(el);
+          if (keep) toBottom();
+        })
+        .catch(function () { /* offline for a moment: the next tick tries again */ })
+        .finally(function () { busy = false; });
+    }
+
+    window.setInterval(refresh, POLL_MS);
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) refresh();
+    });
+  }
+
+  // The reply being typed is kept per conversation until the server says it was sent.
+  function keepDraft(area) {
+    var key = area.getAttribute("data-draft");
+    try {
+      if (document.body.hasAttribute("data-reply-sent")) window.sessionStorage.removeItem(key);
+      else if (!area.value) area.value = window.sessionStorage.getItem(key) || "";
+      area.addEventListener("input", function () { window.sessionStorage.setItem(key, area.value); });
+    } catch (e) { /* storage refused (private mode): drafts are not kept */ }
+  }
+
+  function confirmations() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  }
+
+  function start() {
+    localTimes(document);
+    document.querySelectorAll("[data-live]").forEach(live);
+    document.querySelectorAll("textarea[data-draft]").forEach(keepDraft);
+    confirmations();
+    if (document.querySelector("[data-keep-bottom]")) toBottom();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

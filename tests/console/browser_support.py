@@ -1,0 +1,116 @@
+"""Shared pieces of the console's browser tests: Debian's Chromium through Playwright (never a
+downloaded browser), the app served by a real uvicorn, a tab that records dialogs and errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from console_support import ADMIN_PASSWORD, Served, served_console
+from memory_data import MemoryConsoleData
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Error,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(name="browser", scope="module")
+def browser_fixture() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install chromium (Playwright never downloads one)"
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Tab:
+    """A page, with what it reported: dialogs opened and errors (a CSP violation is one)."""
+
+    page: Page
+    url: str
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def open_tab(
+    browser: Browser, served: Served, viewport: ViewportSize, timezone: str = "UTC"
+) -> Tab:
+    context = browser.new_context(viewport=viewport, timezone_id=timezone, locale="en-GB")
+    page = context.new_page()
+    tab = Tab(page, served.url)
+
+    def on_dialog(dialog: Dialog) -> None:
+        tab.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":  # a Content-Security-Policy violation is one
+            tab.errors.append(message.text)
+
+    def on_page_error(error: Error) -> None:
+        tab.errors.append(str(error))
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+    return tab
+
+
+def sign_in(tab: Tab, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:
+    page = tab.page
+    page.goto(f"{tab.url}/console")
+    expect(page).to_have_url(re.compile(r"/console/login"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+
+
+def mark(page: Page) -> None:
+    """A flag that a reload would wipe out."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def not_reloaded(page: Page) -> bool:
+    return bool(page.evaluate("window.__notReloaded === true"))
+
+
+@pytest.fixture(name="data")
+def data_fixture() -> MemoryConsoleData:
+    return MemoryConsoleData()
+
+
+@pytest.fixture(name="served")
+def served_fixture(tmp_path: Path, data: MemoryConsoleData) -> Iterator[Served]:
+    with served_console(f"sqlite:///{tmp_path}/browser.db", data) as running:
+        yield running
