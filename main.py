@@ -96,13 +96,7 @@ def build_lifespan(
         try:
             async with AsyncExitStack() as stack:
                 if settings.console_enabled:  # the admin exists before anything is answered
-                    from console.app import start_console
-
-                    # HOOK (console data): build the storage-backed ConsoleData here, unless
-                    # create_app was given one, e.g.
-                    #   app.state.console_data = app.state.console_data or StoreConsoleData(...)
-                    # start_console falls back to an empty one that lists nothing.
-                    await start_console(app, store)
+                    await open_console(app, settings, store, metrics, stack, graph_transport)
                 if external:
                     services = Services(store, NobodyToWake(), metrics)
                     log.info("answering is left to `python -m answering.worker` processes")
@@ -130,6 +124,27 @@ def build_lifespan(
             log.info("stopped")
 
     return lifespan
+
+
+async def open_console(
+    app: FastAPI,
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    stack: AsyncExitStack,
+    graph_transport: httpx.AsyncBaseTransport | None,
+) -> None:
+    """The console's data over the store, its actions through the businesses' numbers."""
+    from answering.wiring import operator_desk
+    from console.app import start_console
+    from console.store_data import StoreConsoleData
+
+    if app.state.console_data is None:  # create_app may have been given another (tests)
+        desk = await stack.enter_async_context(
+            operator_desk(settings, store, metrics, graph_transport=graph_transport)
+        )
+        app.state.console_data = StoreConsoleData(settings, store, desk)
+    await start_console(app, store)
 
 
 async def start_worker_processes(

@@ -81,6 +81,13 @@ class Handoff:
         request = HandoffRequest(reason, job.conversation.id)
         return Outcome(self.reply(job), MessageState.DONE, turns=turns, handoff=request)
 
+    def asked_by_command(self, job: Job) -> Outcome:
+        """The user sent HANDOFF_COMMAND; the history keeps it, so that what an operator then
+        writes follows a question of the user's when Gemini reads it back."""
+        reply = self.reply(job)
+        turns = (Turn(Role.USER, job.row.text or ""), Turn(Role.MODEL, reply))
+        return self.asked(job, ASKED_WITH_COMMAND, turns)
+
     @staticmethod
     def held(remembered_as: str) -> Outcome:
         """A message while a person has (or is to get) the conversation: kept, not answered."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from answering.commands import command_of, run_command
-from answering.handoff import ASKED_WITH_COMMAND, Handoff
+from answering.handoff import Handoff
 from answering.inbound import FixedReply, Question, interpret
 from answering.job import Job, Outcome, log_fields
 from answering.limits import rate_limited
@@ -102,7 +102,7 @@ class Pipeline:
         if command:
             outcome = await run_command(job, command, self._store, self._settings)
         elif self._handoff.is_command(row):
-            outcome = self._handoff.asked(job, ASKED_WITH_COMMAND)
+            outcome = self._handoff.asked_by_command(job)
         elif isinstance(plan, FixedReply):
             outcome = Outcome(plan.text, MessageState.DONE)
         else:

@@ -12,6 +12,7 @@ import httpx
 
 from answering.dispatcher import Dispatcher
 from answering.notify import Notifier
+from answering.operators import OperatorDesk
 from answering.pipeline import Pipeline
 from config import Settings
 from llm import Gemini, gemini_http_client
@@ -23,6 +24,41 @@ from whatsapp import GraphClient, graph_http_client
 def new_owner() -> str:
     """This process's name on the claims it takes: host, pid and a random suffix."""
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def graph_clients(
+    settings: Settings, http: httpx.AsyncClient, metrics: Metrics
+) -> dict[str, GraphClient]:
+    """One Graph client per business number and token, over one shared set of connections."""
+    return {
+        business.phone_number_id: GraphClient(
+            http,
+            version=settings.graph_api_version,
+            phone_number_id=business.phone_number_id,
+            token=business.token,
+            backoff=settings.backoff(settings.graph_max_attempts),
+            observer=metrics.observe_graph,
+        )
+        for business in settings.businesses
+    }
+
+
+@contextlib.asynccontextmanager
+async def operator_desk(
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    *,
+    graph_transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[OperatorDesk]:
+    """The console's actions with their own Graph clients (the web process answers nothing)."""
+    http = graph_http_client(
+        settings.graph_api_base_url, settings.graph_timeout_seconds, transport=graph_transport
+    )
+    try:
+        yield OperatorDesk(settings, store, graph_clients(settings, http, metrics))
+    finally:
+        await http.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -51,17 +87,7 @@ async def running_answering(
         timeout_seconds=settings.gemini_timeout_seconds,
         backoff=settings.backoff(settings.gemini_max_attempts),
     )
-    graphs = {  # one per business number and token, over one set of connections
-        business.phone_number_id: GraphClient(
-            graph_http,
-            version=settings.graph_api_version,
-            phone_number_id=business.phone_number_id,
-            token=business.token,
-            backoff=settings.backoff(settings.graph_max_attempts),
-            observer=metrics.observe_graph,
-        )
-        for business in settings.businesses
-    }
+    graphs = graph_clients(settings, graph_http, metrics)
     notify_http = (
         httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         if settings.console_enabled and settings.handoff_webhook_url

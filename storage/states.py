@@ -13,7 +13,7 @@ from storage.database import Database
 from storage.inbox import InboxRow
 from storage.schema import conversations, turns
 
-_COLUMNS = (
+CONVERSATION_COLUMNS = (
     conversations.c.id,
     conversations.c.conversation_key,
     conversations.c.phone_number_id,
@@ -51,8 +51,8 @@ class Conversation:
         return max(self.state_since, self.last_operator_at or 0.0)
 
 
-def _conversation(values: object) -> Conversation:
-    data = {column.name: getattr(values, column.name) for column in _COLUMNS}
+def conversation_of(values: object) -> Conversation:
+    data = {column.name: getattr(values, column.name) for column in CONVERSATION_COLUMNS}
     data["state"] = ConversationState(data["state"])
     return Conversation(**data)
 
@@ -91,7 +91,7 @@ class ConversationStates:
                 last_activity_at=bindparam("now"),
             )
             .on_conflict_do_update(index_elements=["conversation_key"], set_=values)
-            .returning(*_COLUMNS)
+            .returning(*CONVERSATION_COLUMNS)
         )
 
     async def touch(self, row: InboxRow, written_at: float) -> Conversation:
@@ -106,13 +106,13 @@ class ConversationStates:
             "now": time.time(),
         }
         async with self._db.write() as conn:
-            return _conversation((await conn.execute(self._touch, parameters)).one())
+            return conversation_of((await conn.execute(self._touch, parameters)).one())
 
     async def get(self, conversation_id: int) -> Conversation | None:
-        query = select(*_COLUMNS).where(conversations.c.id == conversation_id)
+        query = select(*CONVERSATION_COLUMNS).where(conversations.c.id == conversation_id)
         async with self._db.connect() as conn:
             found = (await conn.execute(query)).first()
-        return _conversation(found) if found is not None else None
+        return conversation_of(found) if found is not None else None
 
     async def change(
         self,

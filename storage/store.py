@@ -13,6 +13,7 @@ from storage.operators import Operators
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
 from storage.states import ConversationStates
+from storage.transcripts import Transcripts
 
 FAILED_SIGN_IN_RETENTION = 86400.0  # seconds; the sign-in throttle looks back 15 minutes
 
@@ -27,6 +28,7 @@ class Store:
         self.conversations = Conversations(db)
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)
+        self.transcripts = Transcripts(db)
         self.operators = Operators(db)
 
     @classmethod

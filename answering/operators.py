@@ -1,0 +1,114 @@
+"""What an operator does to a conversation: take it over, reply on WhatsApp, hand it back."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from answering.sending import GRAPH_OUTSIDE_WINDOW, pause_between_parts
+from answering.windows import REPLY_WINDOW_SECONDS
+from config import Settings
+from domain.types import ConversationState
+from markup.whatsapp import markdown_to_whatsapp, split_message
+from ops.logs import short_hash
+from storage.states import Conversation
+from storage.store import Store
+from whatsapp import GraphAPIError, GraphClient
+
+log = logging.getLogger(__name__)
+
+TAKEN_OVER, HANDED_BACK = "taken_over", "handed_back"
+MAX_REPLY_CHARS = 4 * 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Whether an operator's reply went out; if not, why, in a sentence for the operator."""
+
+    sent: bool
+    reason: str | None = None
+
+
+def outside_window(conversation: Conversation, now: float) -> str | None:
+    """Why WhatsApp would refuse a free-form message now, or None when it would not."""
+    if conversation.last_user_at is None:
+        return "The customer has not written yet, so WhatsApp does not allow a message."
+    hours = (now - conversation.last_user_at) / 3600
+    if now - conversation.last_user_at <= REPLY_WINDOW_SECONDS:
+        return None
+    return (
+        f"The customer last wrote {hours:.0f} hours ago. WhatsApp only allows replies within "
+        "24 hours of the customer's last message, so nothing was sent. The next message they "
+        "send opens the window again."
+    )
+
+
+class OperatorDesk:
+    """The console's actions on conversations, through each business's Graph client."""
+
+    def __init__(self, settings: Settings, store: Store, graphs: Mapping[str, GraphClient]) -> None:
+        self._settings = settings
+        self._store = store
+        self._graphs = graphs
+
+    async def take_over(self, conversation: Conversation, operator: str) -> None:
+        await self._store.states.change(
+            conversation.conversation_key,
+            ConversationState.OPERATOR,
+            event=TAKEN_OVER,
+            operator=operator,
+        )
+        log.info("conversation %s taken over", short_hash(conversation.conversation_key))
+
+    async def hand_back(self, conversation: Conversation, operator: str) -> None:
+        await self._store.states.change(
+            conversation.conversation_key,
+            ConversationState.ASSISTANT,
+            event=HANDED_BACK,
+            operator=operator,
+        )
+        log.info("conversation %s handed back", short_hash(conversation.conversation_key))
+
+    async def reply(self, conversation: Conversation, operator: str, text: str) -> Sent:
+        """Send `text` as the assistant would (WhatsApp formatting, parts of at most 4096
+        characters, paced), taking the conversation over first if another had it."""
+        text = text.strip()
+        if not text:
+            return Sent(False, "Write a reply first.")
+        if len(text) > MAX_REPLY_CHARS:
+            return Sent(False, f"That reply is too long: at most {MAX_REPLY_CHARS} characters.")
+        refusal = outside_window(conversation, time.time())
+        if refusal is not None:
+            return Sent(False, refusal)
+        graph = self._graphs.get(conversation.phone_number_id)
+        if graph is None:
+            return Sent(False, "This conversation's business is no longer served here.")
+        if (
+            conversation.state is not ConversationState.OPERATOR
+            or conversation.operator != operator
+        ):
+            await self.take_over(conversation, operator)
+        parts = split_message(markdown_to_whatsapp(text))
+        try:
+            for index, part in enumerate(parts):
+                if index:
+                    await pause_between_parts(self._settings.part_interval_seconds)
+                await graph.send_text(conversation.recipient, part)
+        except GraphAPIError as exc:
+            log.warning(
+                "operator reply to %s failed: %s",
+                short_hash(conversation.conversation_key),
+                exc,
+            )
+            if index:  # what did go out is part of the conversation
+                await self._store.states.operator_wrote(
+                    conversation.conversation_key, operator, ["\n\n".join(parts[:index])]
+                )
+            if exc.code == GRAPH_OUTSIDE_WINDOW:
+                return Sent(False, "WhatsApp refused it: the 24-hour window has closed.")
+            return Sent(False, f"WhatsApp refused the message ({exc}). Nothing more was sent.")
+        await self._store.states.operator_wrote(conversation.conversation_key, operator, [text])
+        log.info("operator replied in %s", short_hash(conversation.conversation_key))
+        return Sent(True)

@@ -1,0 +1,112 @@
+"""What the console reads: conversations newest first, filtered and searched, and transcripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+
+from domain.types import ConversationState, Role
+from storage.database import Database
+from storage.schema import conversations, turns
+from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
+
+PREVIEW_CHARS = 120
+TRANSCRIPT_LIMIT = 500
+
+_LAST_MESSAGE = (
+    select(turns.c.text)
+    .where(
+        turns.c.conversation_key == conversations.c.conversation_key,
+        turns.c.role.in_([Role.USER.value, Role.MODEL.value]),
+    )
+    .order_by(turns.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A conversation as the list shows it: its row and its newest message."""
+
+    conversation: Conversation
+    preview: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a transcript as stored: a turn, an operator's message, or an event."""
+
+    id: int
+    at: float
+    role: str  # user, model, event
+    text: str
+    author: str | None
+    detail: str | None
+    sources: tuple[str, ...]
+
+
+def _like(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+class Transcripts:
+    """Read-only queries for the console; every write goes through ConversationStates."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def listed(
+        self,
+        *,
+        phone_number_ids: Collection[str] | None,
+        state: ConversationState | None,
+        search: str | None,
+        limit: int,
+    ) -> list[Listed]:
+        query = select(*CONVERSATION_COLUMNS, _LAST_MESSAGE.label("preview"))
+        if phone_number_ids is not None:
+            query = query.where(conversations.c.phone_number_id.in_(list(phone_number_ids)))
+        if state is not None:
+            query = query.where(conversations.c.state == state.value)
+        if search and search.strip():
+            pattern = _like(search.strip())
+            query = query.where(
+                or_(
+                    func.lower(func.coalesce(conversations.c.profile_name, "")).like(
+                        pattern, escape="\\"
+                    ),
+                    conversations.c.user_id.like(pattern, escape="\\"),
+                )
+            )
+        query = query.order_by(conversations.c.last_activity_at.desc()).limit(limit)
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Listed(conversation_of(row), (row.preview or "")[:PREVIEW_CHARS]) for row in rows]
+
+    async def entries(self, conversation_key: str) -> list[Entry]:
+        """The newest TRANSCRIPT_LIMIT lines of a conversation, oldest first."""
+        query = (
+            select(turns)
+            .where(turns.c.conversation_key == conversation_key)
+            .order_by(turns.c.id.desc())
+            .limit(TRANSCRIPT_LIMIT)
+        )
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Entry(
+                id=row.id,
+                at=row.created_at,
+                role=row.role,
+                text=row.text,
+                author=row.author,
+                detail=row.detail,
+                sources=tuple(json.loads(row.sources)) if row.sources else (),
+            )
+            for row in reversed(rows)
+        ]
