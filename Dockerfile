@@ -21,7 +21,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY *.py alembic.ini ./
 COPY answering/ ./answering/
 COPY console/ ./console/
+COPY documents/ ./documents/
 COPY domain/ ./domain/
+COPY gemini/ ./gemini/
 COPY language/ ./language/
 COPY markup/ ./markup/
 COPY ops/ ./ops/

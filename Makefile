@@ -49,14 +49,23 @@ bench: $(VENV)/.dev
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: chat simulate
+.PHONY: chat simulate knowledge
+
+## knowledge: synchronise KNOWLEDGE_DIR (each business's folder) into Gemini File Search now
+## and print what happened to each file ([TENANT=<name>]: one business)
+knowledge: $(VENV)/.runtime
+	$(BIN)/python -m tools.knowledge $(if $(TENANT),--tenant "$(TENANT)")
 
 ## chat: talk to the assistant in the terminal; WhatsApp is simulated, only GEMINI_API_KEY needed
 ## (TENANT=<name>: a business of TENANTS_FILE, its prompt and overrides)
 chat: $(VENV)/.runtime
 	$(BIN)/python -m tools.playground
 
-## simulate: send one signed test webhook to a running instance (make simulate TEXT="Hello"
-## [TENANT=<name>]: to a business of TENANTS_FILE)
+## simulate: send one signed test webhook to the instance of `make run` on http://$(HOST):$(PORT)
+## (make simulate TEXT="Hello" [PORT=8080] [HOST=...] [TENANT=<name>: a business of TENANTS_FILE]
+## [TYPE=text|sticker|image|voice]: TEXT is the message, or an image's caption; the media id is
+## made up, so against a real Meta number an image or voice note gets "couldn't open that file")
 simulate: $(VENV)/.runtime
-	$(BIN)/python -m tools.simulate --text "$(TEXT)" $(if $(TENANT),--tenant "$(TENANT)")
+	$(BIN)/python -m tools.simulate \
+		--url "http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)/webhook" \
+		$(if $(TYPE),--type "$(TYPE)") $(if $(TEXT),--text "$(TEXT)") $(if $(TENANT),--tenant "$(TENANT)")

@@ -25,7 +25,7 @@ from domain.businesses import (
     read_tenants_file,
     refuse_duplicates,
 )
-from domain.secrets import is_placeholder
+from domain.secrets import placeholder_reason
 from domain.types import Backoff
 from language.choice import normalise_language
 
@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     # notifications; no trailing slash.
     public_url: str | None = None
 
+    # Business knowledge: `startup` synchronises KNOWLEDGE_DIR at start-up, `off` only on demand.
+    knowledge_sync: Literal["startup", "off"] = "startup"
+    # Google Search grounding and URL context (billed per search); not with documents.
+    web_search: bool = False
+
     # What a business of the tenants file falls back to (see TenantSettings).
     reply_language: str = "auto"
     knowledge_dir: Path = Path("knowledge")
@@ -162,8 +167,7 @@ class Settings(BaseSettings):
     @field_validator("verify_token", "app_secret", "gemini_api_key")
     @classmethod
     def _refuse_placeholder_secret(cls, value: SecretStr) -> SecretStr:
-        if is_placeholder(value.get_secret_value()):
-            raise ValueError("is empty or still the placeholder from .env.example")
+        _refuse_placeholder(value.get_secret_value())
         return value
 
     @field_validator("whatsapp_token")
@@ -174,8 +178,7 @@ class Settings(BaseSettings):
         if value is None:
             _required_without_tenants(info)
             return None
-        if is_placeholder(value.get_secret_value()):
-            raise ValueError("is empty or still the placeholder from .env.example")
+        _refuse_placeholder(value.get_secret_value())
         return value
 
     @field_validator("phone_number_id")
@@ -185,8 +188,12 @@ class Settings(BaseSettings):
             _required_without_tenants(info)
             return None
         value = value.strip()
-        if is_placeholder(value) or not value.isdigit():
-            raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
+        problem = _placeholder_problem(value)
+        if problem is not None or not value.isdigit():
+            raise ValueError(
+                "must be the numeric Phone number ID from the Meta dashboard"
+                + (f"; this one {problem}" if problem else "")
+            )
         return value
 
     @field_validator("reply_language")
@@ -215,8 +222,7 @@ class Settings(BaseSettings):
     @classmethod
     def _refuse_weak_console_password(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            if is_placeholder(value.get_secret_value()):
-                raise ValueError("is still the placeholder from .env.example")
+            _refuse_placeholder(value.get_secret_value())
             if len(value.get_secret_value()) < MIN_CONSOLE_PASSWORD_LENGTH:
                 raise ValueError(f"must be at least {MIN_CONSOLE_PASSWORD_LENGTH} characters")
         return value
@@ -294,6 +300,22 @@ class Settings(BaseSettings):
             fallback_message=self.fallback_message,
         )
 
+    @model_validator(mode="after")
+    def _web_search_or_documents(self) -> Settings:
+        """Gemini cannot search the web and a File Search store in one request (400)."""
+        if self.web_search:
+            from documents.library import has_files
+
+            with_files = [b.name for b in self.businesses if has_files(b.knowledge_dir)]
+            if with_files:
+                raise ValueError(
+                    "WEB_SEARCH=true cannot be combined with documents: Gemini does not yet "
+                    "search the web and a File Search store in one request, and "
+                    f"{', '.join(with_files)} has documents in its KNOWLEDGE_DIR. Set "
+                    "WEB_SEARCH=false, or empty the folder"
+                )
+        return self
+
     @property
     def businesses(self) -> Businesses:
         """Every business this deployment answers for (one without a tenants file)."""
@@ -319,6 +341,25 @@ class Settings(BaseSettings):
                 value = "true" if value else "false"
             environment[name.upper()] = str(value)
         return environment
+
+
+def _placeholder_problem(value: str) -> str | None:
+    """What is wrong with a placeholder value ("is empty", "is still the placeholder from
+    .env.example (it starts with 'change-me')"), naming only the matched word; None if real."""
+    reason = placeholder_reason(value)
+    if reason is None:
+        return None
+    if not value.strip():
+        return "is empty"
+    return f"is still the placeholder from .env.example (it {reason})"
+
+
+def _refuse_placeholder(value: str) -> None:
+    """ValueError for a secret that is empty or still a placeholder; the message never
+    carries the value."""
+    problem = _placeholder_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _required_without_tenants(info: ValidationInfo) -> None:

@@ -29,6 +29,8 @@ from whatsapp import SIGNATURE_HEADER, WebhookEvents, parse_webhook, verify_sign
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
     from answering.dispatcher import Dispatcher
     from console.data import ConsoleData  # and the console only when it is on
+    from console.knowledge_data import KnowledgeData
+    from documents.library import Library
 
 
 log = logging.getLogger("main")
@@ -95,6 +97,7 @@ def build_lifespan(
         )
         try:
             async with AsyncExitStack() as stack:
+                app.state.library = await open_library(settings, store, stack)
                 if settings.console_enabled:  # the admin exists before anything is answered
                     await open_console(app, settings, store, metrics, stack, graph_transport)
                 if external:
@@ -126,6 +129,14 @@ def build_lifespan(
     return lifespan
 
 
+async def open_library(settings: Settings, store: Store, stack: AsyncExitStack) -> Library | None:
+    """The businesses' documents, when this deployment may have some (synchronised at start-up
+    in the background with KNOWLEDGE_SYNC=startup); None otherwise."""
+    from documents.running import running_library
+
+    return await stack.enter_async_context(running_library(settings, store))
+
+
 async def open_console(
     app: FastAPI,
     settings: Settings,
@@ -144,6 +155,12 @@ async def open_console(
             operator_desk(settings, store, metrics, graph_transport=graph_transport)
         )
         app.state.console_data = StoreConsoleData(settings, store, desk)
+    if app.state.knowledge_data is None and app.state.library is not None:
+        from console.knowledge_store_data import LibraryKnowledgeData
+
+        knowledge = LibraryKnowledgeData(settings, app.state.library)
+        stack.push_async_callback(knowledge.uploads_done)
+        app.state.knowledge_data = knowledge
     await start_console(app, store)
 
 
@@ -312,12 +329,14 @@ def create_app(
     *,
     graph_transport: httpx.AsyncBaseTransport | None = None,
     console_data: ConsoleData | None = None,
+    knowledge_data: KnowledgeData | None = None,
 ) -> FastAPI:
     """Build the app; without `settings` they are read from the environment and `.env`.
 
     `graph_transport` replaces the network under the Graph API client (the playground
     prints what would be sent to WhatsApp instead of sending it). `console_data` is what the
     console shows and acts on (with CONSOLE_PASSWORD set); None: the lifespan provides it.
+    `knowledge_data` is the Knowledge page's documents, likewise.
     """
     settings = settings or load_settings()
     configure_logging(settings)
@@ -333,7 +352,7 @@ def create_app(
     if settings.console_enabled:  # off: no route under /console at all, so each one is 404
         from console.app import add_console
 
-        add_console(app, settings, console_data)
+        add_console(app, settings, console_data, knowledge_data)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import Question, refusal
@@ -12,14 +13,30 @@ from answering.media import Attachment, MediaRefused
 from answering.media import fetch as fetch_media
 from config import Settings
 from domain.types import MessageState, Role, Turn
-from llm import TRANSFER_TO_HUMAN, Gemini, LLMError, transfer_to_human_tool
+from gemini.requests import (
+    TRANSFER_TO_HUMAN,
+    file_search_tool,
+    transfer_to_human_tool,
+    web_tools,
+)
+from llm import Gemini, LLMError
 from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import short_hash
 from ops.metrics import Metrics
 from storage.store import Store
 from whatsapp import Kind
 
+if TYPE_CHECKING:
+    from google.genai import types
+
 log = logging.getLogger(__name__)
+
+# Appended to the system prompt while the business has documents.
+KNOWLEDGE_HINT = (
+    "Answer from the business's documents (File Search) whenever they cover the question. "
+    "When they do not, say so plainly and offer to pass the question to a person: never "
+    "invent prices, stock, opening hours or policies."
+)
 
 
 class Asker:
@@ -64,10 +81,8 @@ class Asker:
         history = await self._store.conversations.history(
             row.conversation_key, settings.history_turns, settings.history_max_chars
         )
+        prompt, tools = await self._instructions(job)
         started = time.perf_counter()
-        prompt, tools = job.business.system_prompt, []
-        if self._handoff.enabled:  # Gemini may hand the conversation to a person
-            prompt, tools = f"{prompt}\n\n{PROMPT_HINT}", [transfer_to_human_tool()]
         try:
             answer = await self._gemini.generate(
                 prompt,
@@ -105,8 +120,23 @@ class Asker:
                 output_tokens=answer.output_tokens,
             ),
         )
+        if answer.sources:  # counted, never logged: titles can say what was asked
+            self._metrics.grounded.labels(job.business.name).inc()
         await self._store.inbox.save_reply(row.id, self._owner, answer.text)
-        return answered(question, answer.text)
+        return answered(question, answer.text, answer.sources)
+
+    async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
+        """The system prompt and the tools for this business: its documents (or the web),
+        and handing over to a person while the console is on."""
+        prompt, tools = job.business.system_prompt, []
+        store_name = await self._store.knowledge.searchable(job.business.phone_number_id)
+        if store_name is not None:
+            prompt, tools = f"{prompt}\n\n{KNOWLEDGE_HINT}", [file_search_tool(store_name)]
+        elif self._settings.web_search:
+            tools = web_tools()
+        if self._handoff.enabled:
+            prompt, tools = f"{prompt}\n\n{PROMPT_HINT}", [*tools, transfer_to_human_tool()]
+        return prompt, tools
 
     def _limit(self, kind: Kind) -> int:
         settings = self._settings
@@ -129,6 +159,6 @@ class Asker:
         return Outcome(apology, MessageState.FAILED, reason[:255], user_turn)
 
 
-def answered(question: Question, reply: str) -> Outcome:
-    turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply))
+def answered(question: Question, reply: str, sources: tuple[str, ...] = ()) -> Outcome:
+    turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply, sources))
     return Outcome(reply, MessageState.DONE, None, turns)

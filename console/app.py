@@ -13,8 +13,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from config import Settings
-from console import conversations, login, operators
+from console import conversations, knowledge, login, operators
 from console.data import ConsoleData, EmptyConsoleData
+from console.knowledge_data import EmptyKnowledgeData, KnowledgeData
 from console.signin import ensure_admin
 from console.web import HERE, PREFIX, Console, ConsoleRoute, not_found, same_site, secure
 from storage.store import Store
@@ -39,11 +40,17 @@ async def nothing_here(request: Request, rest: str) -> Response:
     raise not_found()
 
 
-def add_console(app: FastAPI, settings: Settings, data: ConsoleData | None) -> None:
+def add_console(
+    app: FastAPI,
+    settings: Settings,
+    data: ConsoleData | None,
+    knowledge_data: KnowledgeData | None = None,
+) -> None:
     """Register the console after the service's own routes, so none of them (the webhook
     above all) matches any later or pays for any of this."""
     app.state.console = Console(settings)
     app.state.console_data = data  # None: start_console chooses
+    app.state.knowledge_data = knowledge_data  # likewise
     get: list[tuple[str, Callable[..., Any]]] = [
         (PREFIX, conversations.conversation_list),
         (f"{PREFIX}/login", login.login_page),
@@ -51,6 +58,8 @@ def add_console(app: FastAPI, settings: Settings, data: ConsoleData | None) -> N
         (f"{PREFIX}/conversations/{{conversation_id}}", conversations.conversation_page),
         (f"{PREFIX}/live/conversations/{{conversation_id}}", conversations.conversation_live),
         (f"{PREFIX}/operators", operators.operators_page),
+        (f"{PREFIX}/knowledge", knowledge.knowledge_page),
+        (f"{PREFIX}/live/knowledge", knowledge.knowledge_rows),
     ]
     post: list[tuple[str, Callable[..., Any]]] = [
         (f"{PREFIX}/login", login.login),
@@ -61,6 +70,8 @@ def add_console(app: FastAPI, settings: Settings, data: ConsoleData | None) -> N
         (f"{PREFIX}/operators", operators.add_operator),
         (f"{PREFIX}/operators/{{operator_id}}", operators.update_operator),
         (f"{PREFIX}/operators/{{operator_id}}/remove", operators.remove_operator),
+        (f"{PREFIX}/knowledge/upload", knowledge.upload),
+        (f"{PREFIX}/knowledge/delete", knowledge.delete),
     ]
     router = app.router
     for path, endpoint in get:
@@ -94,7 +105,8 @@ def add_console(app: FastAPI, settings: Settings, data: ConsoleData | None) -> N
 
 async def start_console(app: FastAPI, store: Store) -> None:
     """At start-up, before answering starts: the admin's password, and the data the pages show
-    (what create_app was given or the lifespan set; else an empty one that lists nothing)."""
+    and documents (what create_app was given or the lifespan set; else empty ones that list
+    nothing, and refuse uploads)."""
     console: Console = app.state.console
     password = console.settings.console_password
     if password is not None:
@@ -103,3 +115,5 @@ async def start_console(app: FastAPI, store: Store) -> None:
         )
     if app.state.console_data is None:
         app.state.console_data = EmptyConsoleData()
+    if app.state.knowledge_data is None:
+        app.state.knowledge_data = EmptyKnowledgeData(app.state.console_data.business_names())

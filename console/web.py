@@ -47,7 +47,7 @@ class NavItem:
 # The header's links, in order: another page is one more line here (and its routes).
 NAV: list[NavItem] = [
     NavItem("Conversations", PREFIX),
-    # NavItem("Knowledge", f"{PREFIX}/knowledge"),
+    NavItem("Knowledge", f"{PREFIX}/knowledge"),
     # NavItem("Usage", f"{PREFIX}/usage", admin_only=True),
     NavItem("Operators", f"{PREFIX}/operators", admin_only=True),
 ]

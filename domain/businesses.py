@@ -13,7 +13,7 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from domain.secrets import is_placeholder
+from domain.secrets import placeholder_reason
 from language.choice import normalise_language
 
 DEFAULT_BUSINESS = "default"
@@ -171,8 +171,9 @@ def _token(name: str, label: str) -> SecretStr:
         raise ValueError(
             f"TENANTS_FILE, {label}: whatsapp_token_env names {name}, which is not set"
         )
-    if is_placeholder(value):
-        raise ValueError(f"TENANTS_FILE, {label}: {name} is still a placeholder")
+    reason = placeholder_reason(value)
+    if reason is not None:  # the matched word only: the rest of the value may be real
+        raise ValueError(f"TENANTS_FILE, {label}: {name} is still a placeholder (it {reason})")
     return SecretStr(value.strip())
 
 

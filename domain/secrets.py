@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-# Values that only ever come from copying `.env.example` without filling it in.
-_PLACEHOLDER_PREFIXES = ("change-me", "changeme", "your-", "your_", "<", "replace")
-_PLACEHOLDER_VALUES = frozenset({"xxx", "todo", "placeholder", "secret", "token", "..."})
+# Values that only ever come from copying `.env.example` without filling it in (README.md,
+# "Settings", lists them: keep the two in step).
+PLACEHOLDER_PREFIXES = ("change-me", "changeme", "your-", "your_", "<", "replace")
+PLACEHOLDER_VALUES = ("xxx", "todo", "placeholder", "secret", "token", "...")
+
+
+def placeholder_reason(value: str) -> str | None:
+    """Why `value` is refused as a placeholder ("is empty", "starts with 'change-me'",
+    "is 'token'"), or None for a real value.
+
+    The reason names only the matched word of the lists above, in their spelling, never the
+    value itself: what follows a `change-me-` may be something real.
+    """
+    v = value.strip().lower()
+    if not v:
+        return "is empty"
+    if v in PLACEHOLDER_VALUES:
+        return f"is {v!r}"
+    for prefix in PLACEHOLDER_PREFIXES:
+        if v.startswith(prefix):
+            return f"starts with {prefix!r}"
+    return None
 
 
 def is_placeholder(value: str) -> bool:
     """True for a value that is empty or was obviously left over from `.env.example`."""
-    v = value.strip().lower()
-    return not v or v in _PLACEHOLDER_VALUES or v.startswith(_PLACEHOLDER_PREFIXES)
+    return placeholder_reason(value) is not None

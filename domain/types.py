@@ -32,6 +32,7 @@ class Turn:
 
     role: Role
     text: str
+    sources: tuple[str, ...] = ()  # titles of the documents or pages an answer drew on
 
 
 class RateVerdict(enum.StrEnum):

@@ -67,6 +67,11 @@ class Metrics:
         self.gemini_failures = counter(
             "assistant_gemini_failures", "Gemini calls that gave no answer, by business", "business"
         )
+        self.grounded = counter(
+            "assistant_grounded_answers",
+            "Answers that drew on the business's documents or the web, by business",
+            "business",
+        )
         self.graph_latency = histogram(
             "assistant_graph_latency_seconds",
             "Time of one Graph API call, retries included, by call",

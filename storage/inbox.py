@@ -142,13 +142,14 @@ _FINISH = _OWNED.values(
     updated_at=bindparam("updated_at"),
 )
 # A closed message's turns, only while its claim is still ours, once per message and role.
-_TURN_COLUMNS = ["inbox_id", "conversation_key", "role", "text", "created_at"]
+_TURN_COLUMNS = ["inbox_id", "conversation_key", "role", "text", "created_at", "sources"]
 _TURN_FROM_CLAIM = select(
     inbox.c.id,
     inbox.c.conversation_key,
     bindparam("role", type_=String),
     bindparam("text", type_=Text),
     bindparam("created_at", type_=Float),
+    bindparam("sources", type_=Text),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
 
 _RELEASE = (
@@ -251,6 +252,7 @@ class Inbox:
                             "role": turn.role.value,
                             "text": clean_text(turn.text),
                             "created_at": now,
+                            "sources": json.dumps(list(turn.sources)) if turn.sources else None,
                         }
                         for turn in new_turns
                     ],

@@ -152,6 +152,18 @@ conversations = Table(
 )
 
 
+# Each business's Gemini File Search store: its name, so every instance and restart uses the same
+# one, and how many documents it holds, which decides whether answers search it.
+knowledge_stores = Table(
+    "knowledge_stores",
+    metadata,
+    Column("phone_number_id", String(64), primary_key=True),
+    Column("store_name", String(255), nullable=False),
+    Column("documents", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 

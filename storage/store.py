@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
 from storage.inbox import Inbox
+from storage.knowledge import KnowledgeStores
 from storage.operators import Operators
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
@@ -29,6 +30,7 @@ class Store:
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)
         self.transcripts = Transcripts(db)
+        self.knowledge = KnowledgeStores(db)
         self.operators = Operators(db)
 
     @classmethod

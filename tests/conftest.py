@@ -37,6 +37,7 @@ GEMINI_API_KEY = "test-gemini-key-41c0"
 MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
 MEDIA_BASE = "https://lookaside.test/whatsapp_business/attachments"
 
+from fake_file_search import FakeFileSearch  # noqa: E402
 from fake_upstreams import FakeServer  # noqa: E402
 from pg_server import PostgresServer, find_postgres_bin  # noqa: E402
 
@@ -186,6 +187,8 @@ class FakeUpstreams:
     media_requests: list[httpx.Request] = field(default_factory=list)
     # (the business number id in the path, the bearer token) of each Graph message call
     senders: list[tuple[str, str]] = field(default_factory=list)
+    # Gemini File Search: stores, documents, uploads (everything under GEMINI_BASE but answers)
+    file_search: FakeFileSearch = field(default_factory=lambda: FakeFileSearch(GEMINI_BASE))
 
     def install(self) -> None:
         self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/messages$").mock(
@@ -198,6 +201,7 @@ class FakeUpstreams:
         self.router.post(
             url__regex=rf"^{GEMINI_BASE}/v1[a-z0-9]*/models/[^/:]+:generateContent$"
         ).mock(side_effect=self._gemini)
+        self.router.route(url__startswith=GEMINI_BASE).mock(side_effect=self.file_search.handle)
 
     async def _reply(self, queue: list[Reply], request: httpx.Request) -> httpx.Response | None:
         if not queue:

@@ -14,6 +14,7 @@ from conftest import ROOT
 from pydantic import SecretStr, ValidationError
 
 from config import WHERE_TO_GET, Settings, load_settings
+from domain.secrets import PLACEHOLDER_PREFIXES, PLACEHOLDER_VALUES
 
 REQUIRED = ("WHATSAPP_TOKEN", "VERIFY_TOKEN", "APP_SECRET", "PHONE_NUMBER_ID", "GEMINI_API_KEY")
 OPTIONAL = (
@@ -151,7 +152,11 @@ def test_copied_env_example_is_refused(capsys: pytest.CaptureFixture[str], clean
     err = start(capsys)
     for name in REQUIRED:
         assert name in err
-    assert "change-me" not in err
+    assert err.count("(it starts with 'change-me')") == len(REQUIRED)  # the word matched...
+    for line in example.splitlines():  # ...never the rest of the value
+        name, _, value = line.partition("=")
+        if name in REQUIRED:
+            assert value.removeprefix("change-me") not in err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,27 +165,96 @@ def test_copied_env_example_is_refused(capsys: pytest.CaptureFixture[str], clean
 
 @pytest.mark.parametrize("name", SECRETS)
 @pytest.mark.parametrize(
-    "value",
-    ["change-me-system-user-token", "CHANGE-ME", "your-app-secret", "<token>", "", "   "],
+    ("value", "reason"),
+    [
+        ("change-me-system-user-token", "starts with 'change-me'"),
+        ("CHANGE-ME", "starts with 'change-me'"),
+        ("your-app-secret", "starts with 'your-'"),
+        ("<token>", "starts with '<'"),
+        (" Token ", "is 'token'"),
+        ("", None),
+        ("   ", None),
+    ],
 )
-def test_placeholder_secrets_refused(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+def test_placeholder_secrets_refused_naming_the_word(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    reason: str | None,
 ) -> None:
     set_good_env(monkeypatch, **{name: value})
     err = start(capsys)
-    assert f"{name} is empty or still the placeholder" in err
+    if reason is None:
+        assert f"  {name} is empty\n" in err
+    else:
+        assert f"  {name} is still the placeholder from .env.example (it {reason})\n" in err
     assert WHERE_TO_GET[name] in err
     others = [n for n in REQUIRED if n != name]
     assert not any(f"  {n} " in err for n in others)
 
 
-@pytest.mark.parametrize("value", ["12ab", "", "+1 555 0100", "your-phone-number-id"])
+@pytest.mark.parametrize("name", [*SECRETS, "PHONE_NUMBER_ID", "CONSOLE_PASSWORD"])
+def test_a_placeholder_with_something_real_after_it_prints_only_the_word(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """`change-me-` may be followed by a real value: only the matched word is printed."""
+    set_good_env(monkeypatch, **{name: "change-me-106540352242922-Xq7sEcReTtail"})
+    err = start(capsys)
+    assert f"  {name} " in err and "(it starts with 'change-me')" in err
+    assert "106540352242922-Xq7sEcReTtail" not in err and "Xq7sEcReTtail" not in err
+    assert "change-me-" not in err
+
+
+@pytest.mark.parametrize("value", ["12ab", "+1 555 0100"])
 def test_bad_phone_number_id_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
     set_good_env(monkeypatch, PHONE_NUMBER_ID=value)
     err = start(capsys)
-    assert "PHONE_NUMBER_ID must be the numeric Phone number ID" in err
+    assert "  PHONE_NUMBER_ID must be the numeric Phone number ID from the Meta dashboard\n" in err
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "is empty"),
+        (
+            "your-phone-number-id",
+            "is still the placeholder from .env.example (it starts with 'your-')",
+        ),
+        ("xxx", "is still the placeholder from .env.example (it is 'xxx')"),
+    ],
+)
+def test_placeholder_phone_number_id_refused_naming_the_word(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, reason: str
+) -> None:
+    set_good_env(monkeypatch, PHONE_NUMBER_ID=value)
+    err = start(capsys)
+    assert (
+        f"  PHONE_NUMBER_ID must be the numeric Phone number ID from the Meta dashboard; "
+        f"this one {reason}\n"
+    ) in err
+    assert "phone-number-id" not in err
+
+
+def test_placeholder_console_password_refused_naming_the_word(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_good_env(monkeypatch, CONSOLE_PASSWORD="replace-with-a-long-password")
+    err = start(capsys)
+    assert (
+        "  CONSOLE_PASSWORD is still the placeholder from .env.example (it starts with 'replace')"
+    ) in err
+    assert "with-a-long-password" not in err
+
+
+def test_the_readme_lists_every_placeholder_word() -> None:
+    """README.md, "Settings", names what is refused; it must keep up with domain/secrets.py."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    settings = readme[readme.index("\n## Settings\n") : readme.index("\n## Setting up Meta\n")]
+    for word in (*PLACEHOLDER_PREFIXES, *PLACEHOLDER_VALUES):
+        assert f"`{word}`" in settings
 
 
 def test_phone_number_id_is_stripped() -> None:

@@ -14,7 +14,9 @@ import respx
 from conftest import GEMINI_BASE, gemini_answer, gemini_error
 
 from domain.types import Backoff, Role, Turn
-from llm import Answer, Gemini, LLMError, build_request, speed_up_sdk_field_lookups
+from gemini.requests import build_request
+from gemini.sdk import speed_up_sdk_field_lookups
+from llm import Answer, Gemini, LLMError
 
 MODEL = "gemini-3.8-flash"
 KEY = "AQ.test-gemini-key-xyz"

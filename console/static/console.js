@@ -1,6 +1,8 @@
 // The console's only script. Every page works without it; it makes them live: lists and
-// transcripts refresh every few seconds, times show in the browser's time zone, a reply being
-// typed survives a refresh. Nothing here inserts text as HTML except the server's own partials.
+// transcripts refresh every few seconds (documents while some are processing), times show in
+// the browser's time zone, a reply being typed survives a refresh, a file too large for an
+// upload is refused before it is sent. Nothing here inserts text as HTML except the server's
+// own partials.
 "use strict";
 
 (function () {
@@ -26,14 +28,17 @@
     window.scrollTo(0, document.documentElement.scrollHeight);
   }
 
-  // An element with data-live="<url>" is replaced by that URL's partial while the tab is visible.
+  // An element with data-live="<url>" is replaced by that URL's partial while the tab is visible
+  // (every data-live-ms milliseconds), until a partial carries data-live-stop.
   function live(el) {
     var url = el.getAttribute("data-live");
+    var every = parseInt(el.getAttribute("data-live-ms"), 10) || POLL_MS;
     var last = null;
     var busy = false;
+    var timer = null;
 
     function refresh() {
-      if (document.hidden || busy) return;
+      if (document.hidden || busy || timer === null) return;
       busy = true;
       fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
         .then(function (response) {
@@ -52,14 +57,18 @@
           last = html;
           localTimes(el);
           if (keep) toBottom();
+          if (el.querySelector("[data-live-stop]")) {
+            window.clearInterval(timer);
+            timer = null;
+          }
         })
         .catch(function () { /* offline for a moment: the next tick tries again */ })
         .finally(function () { busy = false; });
     }
 
-    window.setInterval(refresh, POLL_MS);
+    timer = window.setInterval(refresh, every);
     document.addEventListener("visibilitychange", function () {
-      if (!document.hidden) refresh();
+      if (!document.hidden && timer !== null) refresh();
     });
   }
 
@@ -73,11 +82,22 @@
     } catch (e) { /* storage refused (private mode): drafts are not kept */ }
   }
 
+  // Delegated, so forms a live update swaps in ask too.
   function confirmations() {
-    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
-      form.addEventListener("submit", function (event) {
-        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
-      });
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (form instanceof HTMLFormElement && form.hasAttribute("data-confirm") &&
+          !window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  }
+
+  // A file input with data-max-bytes refuses a larger file at once, instead of after sending it.
+  function sizeLimit(input) {
+    var max = parseInt(input.getAttribute("data-max-bytes"), 10);
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      input.setCustomValidity(file && file.size > max ? input.getAttribute("data-too-large") : "");
+      if (file && file.size > max) input.reportValidity();
     });
   }
 
@@ -85,6 +105,7 @@
     localTimes(document);
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("textarea[data-draft]").forEach(keepDraft);
+    document.querySelectorAll("input[type=file][data-max-bytes]").forEach(sizeLimit);
     confirmations();
     if (document.querySelector("[data-keep-bottom]")) toBottom();
   }

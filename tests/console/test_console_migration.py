@@ -46,7 +46,11 @@ async def test_console_tables_are_made_and_dropped_by_0007(database_url: str) ->
         await store.close()
 
 
-def test_the_revision_chain_names_0007_last() -> None:
-    from storage.schema import head_revision
+def test_the_console_revision_is_in_the_chain_below_head() -> None:
+    from alembic.script import ScriptDirectory
 
-    assert head_revision() == "0007"
+    from storage.schema import alembic_config
+
+    revisions = ScriptDirectory.from_config(alembic_config())
+    assert revisions.get_revision("0007").down_revision == "0006"
+    assert "0007" in {r.revision for r in revisions.iterate_revisions("head", "base")}

@@ -18,9 +18,11 @@ from browser_support import (  # the fixtures are used by name
 from conftest import ROOT
 from console_support import Served
 from memory_data import MemoryConsoleData
+from memory_knowledge import MemoryKnowledgeData
 from playwright.sync_api import Browser, expect
 
 from console.data import ConversationState
+from documents.sync import MAX_FILE_BYTES
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
@@ -100,3 +102,25 @@ def test_screenshots(browser: Browser, served: Served, data: MemoryConsoleData) 
         tab.page.get_by_label("Reply").fill("Claro! Escrevemos sim.")
         tab.page.screenshot(path=str(SCREENSHOTS / f"console-conversation{suffix}.png"))
         tab.page.context.close()
+    served.app.state.knowledge_data = demo_knowledge(data.clock())
+    tab = open_tab(browser, served, DESKTOP, timezone="America/Sao_Paulo")
+    sign_in(tab, "maria", MARIA_PASSWORD)
+    tab.page.get_by_role("link", name="Knowledge").click()
+    tab.page.screenshot(path=str(SCREENSHOTS / "console-knowledge.png"))
+    tab.page.context.close()
+
+
+def demo_knowledge(now: float) -> MemoryKnowledgeData:
+    """The bakery's documents: two from the folder, one uploaded here still processing."""
+    knowledge = MemoryKnowledgeData(max_bytes=MAX_FILE_BYTES)
+    day = 24 * 3600
+    knowledge.add_document("Cardápio 2026.pdf", size_bytes=2_417_000, created=now - 12 * day)
+    knowledge.add_document("Horários e feriados.md", size_bytes=3_100, created=now - 12 * day)
+    knowledge.add_document(
+        "Encomendas de festa.docx",
+        source="console",
+        state="pending",
+        size_bytes=48_200,
+        created=now - 40,
+    )
+    return knowledge

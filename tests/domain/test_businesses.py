@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from pydantic import SecretStr, ValidationError
 
-from config import Settings
+from config import Settings, load_settings
 from domain.businesses import DEFAULT_BUSINESS
 
 TOKEN_P = "EAAGpadaria-secret-token-value-1"
@@ -170,6 +170,34 @@ def test_other_mistakes_in_an_entry_name_the_business_and_the_key(
     assert "REPLY_LANGUAGE must be one of" in refusal(tenants_file=tenants_file(tmp_path, language))
     monkeypatch.setenv("WHATSAPP_TOKEN_PADARIA", "change-me-padaria")
     assert "still a placeholder" in refusal(tenants_file=tenants_file(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("change-me-EAAGrealtail42", "starts with 'change-me'"), (" TOKEN ", "is 'token'")],
+)
+def test_a_placeholder_token_variable_names_the_word_at_start_up_never_the_value(
+    tmp_path: Path,
+    tokens: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+    reason: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+    for name in ("PHONE_NUMBER_ID", "WHATSAPP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WHATSAPP_TOKEN_OFICINA", value)
+
+    with pytest.raises(SystemExit):
+        load_settings(tenants_file=tenants_file(tmp_path), **BASE)
+
+    err = capsys.readouterr().err
+    assert (
+        f"business 'Oficina do Zé': WHATSAPP_TOKEN_OFICINA is still a placeholder (it {reason})"
+    ) in err
+    assert "EAAGrealtail42" not in err and "change-me-" not in err
+    assert TOKEN_P not in err
 
 
 def test_the_example_tenants_file_is_valid(tokens: None) -> None:

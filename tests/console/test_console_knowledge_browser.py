@@ -1,0 +1,135 @@
+"""The Knowledge page in a real browser (Debian's Chromium through Playwright, a real uvicorn):
+open it from the header, upload a document through the file input, watch it become Ready,
+delete it; a file over the limit is refused before it is sent."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_support import (  # the fixtures are used by name
+    DESKTOP,
+    PHONE,
+    Tab,
+    browser_fixture,  # noqa: F401
+    data_fixture,  # noqa: F401
+    mark,
+    not_reloaded,
+    served_fixture,  # noqa: F401
+    sign_in,
+)
+from console_support import Served
+from memory_knowledge import MemoryKnowledgeData
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Error,
+    FilePayload,
+    ViewportSize,
+    expect,
+)
+
+LIVE_MS = 8000  # the table asks every 5 seconds while a document is processing
+NOTES = b"We open every day from 7 to 19, Sundays until 13.\n"
+
+
+@pytest.fixture(name="knowledge")
+def knowledge_fixture(served: Served) -> MemoryKnowledgeData:
+    """The served app's documents: set on the app the way the lifespan would."""
+    knowledge = MemoryKnowledgeData(upload_state="pending")
+    served.app.state.knowledge_data = knowledge
+    return knowledge
+
+
+def open_accepting_tab(browser: Browser, served: Served, viewport: ViewportSize) -> Tab:
+    """A tab like browser_support's, except that it says OK to every dialog (Delete asks)."""
+    context = browser.new_context(viewport=viewport, timezone_id="UTC", locale="en-GB")
+    page = context.new_page()
+    tab = Tab(page, served.url)
+
+    def on_dialog(dialog: Dialog) -> None:
+        tab.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":  # a Content-Security-Policy violation is one
+            tab.errors.append(message.text)
+
+    def on_page_error(error: Error) -> None:
+        tab.errors.append(str(error))
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+    return tab
+
+
+def test_upload_see_it_ready_and_delete_it(
+    browser: Browser, served: Served, knowledge: MemoryKnowledgeData
+) -> None:
+    tab = open_accepting_tab(browser, served, DESKTOP)
+    page = tab.page
+    sign_in(tab)
+    page.get_by_role("link", name="Knowledge").click()
+    expect(page.get_by_role("heading", name="Knowledge")).to_be_visible()
+    expect(page.get_by_text("No documents yet.")).to_be_visible()
+
+    document: FilePayload = {"name": "opening-hours.txt", "mimeType": "text/plain", "buffer": NOTES}
+    page.get_by_label("Document").set_input_files(document)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text("Uploaded opening-hours.txt.")).to_be_visible()
+    row = page.get_by_role("row", name=re.compile("opening-hours.txt"))
+    expect(row).to_contain_text("Uploaded here")
+    expect(row).to_contain_text("Processing")
+    assert [(u.filename, u.data, u.mime_type) for u in knowledge.uploads] == [
+        ("opening-hours.txt", NOTES, "text/plain")
+    ]
+
+    mark(page)
+    knowledge.set_state("opening-hours.txt", "active")
+    expect(row).to_contain_text("Ready", timeout=LIVE_MS)
+    assert not_reloaded(page)
+
+    row.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("Deleted opening-hours.txt.")).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("opening-hours.txt"))).to_have_count(0)
+    expect(page.get_by_text("No documents yet.")).to_be_visible()
+    assert tab.dialogs == ["Delete opening-hours.txt?"]
+    assert knowledge.titles() == []
+    assert tab.errors == []
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_sent(
+    browser: Browser, served: Served, knowledge: MemoryKnowledgeData
+) -> None:
+    tab = open_accepting_tab(browser, served, PHONE)
+    page = tab.page
+    sign_in(tab)
+    page.goto(f"{tab.url}/console/knowledge")
+    big: FilePayload = {"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 1001}
+    field = page.get_by_label("Document")
+    field.set_input_files(big)
+    page.get_by_role("button", name="Upload").click()
+    message = field.evaluate("input => input.validationMessage")
+    assert "larger than 1 KB" in message
+    expect(page).to_have_url(re.compile(r"/console/knowledge$"))
+    assert knowledge.uploads == []
+    assert tab.errors == []
+
+
+def test_on_a_phone_the_documents_fit_and_the_folder_note_shows(
+    browser: Browser, served: Served, knowledge: MemoryKnowledgeData
+) -> None:
+    knowledge.add_document("Cardápio 2026 com preços e horários de verão.pdf", size_bytes=2_400_000)
+    knowledge.add_document("encomendas.csv", source="console", state="pending", size_bytes=5300)
+    tab = open_accepting_tab(browser, served, PHONE)
+    page = tab.page
+    sign_in(tab)
+    page.get_by_role("link", name="Knowledge").click()
+    expect(page.get_by_text("the next sync uploads them again")).to_be_visible()
+    for name in ("Upload", "Delete encomendas.csv", "Sign out"):
+        box = page.get_by_role("button", name=name).bounding_box()
+        assert box is not None and box["height"] >= 44, name
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert tab.errors == [] and tab.dialogs == []

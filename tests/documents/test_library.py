@@ -1,0 +1,124 @@
+"""A business's documents kept in step with the database: the store made once and remembered,
+the folder synchronised, console uploads kept, several instances uploading each file once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from fake_file_search import FakeFileSearch
+from filesearch_support import FAST, make_client
+from google import genai
+
+from documents.library import Library
+from domain.businesses import Business
+from storage.store import Store
+
+NUMBER = "111111111111111"
+
+
+def business(folder: Path) -> Business:
+    return Business(name="Padaria Central", phone_number_id=NUMBER, knowledge_dir=folder)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "hours.md").write_text("We open at 6:00, Monday to Saturday.\n")
+    (folder / "prices.csv").write_text("item,price\npão francês,0.80\n")
+    return folder
+
+
+@pytest.fixture
+def fake() -> FakeFileSearch:
+    return FakeFileSearch("https://gemini.test", polls_until_done=1)
+
+
+@pytest.fixture
+async def client(fake: FakeFileSearch) -> AsyncIterator[genai.Client]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        router.route(url__startswith="https://gemini.test").mock(side_effect=fake.handle)
+        async with httpx.AsyncClient() as http:
+            made = make_client(http)
+            yield made
+            await made.aio.aclose()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url)
+    yield opened
+    await opened.close()
+
+
+async def test_first_sync_makes_the_store_remembers_it_and_counts_the_documents(
+    client: genai.Client, store: Store, fake: FakeFileSearch, files: Path
+) -> None:
+    library = Library(client, store, FAST)
+    report = await library.synchronise(business(files))
+    assert report is not None and report.uploaded == 2
+    known = await store.knowledge.get(NUMBER)
+    assert known is not None and known.documents == 2
+    assert await store.knowledge.searchable(NUMBER) == known.store_name
+    again = await Library(client, store, FAST).synchronise(business(files))  # a restart
+    assert again is not None and (again.uploaded, again.unchanged) == (0, 2)
+    assert len(fake.stores) == 1  # the same store, found in the database
+
+
+async def test_nothing_happens_for_a_business_without_files_or_a_store(
+    client: genai.Client, store: Store, fake: FakeFileSearch, tmp_path: Path
+) -> None:
+    assert await Library(client, store, FAST).synchronise(business(tmp_path / "none")) is None
+    assert fake.stores == {} and await store.knowledge.searchable(NUMBER) is None
+
+
+async def test_console_uploads_stay_through_a_sync_and_deletes_are_counted(
+    client: genai.Client, store: Store, fake: FakeFileSearch, files: Path
+) -> None:
+    library = Library(client, store, FAST)
+    await library.upload(business(files), "menu.pdf", b"%PDF-1.4 menu", "application/pdf")
+    (files / "prices.csv").unlink()
+    report = await library.synchronise(business(files))
+    assert report is not None
+    titles = sorted(d.display_name for d in await library.documents(business(files)))
+    assert titles == ["hours.md", "menu.pdf"]  # the folder's gone file went; the upload stayed
+    menu = next(d for d in await library.documents(business(files)) if d.source == "console")
+    await library.delete(business(files), menu.name)
+    known = await store.knowledge.get(NUMBER)
+    assert known is not None and known.documents == 1
+
+
+async def test_emptying_the_folder_stops_answers_from_searching(
+    client: genai.Client, store: Store, files: Path
+) -> None:
+    library = Library(client, store, FAST)
+    await library.synchronise(business(files))
+    for path in files.iterdir():
+        path.unlink()
+    await library.synchronise(business(files))
+    assert await store.knowledge.searchable(NUMBER) is None
+
+
+async def test_two_instances_synchronising_at_once_upload_each_file_once(
+    postgres_database: str, client: genai.Client, fake: FakeFileSearch, files: Path
+) -> None:
+    first, second = await Store.open(postgres_database), await Store.open(postgres_database)
+    try:
+        reports = await asyncio.gather(
+            Library(client, first, FAST).synchronise(business(files)),
+            Library(client, second, FAST).synchronise(business(files)),
+        )
+    finally:
+        await first.close()
+        await second.close()
+    assert len(fake.stores) == 1
+    starts = [
+        c for c in fake.calls_to("POST", ":uploadToFileSearchStore") if c.upload_command == "start"
+    ]
+    assert len(starts) == 2  # two files, each uploaded once
+    assert sorted(r.uploaded for r in reports if r is not None) == [0, 2]
