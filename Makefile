@@ -23,9 +23,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/uvicorn main:app --host $(HOST) --port $(PORT)
 
-## test: run the whole test suite
+## test: run the whole test suite (on every core: TEST_WORKERS=1 for one process)
+TEST_WORKERS ?= auto
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## faults: the fault-injection suite (failing upstreams, duplicate storm, SIGKILL, fuzzing; minutes)
 faults: $(VENV)/.dev

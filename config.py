@@ -35,10 +35,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "as one would in a chat: a few sentences, or a short list when it helps. "
     "If you do not know something, say so honestly instead of guessing."
 )
-DEFAULT_FALLBACK_MESSAGE = (
-    "Sorry, I can't answer that right now. Please try again in a little while."
-)
-
 # Where an operator finds each required value; shown when one is missing or invalid.
 WHERE_TO_GET: dict[str, str] = {
     "WHATSAPP_TOKEN": "Meta Business Settings > Users > System users > Generate token "
@@ -81,7 +77,7 @@ class Settings(BaseSettings):
     history_turns: int = Field(default=20, ge=0, le=1000)
     history_max_chars: int = Field(default=16_000, ge=0)
     max_concurrency: int = Field(default=32, ge=1, le=10_000)
-    fallback_message: str = DEFAULT_FALLBACK_MESSAGE
+    fallback_message: str | None = None  # None: a short apology in the user's language
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"
     metrics_token: SecretStr | None = None
@@ -120,8 +116,9 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(default=3600.0, gt=0)
     reset_command: str = "/reset"
     forget_command: str = "/forget"
-    reset_reply: str = "Done: we are starting a fresh conversation."
-    forget_reply: str = "Done: everything stored about you here has been erased."
+    # None: the catalogue's line in the user's language (REPLY_LANGUAGE); set, it is for all.
+    reset_reply: str | None = None
+    forget_reply: str | None = None
 
     # Operator console and handing a conversation to a person (README, "Console and handoff").
     # Unset or empty: the console is off and every /console path answers 404. Set: the operator

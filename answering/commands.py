@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from answering.inbound import FixedReply
 from answering.job import Job, Outcome
 from config import Settings
 from domain.types import Command, MessageState
+from language.replies import Reply
 from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.store import Store
@@ -33,6 +35,8 @@ async def run_command(job: Job, command: Command, store: Store, settings: Settin
     if command is Command.RESET:
         await store.conversations.reset(key)
         log.info("conversation of user %s reset", short_hash(key), extra=job.log_fields("command"))
-        return Outcome(settings.reset_reply, MessageState.DONE, command=command)
+        reply = job.fixed(FixedReply(Reply.RESET), settings.reset_reply)
+        return Outcome(reply, MessageState.DONE, command=command)
     log.info("user %s asked to be forgotten", short_hash(key), extra=job.log_fields("command"))
-    return Outcome(settings.forget_reply, MessageState.DONE, command=command)
+    reply = job.fixed(FixedReply(Reply.FORGET), settings.forget_reply)
+    return Outcome(reply, MessageState.DONE, command=command)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
+from answering.inbound import FixedReply
 from answering.job import HandoffRequest, Job, Outcome, log_fields
 from answering.notify import Notifier
 from config import Settings
 from domain.types import ConversationState, MessageState, Role, Turn
-from language.choice import language_for
-from language.replies import Reply, reply_text
+from language.replies import Reply
 from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.states import Conversation
@@ -70,10 +70,7 @@ class Handoff:
 
     def reply(self, job: Job) -> str:
         """HANDOFF_REPLY if set, else the catalogue's line in the user's language."""
-        if self._settings.handoff_reply:
-            return self._settings.handoff_reply
-        number = job.row.recipient if job.row.recipient.isdigit() else None
-        return reply_text(Reply.HANDOFF, language_for(number, job.business.reply_language))
+        return job.fixed(FixedReply(Reply.HANDOFF), self._settings.handoff_reply)
 
     def asked(self, job: Job, reason: str, turns: tuple[Turn, ...] = ()) -> Outcome:
         """A person was asked for: the user is told so, and closing the row hands it over."""

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from answering.media import MEDIA_KINDS, MediaRef, MediaRefused, is_readable, media_ref
+from language.replies import Reply
 from whatsapp import Kind
-
-STICKER_REPLY = "Nice sticker! Send me a question in a message, a voice note or a photo."
-UNSUPPORTED_REPLY = (
-    "Sorry, I can't open that kind of message. I can read text, voice notes and other audio, "
-    "photos (JPEG, PNG, WebP), videos (MP4, 3GP), PDF and plain-text documents, locations and "
-    "shared contacts."
-)
-DOCUMENT_DECLINE = (
-    "Sorry, I can only read PDF and plain-text documents. Could you send it as a PDF, or paste "
-    "the text?"
-)
-TYPE_DECLINE = "Sorry, I can't read that file format. " + UNSUPPORTED_REPLY.split(". ", 1)[1]
-TOO_LARGE_REPLY = (
-    "Sorry, that file is too large for me (the limit is {limit}). Could you send a smaller one?"
-)
-UNAVAILABLE_REPLY = "Sorry, I couldn't open that file. Could you send it again?"
 
 # Silent kinds are recorded and logged only: a reaction or a system notice needs no answer.
 SILENT = frozenset({Kind.REACTION, Kind.SYSTEM})
@@ -47,9 +32,11 @@ class Question:
 
 @dataclass(frozen=True, slots=True)
 class FixedReply:
-    """A reply that needs no Gemini call; None means the message is only recorded."""
+    """A reply that needs no Gemini call, in the user's language when sent; None means the
+    message is only recorded."""
 
-    text: str | None
+    reply: Reply | None
+    fields: Mapping[str, str] = field(default_factory=dict)
 
 
 def interpret(
@@ -63,11 +50,11 @@ def interpret(
     if kind in MEDIA_KINDS:
         return _media_question(kind, raw, max_chars)
     if kind is Kind.STICKER:
-        return FixedReply(STICKER_REPLY)
+        return FixedReply(Reply.STICKER)
     described = describe(kind, raw)
     if described:
         return Question(described, described)
-    return FixedReply(UNSUPPORTED_REPLY)
+    return FixedReply(Reply.UNSUPPORTED)
 
 
 def cut(text: str, max_chars: int) -> str:
@@ -83,9 +70,9 @@ def cut(text: str, max_chars: int) -> str:
 def _media_question(kind: Kind, raw: Mapping[str, Any], max_chars: int) -> Question | FixedReply:
     ref = media_ref(kind, dict(raw))
     if ref is None:
-        return FixedReply(UNSUPPORTED_REPLY)
+        return FixedReply(Reply.UNSUPPORTED)
     if not is_readable(ref):
-        return FixedReply(DOCUMENT_DECLINE if kind is Kind.DOCUMENT else TYPE_DECLINE)
+        return FixedReply(Reply.DOCUMENT_DECLINED if kind is Kind.DOCUMENT else Reply.TYPE_DECLINED)
     what = "a voice note" if ref.voice else _MEDIA_NAMES[kind]
     if ref.filename:
         what += f" named {ref.filename!r}"
@@ -100,11 +87,11 @@ def _media_question(kind: Kind, raw: Mapping[str, Any], max_chars: int) -> Quest
     return Question(prompt, remembered, ref)
 
 
-def refusal(refused: MediaRefused) -> str:
+def refusal(refused: MediaRefused) -> FixedReply:
     """What the user is told when their media cannot be read."""
     if refused.reason == "too_large":
-        return TOO_LARGE_REPLY.format(limit=f"{refused.limit / 1024 / 1024:.0f} MB")
-    return UNAVAILABLE_REPLY
+        return FixedReply(Reply.TOO_LARGE, {"limit": f"{refused.limit / 1024 / 1024:.0f} MB"})
+    return FixedReply(Reply.UNAVAILABLE)
 
 
 def describe(kind: Kind, raw: Mapping[str, Any]) -> str | None:

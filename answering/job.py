@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from answering.inbound import FixedReply
 from domain.businesses import Business
 from domain.types import Command, MessageState, Turn
+from language.choice import language_for
+from language.replies import Reply, reply_text
 from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.states import Conversation
@@ -24,6 +27,17 @@ class Job:
 
     def log_fields(self, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(self.row, stage, tenant=self.business.name, **fields)
+
+    @property
+    def language(self) -> str:
+        """The language of fixed replies for this user: REPLY_LANGUAGE (the business's), where
+        `auto` reads the country calling code of the user's number (none: English)."""
+        number = self.row.recipient if self.row.recipient.isdigit() else None
+        return language_for(number, self.business.reply_language)
+
+    def fixed(self, reply: FixedReply, override: str | None = None) -> str:
+        """A fixed reply's text: a setting that sets it wins, else the user's language."""
+        return override or reply_text(reply.reply or Reply.APOLOGY, self.language, **reply.fields)
 
 
 def log_fields(row: InboxRow, stage: str, **fields: object) -> dict[str, object]:

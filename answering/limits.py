@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 
+from answering.inbound import FixedReply
 from answering.job import Job, Outcome
 from domain.types import MessageState, RateVerdict
+from language.replies import Reply
 from ops.logs import short_hash
 from storage.rate_limits import Window
 from storage.store import Store
 
 log = logging.getLogger(__name__)
-
-RATE_LIMIT_NOTICE = (
-    "You're sending messages faster than I can answer them. Please wait a little, then try again."
-)
 
 
 async def rate_limited(job: Job, store: Store) -> Outcome | None:
@@ -36,5 +34,5 @@ async def rate_limited(job: Job, store: Store) -> Outcome | None:
         verdict,
         extra=job.log_fields("rate_limit"),
     )
-    notice = RATE_LIMIT_NOTICE if verdict is RateVerdict.NOTICE else None
+    notice = job.fixed(FixedReply(Reply.RATE_LIMITED)) if verdict is RateVerdict.NOTICE else None
     return Outcome(notice, MessageState.DONE, "rate limited", rate_limited=True)

@@ -78,7 +78,7 @@ class Pipeline:
             return Outcome(None, MessageState.FAILED, "no business has this phone number id")
         job = Job(row, business, self._graphs[business.phone_number_id])
         plan = interpret(Kind.of(row.kind), row.text, row.payload, self._settings.max_input_chars)
-        if isinstance(plan, FixedReply) and plan.text is None:
+        if isinstance(plan, FixedReply) and plan.reply is None:
             log.info(
                 "message %s of kind %s needs no reply",
                 short_hash(row.message_id),
@@ -104,7 +104,7 @@ class Pipeline:
         elif self._handoff.is_command(row):
             outcome = self._handoff.asked_by_command(job)
         elif isinstance(plan, FixedReply):
-            outcome = Outcome(plan.text, MessageState.DONE)
+            outcome = Outcome(job.fixed(plan), MessageState.DONE)
         else:
             outcome = await self._asker.ask(job, plan)
         return await self._sender.deliver(job, outcome)

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from answering.handoff import PROMPT_HINT, Handoff
-from answering.inbound import Question, refusal
+from answering.inbound import FixedReply, Question, refusal
 from answering.job import Job, Outcome
 from answering.media import Attachment, MediaRefused
 from answering.media import fetch as fetch_media
@@ -19,6 +19,7 @@ from gemini.requests import (
     transfer_to_human_tool,
     web_tools,
 )
+from language.replies import Reply
 from llm import Gemini, LLMError
 from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import short_hash
@@ -76,7 +77,8 @@ class Asker:
                     exc.reason,
                     extra=job.log_fields("media"),
                 )
-                return Outcome(refusal(exc), MessageState.DONE, f"media {exc.reason}")
+                reply = job.fixed(refusal(exc))
+                return Outcome(reply, MessageState.DONE, f"media {exc.reason}")
         settings = self._settings
         history = await self._store.conversations.history(
             row.conversation_key, settings.history_turns, settings.history_max_chars
@@ -155,7 +157,7 @@ class Asker:
             extra=job.log_fields("gemini"),
         )
         user_turn = (Turn(Role.USER, question.remembered_as),)
-        apology = job.business.fallback_message or self._settings.fallback_message
+        apology = job.fixed(FixedReply(Reply.APOLOGY), job.business.fallback_message)
         return Outcome(apology, MessageState.FAILED, reason[:255], user_turn)
 
 

@@ -27,8 +27,8 @@ from conftest import (
     text_payload,
 )
 
-from answering.inbound import UNSUPPORTED_REPLY
 from domain.types import MessageState
+from language.replies import Reply, reply_text
 from main import MAX_BODY_BYTES
 from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import RedactQuerySecrets
@@ -313,7 +313,9 @@ async def test_unknown_and_unsupported_kinds_get_a_polite_reply(harness: Harness
     await harness.post(load_payload("unsupported"))
     await harness.settle()
     assert harness.fakes.gemini_calls == []
-    assert [m["text"]["body"] for m in harness.fakes.sent()] == [UNSUPPORTED_REPLY] * 2
+    assert [m["text"]["body"] for m in harness.fakes.sent()] == [
+        reply_text(Reply.UNSUPPORTED, "en")
+    ] * 2
 
 
 async def test_reaction_gets_no_reply(harness: Harness) -> None:

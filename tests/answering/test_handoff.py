@@ -24,6 +24,7 @@ from sqlalchemy import update
 
 from console.data import ConsoleData
 from domain.types import ConversationState
+from language.replies import Reply, reply_text
 from storage.schema import conversations
 
 USER = "16505551234"
@@ -254,9 +255,9 @@ async def test_reset_and_forget_work_in_every_state(app: Harness, hook: respx.Ro
     [listed] = await data(app).conversations(businesses=None, state=None, search=None)
     await data(app).take_over(listed.id, "ana")
     await say(app, "/reset", "wamid.f3")
-    assert bodies(app)[-1] == app.settings.reset_reply
+    assert bodies(app)[-1] == reply_text(Reply.RESET, "en")
     await say(app, "/forget", "wamid.f4")
-    assert bodies(app)[-1] == app.settings.forget_reply
+    assert bodies(app)[-1] == reply_text(Reply.FORGET, "en")
     assert await data(app).conversations(businesses=None, state=None, search=None) == []
     assert await data(app).transcript(listed.id) == []
     key = conversation(USER)

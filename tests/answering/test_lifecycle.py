@@ -18,6 +18,7 @@ from conftest import (
 from sqlalchemy import select, update
 
 from domain.types import MessageState
+from language.replies import Reply, reply_text
 from storage.schema import inbox, turns
 from whatsapp import parse_webhook
 
@@ -147,7 +148,7 @@ async def test_reset_starts_a_fresh_conversation(harness: Harness) -> None:
     await harness.settle()
 
     bodies = [m["text"]["body"] for m in harness.fakes.sent()]
-    assert bodies[1] == harness.settings.reset_reply
+    assert bodies[1] == reply_text(Reply.RESET, "en")
     assert len(harness.fakes.gemini_calls) == 2  # the command itself never reaches Gemini
     assert harness.fakes.gemini_bodies()[-1]["contents"] == [
         {"role": "user", "parts": [{"text": "Hello again"}]}
@@ -161,7 +162,7 @@ async def test_forget_erases_everything_about_the_user_but_keeps_dedup(harness: 
     await harness.post(text_payload("/forget", message_id="wamid.f2"))
     await harness.settle()
 
-    assert harness.fakes.sent()[-1]["text"]["body"] == harness.settings.forget_reply
+    assert harness.fakes.sent()[-1]["text"]["body"] == reply_text(Reply.FORGET, "en")
     assert harness.fakes.sent()[-1]["to"] == "16505551234"
     assert [t[0] for t in await turns_of(harness)] == [f"{PHONE_NUMBER_ID}:999"] * 2
     dump = repr(await rows_of(harness))

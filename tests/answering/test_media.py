@@ -23,10 +23,16 @@ from conftest import (
     text_payload,
 )
 
-from answering.inbound import DOCUMENT_DECLINE, STICKER_REPLY, UNSUPPORTED_REPLY, describe
-from answering.limits import RATE_LIMIT_NOTICE
+from answering.inbound import describe
+from language.replies import Reply, reply_text
 from storage import recorder as recorder_module
 from whatsapp import Kind
+
+# The English fixed replies: the users of these tests have US numbers.
+DOCUMENT_DECLINE = reply_text(Reply.DOCUMENT_DECLINED, "en")
+STICKER_REPLY = reply_text(Reply.STICKER, "en")
+UNSUPPORTED_REPLY = reply_text(Reply.UNSUPPORTED, "en")
+RATE_LIMIT_NOTICE = reply_text(Reply.RATE_LIMITED, "en")
 
 JPEG = b"\xff\xd8\xff\xe0" + b"fake jpeg bytes" * 20
 OGG = b"OggS" + b"\x00opus voice" * 50
@@ -411,8 +417,8 @@ async def test_privacy_commands_are_answered_even_over_the_limit(
     assert bodies(fakes) == [
         "You said: hello",
         RATE_LIMIT_NOTICE,
-        settings.reset_reply,  # past the notice, where anything else gets silence
-        settings.forget_reply,
+        reply_text(Reply.RESET, "en"),  # past the notice, where anything else gets silence
+        reply_text(Reply.FORGET, "en"),
     ]
     assert len(fakes.gemini_calls) == 1
 

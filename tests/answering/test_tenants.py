@@ -17,6 +17,8 @@ from conftest import (
     text_payload,
 )
 
+from language.replies import Reply, reply_text
+
 PADARIA, OFICINA = "111111111111111", "222222222222222"
 TOKEN_P, TOKEN_O = "tok-padaria-41f2", "tok-oficina-9c3e"
 CUSTOMER = "5511987654321"  # one person who is a customer of both
@@ -132,6 +134,6 @@ async def test_rate_limits_are_per_business_with_its_own_limit(app: Harness) -> 
     await app.settle()
     bodies = [m["text"]["body"] for m in app.fakes.sent()]
     assert bodies[0] == "You said: first"
-    assert bodies[1].startswith("You're sending messages faster than I can answer them")
+    assert bodies[1] == reply_text(Reply.RATE_LIMITED, "pt-BR")  # a +55 number: Portuguese
     assert bodies[2] == "You said: first at the bakery"
     assert len(app.fakes.gemini_calls) == 2

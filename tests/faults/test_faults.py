@@ -42,8 +42,8 @@ from running import (
 )
 from sqlalchemy import select
 
-from config import DEFAULT_FALLBACK_MESSAGE
 from domain.types import MessageState
+from language.replies import Reply, reply_text
 from storage.schema import inbox
 from storage.store import Store
 from whatsapp import sign
@@ -122,7 +122,7 @@ def malformed() -> httpx.Response:
 
 
 GIVE_UP = GEMINI_MAX_ATTEMPTS
-SORRY = (DEFAULT_FALLBACK_MESSAGE,)
+SORRY = (reply_text(Reply.APOLOGY, "en"),)
 NO_ANSWER = "gemini gave no answer"
 
 FAULTS: dict[str, Fault] = {

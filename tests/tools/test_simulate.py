@@ -12,9 +12,13 @@ import httpx
 import pytest
 from conftest import APP_SECRET, PHONE_NUMBER_ID, ROOT, FakeUpstreams, Harness, load_payload
 
-from answering.inbound import STICKER_REPLY, UNAVAILABLE_REPLY
+from language.replies import Reply, reply_text
 from tools import simulate
 from whatsapp import Kind, parse_webhook, verify_signature
+
+# The English fixed replies: the users of these tests have US numbers.
+STICKER_REPLY = reply_text(Reply.STICKER, "en")
+UNAVAILABLE_REPLY = reply_text(Reply.UNAVAILABLE, "en")
 
 SIM_URL = "http://sim.test/webhook"
 
