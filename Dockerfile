@@ -29,6 +29,7 @@ COPY markup/ ./markup/
 COPY ops/ ./ops/
 COPY storage/ ./storage/
 COPY voice/ ./voice/
+COPY webhook/ ./webhook/
 
 # The default DATABASE_URL (sqlite:///./data/assistant.db) writes here; keep it on a volume.
 RUN mkdir -p /app/data && chown app:app /app/data

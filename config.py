@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     # Google Search grounding and URL context (billed per search); not with documents.
     web_search: bool = False
 
+    # Voice notes answered with voice notes (VOICE_REPLIES, below): the text-to-speech model and
+    # its prebuilt voice.
+    gemini_tts_model: str = "gemini-3.8-flash-tts"
+    gemini_tts_voice: str = "Kore"
+
     # What a business of the tenants file falls back to (see TenantSettings).
     reply_language: str = "auto"
     knowledge_dir: Path = Path("knowledge")

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from domain.types import Backoff, Turn
-from gemini.requests import Inline, build_request
-from gemini.responses import FunctionCall, blocked_reason, reply_of, sources_of
+from gemini.requests import Inline, build_request, speech_request
+from gemini.responses import FunctionCall, audio_of, blocked_reason, reply_of, sources_of
 from gemini.sdk import genai_client
 from ops.pools import ShardedTransport
 
@@ -32,6 +32,16 @@ class Answer:
 
     def called(self, name: str) -> FunctionCall | None:
         return next((call for call in self.function_calls if call.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """Spoken audio from text-to-speech: raw PCM or a WAV, and the tokens it cost."""
+
+    audio: bytes
+    mime_type: str
+    prompt_tokens: int
+    output_tokens: int
 
 
 class LLMError(Exception):
@@ -115,6 +125,21 @@ class Gemini:
             thinking_tokens=(usage.thoughts_token_count or 0) if usage else 0,
             function_calls=calls,
             sources=sources_of(response),
+        )
+
+    async def speak(self, text: str, *, model: str, voice: str) -> Speech:
+        """`text` read aloud by a text-to-speech model, or `LLMError`."""
+        contents, config = speech_request(text, voice)
+        response = await self._call(model, contents, config)
+        audio = audio_of(response)
+        if audio is None:
+            raise LLMError(f"no audio: {blocked_reason(response)}")
+        usage = response.usage_metadata
+        return Speech(
+            audio=audio[0],
+            mime_type=audio[1],
+            prompt_tokens=(usage.prompt_token_count or 0) if usage else 0,
+            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
         )
 
     async def _call(

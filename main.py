@@ -24,7 +24,8 @@ from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from storage.store import Store
-from whatsapp import SIGNATURE_HEADER, WebhookEvents, parse_webhook, verify_signature
+from webhook.events import WebhookEvents, parse_webhook
+from whatsapp import SIGNATURE_HEADER, verify_signature
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
     from answering.dispatcher import Dispatcher

@@ -1,14 +1,13 @@
-"""The WhatsApp side: webhook signature, typed inbound events and the Graph API client."""
+"""Meta's WhatsApp Cloud API: the webhook's signature, and the Graph API client and its retries."""
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -22,12 +21,12 @@ from tenacity import (
 
 from domain.types import Backoff
 from ops.pools import ShardedTransport
+from webhook.events import as_dict, as_int, as_list, as_str
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_ID_CHARS = 255  # Meta's ids are far shorter; longer ones are not Meta's and are dropped
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -40,210 +39,6 @@ def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
     if not header:
         return False
     return hmac.compare_digest(sign(body, secret).encode(), header.strip().lower().encode())
-
-
-# ---------------------------------------------------------------------------------------------
-# Inbound events
-
-
-class Kind(enum.StrEnum):
-    TEXT = "text"
-    IMAGE = "image"
-    AUDIO = "audio"
-    VIDEO = "video"
-    DOCUMENT = "document"
-    STICKER = "sticker"
-    LOCATION = "location"
-    CONTACTS = "contacts"
-    INTERACTIVE = "interactive"
-    BUTTON = "button"
-    REACTION = "reaction"
-    ORDER = "order"
-    SYSTEM = "system"
-    UNSUPPORTED = "unsupported"
-
-    @classmethod
-    def of(cls, raw: str) -> Kind:
-        try:
-            return cls(raw)
-        except ValueError:
-            return cls.UNSUPPORTED
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """One message a user sent to the business number."""
-
-    id: str
-    kind: Kind
-    phone_number_id: str
-    wa_id: str
-    user_id: str | None
-    profile_name: str | None
-    timestamp: int
-    text: str | None
-    reply_to: str | None
-    raw_type: str
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def user_key(self) -> str:
-        """Conversations are keyed on the business-scoped user id when Meta sends one."""
-        return self.user_id or self.wa_id
-
-    @property
-    def recipient(self) -> str:
-        """Whom to answer: the sender's `wa_id`, or its business-scoped id when that is all."""
-        return self.wa_id or self.user_id or ""
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    code: int | None
-    title: str
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """A delivery status of a message the business sent: logged, never answered."""
-
-    id: str
-    status: str
-    phone_number_id: str
-    timestamp: int
-    errors: tuple[ErrorInfo, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookEvents:
-    messages: list[InboundMessage] = field(default_factory=list)
-    statuses: list[StatusUpdate] = field(default_factory=list)
-    errors: list[ErrorInfo] = field(default_factory=list)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def clean_text(value: str) -> str:
-    """Text as every database takes it: lone surrogates replaced, NUL characters dropped."""
-    if value.isascii() and "\x00" not in value:
-        return value
-    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, str):
-        return clean_text(value)
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
-
-
-def _int(value: Any) -> int:
-    """A 64-bit integer, or 0 for anything else (JSON allows 1e999 and 2**64)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return 0
-    return number if -(2**63) <= number < 2**63 else 0
-
-
-def _errors(value: Any) -> tuple[ErrorInfo, ...]:
-    return tuple(
-        ErrorInfo(code=_int(e.get("code")) or None, title=_str(e.get("title") or e.get("message")))
-        for e in map(_dict, _list(value))
-    )
-
-
-def _text_of(kind: Kind, message: dict[str, Any]) -> str | None:
-    """The words the user typed, chose or captioned, for the kinds that carry any."""
-    body: Any = None
-    if kind is Kind.TEXT:
-        body = _dict(message.get("text")).get("body")
-    elif kind in (Kind.IMAGE, Kind.VIDEO, Kind.DOCUMENT):
-        body = _dict(message.get(kind.value)).get("caption")
-    elif kind is Kind.INTERACTIVE:
-        interactive = _dict(message.get("interactive"))
-        reply = _dict(interactive.get("button_reply") or interactive.get("list_reply"))
-        body = reply.get("title")
-    elif kind is Kind.BUTTON:
-        body = _dict(message.get("button")).get("text")
-    body = clean_text(body) if isinstance(body, str) else None
-    return body if isinstance(body, str) and body else None
-
-
-def _find_contact(contacts: list[Any], sender: str, sender_user_id: str) -> dict[str, Any]:
-    """The contact entry describing this sender; a lone contact is the sender."""
-    entries = [_dict(c) for c in contacts]
-    for contact in entries:
-        if (sender and contact.get("wa_id") == sender) or (
-            sender_user_id and contact.get("user_id") == sender_user_id
-        ):
-            return contact
-    return entries[0] if len(entries) == 1 else {}
-
-
-def _parse_message(
-    message: dict[str, Any], phone_number_id: str, contacts: list[Any]
-) -> InboundMessage | None:
-    message_id = _str(message.get("id"))
-    if not message_id or len(message_id) > MAX_ID_CHARS:
-        return None
-    sender, sender_user_id = _str(message.get("from")), _str(message.get("from_user_id"))
-    contact = _find_contact(contacts, sender, sender_user_id)
-    wa_id = sender or _str(contact.get("wa_id"))
-    user_id = sender_user_id or _str(contact.get("user_id")) or None
-    if not (wa_id or user_id) or max(len(wa_id), len(user_id or "")) > MAX_ID_CHARS:
-        return None
-    raw_type = _str(message.get("type"))
-    kind = Kind.of(raw_type)
-    return InboundMessage(
-        id=message_id,
-        kind=kind,
-        phone_number_id=phone_number_id,
-        wa_id=wa_id,
-        user_id=user_id,
-        profile_name=_str(_dict(contact.get("profile")).get("name")) or None,
-        timestamp=_int(message.get("timestamp")),
-        text=_text_of(kind, message),
-        reply_to=_str(_dict(message.get("context")).get("id")) or None,
-        raw_type=raw_type,
-        raw=message,
-    )
-
-
-def _parse_status(status: dict[str, Any], phone_number_id: str) -> StatusUpdate:
-    return StatusUpdate(
-        id=_str(status.get("id")),
-        status=_str(status.get("status")) or "unknown",
-        phone_number_id=phone_number_id,
-        timestamp=_int(status.get("timestamp")),
-        errors=_errors(status.get("errors")),
-    )
-
-
-def parse_webhook(payload: Any) -> WebhookEvents:
-    """Walk every entry, change, message and status; ignore what is not understood."""
-    events = WebhookEvents()
-    for entry in map(_dict, _list(_dict(payload).get("entry"))):
-        for change in map(_dict, _list(entry.get("changes"))):
-            value = _dict(change.get("value"))
-            if change.get("field") != "messages":
-                continue
-            phone_number_id = _str(_dict(value.get("metadata")).get("phone_number_id"))
-            contacts = _list(value.get("contacts"))
-            for raw in map(_dict, _list(value.get("messages"))):
-                message = _parse_message(raw, phone_number_id, contacts)
-                if message is not None:
-                    events.messages.append(message)
-            events.statuses.extend(
-                _parse_status(s, phone_number_id) for s in map(_dict, _list(value.get("statuses")))
-            )
-            events.errors.extend(_errors(value.get("errors")))
-    return events
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,14 +65,14 @@ class GraphAPIError(Exception):
     @classmethod
     def from_response(cls, response: httpx.Response) -> GraphAPIError:
         try:
-            error = _dict(_dict(response.json()).get("error"))
+            error = as_dict(as_dict(response.json()).get("error"))
         except ValueError:
             error = {}
-        code = _int(error.get("code")) or None
+        code = as_int(error.get("code")) or None
         transient = (
             response.status_code >= 500 or response.status_code == 429 or code in TRANSIENT_CODES
         )
-        message = _str(error.get("type")) or response.reason_phrase or "error"
+        message = as_str(error.get("type")) or response.reason_phrase or "error"
         return cls(message, status=response.status_code, code=code, transient=transient)
 
     def __str__(self) -> str:
@@ -327,6 +122,7 @@ class GraphClient:
         self._auth = {"Authorization": f"Bearer {token.get_secret_value()}"}
         self._observer = observer
         self._messages_path = f"/{version}/{phone_number_id}/messages"
+        self._media_path = f"/{version}/{phone_number_id}/media"
         self._version = version
         self._backoff = backoff
 
@@ -342,7 +138,33 @@ class GraphClient:
         if reply_to:
             payload["context"] = {"message_id": reply_to}
         data = await self._request("POST", self._messages_path, "send_text", json=payload)
-        return _str(_dict(next(iter(_list(data.get("messages"))), {})).get("id"))
+        return as_str(as_dict(next(iter(as_list(data.get("messages"))), {})).get("id"))
+
+    async def send_audio(self, to: str, media_id: str, *, reply_to: str | None = None) -> str:
+        """Send an uploaded Ogg/Opus file as a voice note (a play button, not a file)."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "audio",
+            "audio": {"id": media_id, "voice": True},
+        }
+        if reply_to:
+            payload["context"] = {"message_id": reply_to}
+        data = await self._request("POST", self._messages_path, "send_audio", json=payload)
+        return as_str(as_dict(next(iter(as_list(data.get("messages"))), {})).get("id"))
+
+    async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file to send later (valid 30 days); its media id."""
+        form = {"messaging_product": "whatsapp", "type": mime_type}
+        files = {"file": (filename, data, mime_type)}
+        answer = await self._request(
+            "POST", self._media_path, "upload_media", data=form, files=files
+        )
+        media_id = as_str(answer.get("id"))
+        if not media_id:
+            raise GraphAPIError("no media id", status=200, code=None, transient=False)
+        return media_id
 
     async def mark_read(self, message_id: str) -> None:
         """Blue ticks plus the typing indicator, which Meta clears at the reply or after 25 s."""
@@ -358,11 +180,11 @@ class GraphClient:
         """The short-lived download URL and the metadata of an inbound media object."""
         data = await self._request("GET", f"/{self._version}/{media_id}", "get_media")
         return MediaInfo(
-            id=_str(data.get("id")) or media_id,
-            url=_str(data.get("url")),
-            mime_type=_str(data.get("mime_type")),
-            sha256=_str(data.get("sha256")),
-            file_size=_int(data.get("file_size")),
+            id=as_str(data.get("id")) or media_id,
+            url=as_str(data.get("url")),
+            mime_type=as_str(data.get("mime_type")),
+            sha256=as_str(data.get("sha256")),
+            file_size=as_int(data.get("file_size")),
         )
 
     async def download_media(self, url: str, *, max_bytes: int | None = None) -> bytes:
@@ -395,7 +217,7 @@ class GraphClient:
     async def _request(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._send(method, path, what, **kwargs)
         try:
-            return _dict(response.json())
+            return as_dict(response.json())
         except ValueError:
             return {}
 

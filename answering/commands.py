@@ -12,7 +12,7 @@ from language.replies import Reply
 from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.store import Store
-from whatsapp import Kind
+from webhook.events import Kind
 
 log = logging.getLogger(__name__)
 

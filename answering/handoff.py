@@ -15,7 +15,7 @@ from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.states import Conversation
 from storage.store import Store
-from whatsapp import Kind
+from webhook.events import Kind
 
 log = logging.getLogger(__name__)
 

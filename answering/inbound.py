@@ -8,7 +8,7 @@ from typing import Any
 
 from answering.media import MEDIA_KINDS, MediaRef, MediaRefused, is_readable, media_ref
 from language.replies import Reply
-from whatsapp import Kind
+from webhook.events import Kind
 
 # Silent kinds are recorded and logged only: a reaction or a system notice needs no answer.
 SILENT = frozenset({Kind.REACTION, Kind.SYSTEM})

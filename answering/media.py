@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.logs import short_hash
-from whatsapp import GraphAPIError, GraphClient, Kind, MediaInfo, MediaTooLarge
+from webhook.events import Kind
+from whatsapp import GraphAPIError, GraphClient, MediaInfo, MediaTooLarge
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from ops.logs import short_hash
 from ops.metrics import Metrics
 from storage.inbox import InboxRow
 from storage.store import Store
-from whatsapp import GraphClient, Kind
+from webhook.events import Kind
+from whatsapp import GraphClient
 
 log = logging.getLogger(__name__)
 

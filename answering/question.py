@@ -25,7 +25,7 @@ from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import short_hash
 from ops.metrics import Metrics
 from storage.store import Store
-from whatsapp import Kind
+from webhook.events import Kind
 
 if TYPE_CHECKING:
     from google.genai import types

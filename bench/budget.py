@@ -40,7 +40,8 @@ from bench.report import Row, Section, ms, ratio
 from domain.types import MessageState, Role, Turn
 from llm import Gemini, gemini_http_client
 from storage.store import Store
-from whatsapp import GraphClient, graph_http_client, parse_webhook
+from webhook.events import parse_webhook
+from whatsapp import GraphClient, graph_http_client
 
 GRAPH_VERSION = "v25.0"
 MODEL = "gemini-bench"

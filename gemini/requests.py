@@ -108,3 +108,21 @@ def build_request(
         config["tools"] = list(tools)
         config["automatic_function_calling"] = {"disable": True}
     return contents, config
+
+
+# Style goes in the text itself: text-to-speech models take no system instruction.
+SPEAKING_STYLE = "Say this in a warm, natural, friendly voice, as in a voice message:"
+
+
+def speech_request(
+    text: str, voice: str
+) -> tuple[list[types.ContentDict], types.GenerateContentConfigDict]:
+    """A text-to-speech request: the words (with their style) in, one voice's audio out."""
+    contents: list[types.ContentDict] = [
+        {"role": "user", "parts": [{"text": f"{SPEAKING_STYLE}\n\n{text}"}]}
+    ]
+    config: types.GenerateContentConfigDict = {
+        "response_modalities": ["AUDIO"],
+        "speech_config": {"voice_config": {"prebuilt_voice_config": {"voice_name": voice}}},
+    }
+    return contents, config

@@ -54,3 +54,14 @@ def sources_of(response: types.GenerateContentResponse) -> tuple[str, ...]:
         if title and title not in titles:
             titles.append(title)
     return tuple(titles)
+
+
+def audio_of(response: types.GenerateContentResponse) -> tuple[bytes, str] | None:
+    """The spoken audio of a text-to-speech answer and its MIME type (PCM or WAV), if any."""
+    candidates = response.candidates or []
+    content = candidates[0].content if candidates else None
+    for part in (content.parts if content is not None else None) or []:
+        blob = part.inline_data
+        if blob is not None and blob.data:
+            return blob.data, blob.mime_type or "audio/L16;codec=pcm;rate=24000"
+    return None

@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from domain.types import UNFINISHED, MessageState, Turn
 from storage.database import Database
 from storage.schema import inbox, turns
-from whatsapp import clean_text
+from webhook.events import clean_text
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from domain.types import MessageState
 from storage.database import Database
 from storage.schema import inbox
-from whatsapp import InboundMessage
+from webhook.events import InboundMessage
 
 log = logging.getLogger(__name__)
 

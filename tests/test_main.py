@@ -404,7 +404,7 @@ async def test_pending_messages_of_a_previous_run_are_answered_at_start(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     from storage.store import Store
-    from whatsapp import parse_webhook
+    from webhook.events import parse_webhook
 
     store = await Store.open(database_url)
     await store.recorder.record(parse_webhook(load_payload("batch")).messages)
@@ -421,7 +421,7 @@ async def test_a_saved_answer_is_resent_without_asking_gemini_again(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     from storage.store import Store
-    from whatsapp import parse_webhook
+    from webhook.events import parse_webhook
 
     store = await Store.open(database_url)
     await store.recorder.record(parse_webhook(load_payload("text")).messages)
@@ -713,7 +713,7 @@ async def test_split_answer_resumes_after_the_last_part_sent(
 ) -> None:
     """A worker that died after sending part one left the reply and `parts_sent=1` behind."""
     from storage.store import Store
-    from whatsapp import parse_webhook
+    from webhook.events import parse_webhook
 
     answer = "\n\n".join(f"Part {n}. " + "word " * 700 for n in range(3))
     store = await Store.open(database_url)

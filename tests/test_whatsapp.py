@@ -17,14 +17,12 @@ from conftest import GRAPH_BASE, PAYLOADS, graph_error
 from pydantic import SecretStr
 
 from domain.types import Backoff
+from webhook.events import InboundMessage, Kind, parse_webhook
 from whatsapp import (
     GraphAPIError,
     GraphClient,
-    InboundMessage,
-    Kind,
     MediaInfo,
     graph_http_client,
-    parse_webhook,
     sign,
     verify_signature,
 )

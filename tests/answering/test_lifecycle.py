@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from domain.types import MessageState
 from language.replies import Reply, reply_text
 from storage.schema import inbox, turns
-from whatsapp import parse_webhook
+from webhook.events import parse_webhook
 
 # The promised limits, written out: WhatsApp's 24-hour reply window and Meta's 7 days of
 # redelivery. Never the code's own constants, so that a changed constant fails these tests.

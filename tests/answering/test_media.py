@@ -26,7 +26,7 @@ from conftest import (
 from answering.inbound import describe
 from language.replies import Reply, reply_text
 from storage import recorder as recorder_module
-from whatsapp import Kind
+from webhook.events import Kind
 
 # The English fixed replies: the users of these tests have US numbers.
 DOCUMENT_DECLINE = reply_text(Reply.DOCUMENT_DECLINED, "en")

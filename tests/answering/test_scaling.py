@@ -97,7 +97,7 @@ async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
 ) -> None:
     store = await Store.open(postgres_database)
     try:
-        from whatsapp import parse_webhook
+        from webhook.events import parse_webhook
 
         await store.recorder.record(parse_webhook(load_payload("text")).messages)
         [(row_id, user_key)] = await store.inbox.claimable(5)

@@ -18,7 +18,7 @@ from domain.types import MessageState, Role, Turn
 from storage.database import async_database_url
 from storage.schema import inbox, turns
 from storage.store import Store
-from whatsapp import InboundMessage, parse_webhook
+from webhook.events import InboundMessage, parse_webhook
 
 LEASE = 60.0
 

@@ -14,7 +14,8 @@ from conftest import APP_SECRET, PHONE_NUMBER_ID, ROOT, FakeUpstreams, Harness, 
 
 from language.replies import Reply, reply_text
 from tools import simulate
-from whatsapp import Kind, parse_webhook, verify_signature
+from webhook.events import Kind, parse_webhook
+from whatsapp import verify_signature
 
 # The English fixed replies: the users of these tests have US numbers.
 STICKER_REPLY = reply_text(Reply.STICKER, "en")
