@@ -27,6 +27,7 @@ COPY gemini/ ./gemini/
 COPY language/ ./language/
 COPY markup/ ./markup/
 COPY ops/ ./ops/
+COPY service/ ./service/
 COPY storage/ ./storage/
 COPY voice/ ./voice/
 COPY webhook/ ./webhook/

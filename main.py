@@ -6,10 +6,8 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import httpx
 from fastapi import Depends, FastAPI, Request, Response
@@ -17,21 +15,19 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from answering.processes import WorkerProcesses
 from config import Settings, load_settings
 from domain.businesses import Businesses
 from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
-from storage.store import Store
+from service.lifespan import Services, build_lifespan
+from storage.tokens import token_hash
 from webhook.events import WebhookEvents, parse_webhook
 from whatsapp import SIGNATURE_HEADER, verify_signature
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
-    from answering.dispatcher import Dispatcher
     from console.data import ConsoleData  # and the console only when it is on
     from console.knowledge_data import KnowledgeData
-    from documents.library import Library
 
 
 log = logging.getLogger("main")
@@ -40,33 +36,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # Meta sends at most 3 MB; anything bigger is 
 
 
 # ---------------------------------------------------------------------------------------------
-# Services the lifespan opens and closes
-
-
-class Answering(Protocol):
-    def notify(self) -> None: ...
-
-
-class NobodyToWake:
-    """Answering runs in processes the operator started (EXTERNAL_WORKERS): they poll."""
-
-    def notify(self) -> None:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    store: Store
-    answering: Answering  # told about every newly recorded message
-    metrics: Metrics
-    dispatcher: Dispatcher | None = None  # the in-process one when WORKER_PROCESSES=0
-
-    @property
-    def inline_dispatcher(self) -> Dispatcher:
-        """The in-process Dispatcher (tests and tools run with WORKER_PROCESSES=0)."""
-        if self.dispatcher is None:
-            raise RuntimeError("answering runs in other processes (WORKER_PROCESSES > 0)")
-        return self.dispatcher
+# Routes
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies in a thread pool, on every request.
@@ -82,118 +52,27 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def build_lifespan(
-    settings: Settings, graph_transport: httpx.AsyncBaseTransport | None = None
-) -> Any:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        metrics: Metrics = app.state.metrics
-        external = settings.external_workers and graph_transport is None
-        processes = settings.worker_processes > 0 and graph_transport is None and not external
-        store = await Store.open(
-            settings.database_url,
-            migrate=settings.auto_migrate,
-            checkpoints=not (processes or external),
-            phone_number_id=settings.phone_number_id,
-        )
-        try:
-            async with AsyncExitStack() as stack:
-                app.state.library = await open_library(settings, store, stack)
-                if settings.console_enabled:  # the admin exists before anything is answered
-                    await open_console(app, settings, store, metrics, stack, graph_transport)
-                if external:
-                    services = Services(store, NobodyToWake(), metrics)
-                    log.info("answering is left to `python -m answering.worker` processes")
-                elif processes:
-                    services = await start_worker_processes(settings, store, metrics, stack)
-                else:
-                    from answering.wiring import running_answering
-
-                    dispatcher = await stack.enter_async_context(
-                        running_answering(settings, store, metrics, graph_transport=graph_transport)
-                    )
-                    services = Services(store, dispatcher, metrics, dispatcher)
-                app.state.services = services
-                log.info(
-                    "ready: model %s, Graph %s, %s database, %d business(es): %s",
-                    settings.gemini_model,
-                    settings.graph_api_version,
-                    store.engine.dialect.name,
-                    len(settings.businesses),
-                    ", ".join(settings.businesses.names()),
-                )
-                yield
-        finally:
-            await store.close()
-            log.info("stopped")
-
-    return lifespan
-
-
-async def open_library(settings: Settings, store: Store, stack: AsyncExitStack) -> Library | None:
-    """The businesses' documents, when this deployment may have some (synchronised at start-up
-    in the background with KNOWLEDGE_SYNC=startup); None otherwise."""
-    from documents.running import running_library
-
-    return await stack.enter_async_context(running_library(settings, store))
-
-
-async def open_console(
-    app: FastAPI,
-    settings: Settings,
-    store: Store,
-    metrics: Metrics,
-    stack: AsyncExitStack,
-    graph_transport: httpx.AsyncBaseTransport | None,
-) -> None:
-    """The console's data over the store, its actions through the businesses' numbers."""
-    from answering.wiring import operator_desk
-    from console.app import start_console
-    from console.store_data import StoreConsoleData
-
-    if app.state.console_data is None:  # create_app may have been given another (tests)
-        desk = await stack.enter_async_context(
-            operator_desk(settings, store, metrics, graph_transport=graph_transport)
-        )
-        app.state.console_data = StoreConsoleData(settings, store, desk)
-    if app.state.knowledge_data is None and app.state.library is not None:
-        from console.knowledge_store_data import LibraryKnowledgeData
-
-        knowledge = LibraryKnowledgeData(settings, app.state.library)
-        stack.push_async_callback(knowledge.uploads_done)
-        app.state.knowledge_data = knowledge
-    await start_console(app, store)
-
-
-async def start_worker_processes(
-    settings: Settings, store: Store, metrics: Metrics, stack: AsyncExitStack
-) -> Services:
-    if store.is_sqlite:  # the file is this service's: what its last run held is free again
-        from answering.dispatcher import resume_abandoned
-
-        await resume_abandoned(store)
-    processes = WorkerProcesses(settings, metrics)
-    stack.push_async_callback(processes.stop, settings.shutdown_grace_seconds)
-    await processes.start()
-    return Services(store, processes, metrics)
-
-
-# ---------------------------------------------------------------------------------------------
-# Routes
-
-
 async def health() -> dict[str, str]:
     """Liveness: the process can serve. Cheap on purpose; Render probes it often."""
     return {"status": "ok"}
 
 
-async def ready(services: ServicesDep) -> Response:
-    """Readiness: 200 only while the database answers."""
+async def ready(settings: SettingsDep, services: ServicesDep) -> Response:
+    """Readiness: 200 only while the database answers and Meta accepts every business's token."""
     try:
         await asyncio.wait_for(services.store.db.ping(), timeout=5)
+        refused = await services.store.tokens.refused()
     except Exception as exc:
         log.warning("not ready: database unavailable (%s)", type(exc).__name__)
         return JSONResponse({"status": "unavailable"}, status_code=503)
+    names = [
+        business.name
+        for business in settings.businesses
+        if refused.get(business.phone_number_id) == token_hash(business.token)
+    ]
+    if names:
+        reason = f"Meta refused the WhatsApp token of {', '.join(names)} (error 190)"
+        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 

@@ -69,6 +69,7 @@ class Outcome:
     rate_limited: bool = False
     command: Command | None = None
     handoff: HandoffRequest | None = None
+    spoken: bool = False  # Gemini's answer: may go as a voice note (VOICE_REPLIES)
 
     @property
     def label(self) -> str:

@@ -19,6 +19,8 @@ from answering.limits import rate_limited
 from answering.notify import Notifier
 from answering.question import Asker
 from answering.sending import Sender
+from answering.speaking import Speaker
+from answering.tokens import token_refused
 from answering.windows import outside_reply_window, written_at
 from config import Settings
 from domain.types import Command, ConversationState, MessageState
@@ -67,7 +69,8 @@ class Pipeline:
             owner=owner,
             handoff=self._handoff,
         )
-        self._sender = Sender(settings=settings, store=store, owner=owner)
+        speaker = Speaker(settings=settings, gemini=gemini, metrics=metrics)
+        self._sender = Sender(settings=settings, store=store, owner=owner, speaker=speaker)
 
     def log_fields(self, row: InboxRow, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(row, stage, tenant=self._business_name(row), **fields)
@@ -99,7 +102,8 @@ class Pipeline:
         limited = None if command else await rate_limited(job, self._store)
         if limited is not None:
             return await self._sender.deliver(job, limited)
-        await self._sender.mark_read(job)
+        if not await self._sender.mark_read(job):  # Meta refused the business's token
+            return await token_refused(job, self._store)
         if command:
             outcome = await run_command(job, command, self._store, self._settings)
         elif self._handoff.is_command(row):

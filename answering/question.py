@@ -163,4 +163,4 @@ class Asker:
 
 def answered(question: Question, reply: str, sources: tuple[str, ...] = ()) -> Outcome:
     turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply, sources))
-    return Outcome(reply, MessageState.DONE, None, turns)
+    return Outcome(reply, MessageState.DONE, None, turns, spoken=True)

@@ -1,4 +1,4 @@
-"""Sending a reply on WhatsApp: the read receipt first, then the parts in order, paced."""
+"""Sending a reply on WhatsApp: a read receipt, then the reply (a voice note, or text parts)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 import logging
 
 from answering.job import Job, Outcome
+from answering.speaking import Speaker, wants_voice
+from answering.tokens import TOKEN_REFUSED, token_refused
 from config import Settings
 from domain.types import MessageState
 from markup.whatsapp import markdown_to_whatsapp, split_message
@@ -26,33 +28,64 @@ async def pause_between_parts(seconds: float) -> None:
 class Sender:
     """Delivers an outcome's reply through the message's business number."""
 
-    def __init__(self, *, settings: Settings, store: Store, owner: str) -> None:
+    def __init__(
+        self, *, settings: Settings, store: Store, owner: str, speaker: Speaker | None = None
+    ) -> None:
         self._settings = settings
         self._store = store
         self._owner = owner
+        self._speaker = speaker
 
-    async def mark_read(self, job: Job) -> None:
-        """Blue ticks and the typing indicator are a courtesy: their failure stops nothing."""
+    async def mark_read(self, job: Job) -> bool:
+        """Blue ticks and the typing indicator are a courtesy: their failure stops nothing,
+        but Meta refusing the business's token; False then."""
         try:
             await job.graph.mark_read(job.row.message_id)
         except GraphAPIError as exc:
             log.info("mark_read failed for %s: %s", short_hash(job.row.message_id), exc)
+            return exc.code != TOKEN_REFUSED
+        return True
 
     async def deliver(self, job: Job, outcome: Outcome) -> Outcome:
-        """Send the outcome's reply, if any; the outcome then says what really happened."""
+        """Send the outcome's reply, if any; the outcome then says what really happened.
+
+        Gemini's answers go as a voice note where VOICE_REPLIES wants one (the text if that
+        fails); a reply quotes the message it answers when the user wrote again since.
+        """
         if outcome.reply is None:
             return outcome
         try:
-            await self._send_text(job, outcome.reply)
+            reply_to = await self._quote(job)
+            if not await self._spoken(job, outcome, reply_to):
+                await self._send_text(job, outcome.reply, reply_to)
         except GraphAPIError as exc:
+            if exc.code == TOKEN_REFUSED:
+                refused = await token_refused(job, self._store)
+                return Outcome(None, refused.state, refused.error, command=outcome.command)
             state = (
                 MessageState.EXPIRED if exc.code == GRAPH_OUTSIDE_WINDOW else MessageState.FAILED
             )
             return Outcome(None, state, f"send failed: {exc}", command=outcome.command)
         return outcome
 
-    async def _send_text(self, job: Job, reply: str) -> None:
-        """Send the reply in order, part by part, remembering how far it got.
+    async def _quote(self, job: Job) -> str | None:
+        """The message to quote: the one answered, when the user has written since."""
+        return job.row.message_id if await self._store.inbox.written_after(job.row) else None
+
+    async def _spoken(self, job: Job, outcome: Outcome, reply_to: str | None) -> bool:
+        """Send a Gemini answer as a voice note where wanted; True once it went out."""
+        row, answer = job.row, outcome.reply
+        if self._speaker is None or not outcome.spoken or answer is None or row.parts_sent:
+            return False  # a reply half sent as text before a crash goes on as text
+        if not wants_voice(job) or not await self._speaker.send(job, answer, reply_to):
+            return False
+        parts = len(split_message(markdown_to_whatsapp(answer)))
+        await self._store.inbox.mark_parts_sent(row.id, self._owner, parts)  # all of it
+        return True
+
+    async def _send_text(self, job: Job, reply: str, reply_to: str | None) -> None:
+        """Send the reply in order, part by part, remembering how far it got; the first part
+        quotes `reply_to`.
 
         Parts are paced (PART_INTERVAL_SECONDS) to stay within Meta's per-user pair rate.
         """
@@ -61,6 +94,7 @@ class Sender:
         for index in range(row.parts_sent, len(parts)):
             if index > row.parts_sent:
                 await pause_between_parts(self._settings.part_interval_seconds)
-            await job.graph.send_text(row.recipient, parts[index])
+            quote = reply_to if index == 0 else None
+            await job.graph.send_text(row.recipient, parts[index], reply_to=quote)
             if len(parts) > 1:
                 await self._store.inbox.mark_parts_sent(row.id, self._owner, index + 1)

@@ -60,7 +60,7 @@ class Metrics:
         self.gemini_tokens = counter(
             "assistant_gemini_tokens",
             "Gemini tokens from usageMetadata by business and type: prompt, output, thinking "
-            "(billed as output)",
+            "(billed as output), tts (text-to-speech)",
             "business",
             "type",
         )
@@ -71,6 +71,15 @@ class Metrics:
             "assistant_grounded_answers",
             "Answers that drew on the business's documents or the web, by business",
             "business",
+        )
+        self.voice_replies = counter(
+            "assistant_voice_replies", "Answers sent as voice notes, by business", "business"
+        )
+        self.voice_fallbacks = counter(
+            "assistant_voice_fallbacks",
+            "Voice answers sent as text instead, by business and reason",
+            "business",
+            "reason",
         )
         self.graph_latency = histogram(
             "assistant_graph_latency_seconds",

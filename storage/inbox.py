@@ -152,6 +152,20 @@ _TURN_FROM_CLAIM = select(
     bindparam("sources", type_=Text),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
 
+# Whether the user wrote again after a message (its answer then quotes it).
+_LATER = (
+    select(inbox.c.id)
+    .where(
+        inbox.c.conversation_key == bindparam("conversation_key"),
+        inbox.c.id != bindparam("row_id"),
+        or_(
+            inbox.c.sent_at > bindparam("sent_at"),
+            and_(inbox.c.sent_at == bindparam("sent_at"), inbox.c.id > bindparam("row_id")),
+        ),
+    )
+    .limit(1)
+)
+
 _RELEASE = (
     update(inbox)
     .where(inbox.c.state == MessageState.PROCESSING)
@@ -262,6 +276,16 @@ class Inbox:
                 {"row_id": row_id, "me": owner, "state": state, "error": error, "updated_at": now},
             )
             return finished.rowcount == 1
+
+    async def written_after(self, row: InboxRow) -> bool:
+        """Whether the user sent another message after this one (by Meta's timestamp)."""
+        parameters = {
+            "conversation_key": row.conversation_key,
+            "row_id": row.id,
+            "sent_at": row.sent_at,
+        }
+        async with self._db.connect() as conn:
+            return (await conn.execute(_LATER, parameters)).first() is not None
 
     async def release_leases(self) -> int:
         """Hand every claimed message back; only for a database no other process uses."""

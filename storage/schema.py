@@ -164,6 +164,17 @@ knowledge_stores = Table(
 )
 
 
+# Business tokens Meta refused (Graph error 190: expired or invalid), by a hash of the token:
+# its business's messages are not answered, and /ready says so, until the token is replaced.
+refused_tokens = Table(
+    "refused_tokens",
+    metadata,
+    Column("phone_number_id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("refused_at", Float, nullable=False),
+)
+
+
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 

@@ -14,6 +14,7 @@ from storage.operators import Operators
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
 from storage.states import ConversationStates
+from storage.tokens import RefusedTokens
 from storage.transcripts import Transcripts
 
 FAILED_SIGN_IN_RETENTION = 86400.0  # seconds; the sign-in throttle looks back 15 minutes
@@ -31,6 +32,7 @@ class Store:
         self.states = ConversationStates(db)
         self.transcripts = Transcripts(db)
         self.knowledge = KnowledgeStores(db)
+        self.tokens = RefusedTokens(db)
         self.operators = Operators(db)
 
     @classmethod

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import email
+import email.policy
 import hashlib
 import json
+import math
 import os
+import struct
 import sys
 import time
 import uuid
@@ -42,7 +47,8 @@ from fake_upstreams import FakeServer  # noqa: E402
 from pg_server import PostgresServer, find_postgres_bin  # noqa: E402
 
 from config import Settings  # noqa: E402
-from main import Services, create_app  # noqa: E402
+from main import create_app  # noqa: E402
+from service.lifespan import Services  # noqa: E402
 from storage.schema import metadata  # noqa: E402
 from storage.store import Store  # noqa: E402
 from whatsapp import sign  # noqa: E402
@@ -147,6 +153,64 @@ def gemini_answer(text: str, prompt_tokens: int = 12, output_tokens: int = 7) ->
     )
 
 
+def sine_pcm(seconds: float, rate: int = 24000) -> bytes:
+    """Signed 16-bit little-endian mono PCM of a 440 Hz tone, as Gemini's TTS answers."""
+    samples = (
+        int(8000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(int(seconds * rate))
+    )
+    return b"".join(struct.pack("<h", sample) for sample in samples)
+
+
+def speech_answer(
+    audio: bytes, mime_type: str = "audio/L16;codec=pcm;rate=24000"
+) -> httpx.Response:
+    """A text-to-speech answer: the audio inline, base64 as the API sends it."""
+    return httpx.Response(
+        200,
+        json={
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {
+                                "inlineData": {
+                                    "mimeType": mime_type,
+                                    "data": base64.b64encode(audio).decode(),
+                                }
+                            }
+                        ],
+                    },
+                    "finishReason": "STOP",
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 200},
+        },
+    )
+
+
+def parse_multipart(request: httpx.Request) -> tuple[dict[str, str], dict[str, tuple[bytes, str]]]:
+    """A multipart/form-data body: its plain fields, and its files as (bytes, content type)."""
+    message = email.message_from_bytes(
+        b"Content-Type: "
+        + request.headers["content-type"].encode()
+        + b"\r\n\r\n"
+        + request.content,
+        policy=email.policy.HTTP,
+    )
+    form: dict[str, str] = {}
+    files: dict[str, tuple[bytes, str]] = {}
+    for part in message.iter_parts():
+        name = str(part.get_param("name", header="content-disposition"))
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        if part.get_filename():
+            files[name] = (payload, part.get_content_type())
+        else:
+            form[name] = payload.decode()
+    return form, files
+
+
 def gemini_error(status: int, name: str) -> httpx.Response:
     return httpx.Response(
         status, json={"error": {"code": status, "message": "test failure", "status": name}}
@@ -187,12 +251,21 @@ class FakeUpstreams:
     media_requests: list[httpx.Request] = field(default_factory=list)
     # (the business number id in the path, the bearer token) of each Graph message call
     senders: list[tuple[str, str]] = field(default_factory=list)
+    # Text-to-speech: its requests, and queued replies before the default (one second of PCM)
+    tts_calls: list[httpx.Request] = field(default_factory=list)
+    tts_queue: list[Reply] = field(default_factory=list)
+    # Media uploaded to send (a voice note): (its bytes, the form's fields, the file's type)
+    uploads: list[tuple[bytes, dict[str, str], str]] = field(default_factory=list)
+    upload_queue: list[Reply] = field(default_factory=list)
     # Gemini File Search: stores, documents, uploads (everything under GEMINI_BASE but answers)
     file_search: FakeFileSearch = field(default_factory=lambda: FakeFileSearch(GEMINI_BASE))
 
     def install(self) -> None:
         self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/messages$").mock(
             side_effect=self._graph
+        )
+        self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/media$").mock(
+            side_effect=self._upload
         )
         self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<media_id>\d+)$").mock(
             side_effect=self._media_info
@@ -246,7 +319,22 @@ class FakeUpstreams:
         data, mime_type = self.media[media_id]
         return httpx.Response(200, content=data, headers={"Content-Type": mime_type})
 
+    async def _upload(self, request: httpx.Request, number_id: str) -> httpx.Response:
+        """Meta's media upload: a multipart form with messaging_product, type and file."""
+        queued = await self._reply(self.upload_queue, request)
+        if queued is not None:
+            return queued
+        form, files = parse_multipart(request)
+        data, mime_type = files["file"]
+        self.uploads.append((data, form, mime_type))
+        return httpx.Response(200, json={"id": f"{len(self.uploads)}000111"})
+
     async def _gemini(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body.get("generationConfig", {}).get("responseModalities") == ["AUDIO"]:
+            self.tts_calls.append(request)
+            queued = await self._reply(self.tts_queue, request)
+            return queued or speech_answer(sine_pcm(1.0))
         self.gemini_calls.append(request)
         queued = await self._reply(self.gemini_queue, request)
         if queued is not None:
@@ -278,6 +366,10 @@ class FakeUpstreams:
                 )
         self.graph_calls.append((body, response.status_code))
         return response
+
+    def voice_notes(self) -> list[dict[str, Any]]:
+        """Audio messages Meta accepted."""
+        return [b for b, status in self.graph_calls if b.get("type") == "audio" and status == 200]
 
     def gemini_bodies(self) -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.gemini_calls]

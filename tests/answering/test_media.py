@@ -102,7 +102,7 @@ async def test_voice_note_is_sent_as_plain_audio_ogg(harness: Harness) -> None:
     await harness.settle()
     assert inline_parts(harness) == [("audio/ogg", OGG)]
     assert "voice note" in last_text_part(harness)
-    assert len(harness.fakes.sent()) == 1
+    assert len(harness.fakes.voice_notes()) == 1  # answered in kind (VOICE_REPLIES=auto)
 
 
 async def test_pdf_document_is_read_with_its_name(harness: Harness) -> None:

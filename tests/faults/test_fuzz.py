@@ -36,7 +36,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.python import asgi as schemathesis_asgi
 
-from main import MAX_BODY_BYTES, Services, create_app
+from main import MAX_BODY_BYTES, create_app
+from service.lifespan import Services
 from storage.store import Store
 
 pytestmark = pytest.mark.fault
