@@ -186,13 +186,8 @@ FAULTS: dict[str, Fault] = {
         error="code 131047",
         logged="code=131047",
     ),
-    "graph-190-bad-token": Fault(
-        send=times(PERSISTENT, lambda: graph_error(401, 190)),
-        replies=(),
-        state=MessageState.FAILED,
-        error="code 190",
-        logged="code=190",
-    ),
+    # A refused token (190) is not a passing fault: it stops the business until a new token
+    # is set, so tests/answering/test_token_refused.py holds it.
     "graph-connection-refused": Fault(
         send=times(PERSISTENT, lambda: httpx.ConnectError("connection refused")),
         send_attempts=GRAPH_MAX_ATTEMPTS,
