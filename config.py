@@ -25,6 +25,7 @@ from domain.businesses import (
     read_tenants_file,
     refuse_duplicates,
 )
+from domain.costs import Prices
 from domain.secrets import placeholder_reason
 from domain.types import Backoff
 from language.choice import normalise_language
@@ -148,6 +149,17 @@ class Settings(BaseSettings):
     # its prebuilt voice.
     gemini_tts_model: str = "gemini-3.8-flash-tts"
     gemini_tts_voice: str = "Kore"
+
+    # What answers cost (README, "What it costs"): USD per million tokens of the default models
+    # at Google's list prices when this was written, and per Google Search query.
+    price_input_per_million_usd: float = Field(default=0.50, ge=0)
+    price_output_per_million_usd: float = Field(default=3.00, ge=0)
+    price_thinking_per_million_usd: float = Field(default=3.00, ge=0)
+    price_tts_per_million_usd: float = Field(default=10.00, ge=0)
+    price_per_search_usd: float = Field(default=0.014, ge=0)
+    # Daily spending caps (UTC days, every instance): 0 is off.
+    daily_budget_usd: float = Field(default=0.0, ge=0)
+    user_daily_token_limit: int = Field(default=0, ge=0)
 
     # What a business of the tenants file falls back to (see TenantSettings).
     reply_language: str = "auto"
@@ -322,6 +334,16 @@ class Settings(BaseSettings):
     def businesses(self) -> Businesses:
         """Every business this deployment answers for (one without a tenants file)."""
         return self._businesses
+
+    @property
+    def prices(self) -> Prices:
+        return Prices(
+            input=self.price_input_per_million_usd,
+            output=self.price_output_per_million_usd,
+            thinking=self.price_thinking_per_million_usd,
+            tts=self.price_tts_per_million_usd,
+            search=self.price_per_search_usd,
+        )
 
     def backoff(self, attempts: int) -> Backoff:
         """The retry delays of the settings, for an upstream allowed `attempts` in all."""

@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from domain.costs import TokenUse
 from domain.types import Backoff, Turn
 from gemini.requests import Inline, build_request, speech_request
-from gemini.responses import FunctionCall, audio_of, blocked_reason, reply_of, sources_of
+from gemini.responses import (
+    FunctionCall,
+    audio_of,
+    blocked_reason,
+    reply_of,
+    searches_of,
+    sources_of,
+)
 from gemini.sdk import genai_client
 from ops.pools import ShardedTransport
 
@@ -29,6 +37,18 @@ class Answer:
     thinking_tokens: int = 0
     function_calls: tuple[FunctionCall, ...] = ()
     sources: tuple[str, ...] = ()  # titles of the documents or pages it drew on
+    tool_prompt_tokens: int = 0  # what tools put into the prompt (retrieved text, pages)
+    searches: int = 0  # Google Search queries Gemini ran for it
+
+    @property
+    def use(self) -> TokenUse:
+        """What this answer is billed for."""
+        return TokenUse(
+            prompt=self.prompt_tokens + self.tool_prompt_tokens,
+            output=self.output_tokens,
+            thinking=self.thinking_tokens,
+            searches=self.searches,
+        )
 
     def called(self, name: str) -> FunctionCall | None:
         return next((call for call in self.function_calls if call.name == name), None)
@@ -42,6 +62,11 @@ class Speech:
     mime_type: str
     prompt_tokens: int
     output_tokens: int
+
+    @property
+    def use(self) -> TokenUse:
+        """The text read is billed as input, the audio made at the text-to-speech price."""
+        return TokenUse(prompt=self.prompt_tokens, tts=self.output_tokens)
 
 
 class LLMError(Exception):
@@ -125,6 +150,8 @@ class Gemini:
             thinking_tokens=(usage.thoughts_token_count or 0) if usage else 0,
             function_calls=calls,
             sources=sources_of(response),
+            tool_prompt_tokens=(usage.tool_use_prompt_token_count or 0) if usage else 0,
+            searches=searches_of(response),
         )
 
     async def speak(self, text: str, *, model: str, voice: str) -> Speech:

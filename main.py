@@ -28,6 +28,7 @@ from whatsapp import SIGNATURE_HEADER, verify_signature
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
     from console.data import ConsoleData  # and the console only when it is on
     from console.knowledge_data import KnowledgeData
+    from console.usage_data import UsageData
 
 
 log = logging.getLogger("main")
@@ -210,13 +211,15 @@ def create_app(
     graph_transport: httpx.AsyncBaseTransport | None = None,
     console_data: ConsoleData | None = None,
     knowledge_data: KnowledgeData | None = None,
+    usage_data: UsageData | None = None,
 ) -> FastAPI:
     """Build the app; without `settings` they are read from the environment and `.env`.
 
     `graph_transport` replaces the network under the Graph API client (the playground
     prints what would be sent to WhatsApp instead of sending it). `console_data` is what the
     console shows and acts on (with CONSOLE_PASSWORD set); None: the lifespan provides it.
-    `knowledge_data` is the Knowledge page's documents, likewise.
+    `knowledge_data` is the Knowledge page's documents, likewise, and `usage_data` the Usage
+    page's figures.
     """
     settings = settings or load_settings()
     configure_logging(settings)
@@ -232,7 +235,7 @@ def create_app(
     if settings.console_enabled:  # off: no route under /console at all, so each one is 404
         from console.app import add_console
 
-        add_console(app, settings, console_data, knowledge_data)
+        add_console(app, settings, console_data, knowledge_data, usage_data)
     return app
 
 

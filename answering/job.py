@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from answering.inbound import FixedReply
 from domain.businesses import Business
+from domain.costs import NOTHING_USED, TokenUse
 from domain.types import Command, MessageState, Turn
 from language.choice import language_for
 from language.replies import Reply, reply_text
@@ -70,8 +71,12 @@ class Outcome:
     command: Command | None = None
     handoff: HandoffRequest | None = None
     spoken: bool = False  # Gemini's answer: may go as a voice note (VOICE_REPLIES)
+    capped: bool = False  # a daily budget kept it from Gemini
+    use: TokenUse = NOTHING_USED  # what Gemini spent on it (the answer, and speaking it)
 
     @property
     def label(self) -> str:
         """The outcome label of `assistant_messages_total`."""
-        return "rate_limited" if self.rate_limited else self.state.value
+        if self.rate_limited:
+            return "rate_limited"
+        return "budget" if self.capped else self.state.value

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 
+from answering.budget import Budget
 from answering.commands import command_of, run_command
 from answering.handoff import Handoff
 from answering.inbound import FixedReply, Question, interpret
@@ -61,6 +62,7 @@ class Pipeline:
         self._metrics = metrics
         self.owner = owner
         self._handoff = Handoff(settings, store, notifier)
+        self._budget = Budget(settings, store, self._handoff)
         self._asker = Asker(
             settings=settings,
             store=store,
@@ -111,7 +113,7 @@ class Pipeline:
         elif isinstance(plan, FixedReply):
             outcome = Outcome(job.fixed(plan), MessageState.DONE)
         else:
-            outcome = await self._asker.ask(job, plan)
+            outcome = await self._budget.refusal(job, plan) or await self._asker.ask(job, plan)
         return await self._sender.deliver(job, outcome)
 
     async def close(self, row: InboxRow, outcome: Outcome) -> None:
@@ -124,6 +126,7 @@ class Pipeline:
             new_turns=[t for t in outcome.turns if t.text],
         )
         self._metrics.messages.labels(self._business_name(row), row.kind, outcome.label).inc()
+        await self._count_usage(row, outcome)
         if outcome.error:
             log.warning(
                 "message %s closed as %s: %s",
@@ -138,6 +141,22 @@ class Pipeline:
             await self._handoff.hand_over(row, self._business_name(row), outcome.handoff)
         if outcome.command is Command.FORGET:  # even if the confirmation could not be sent
             await self._store.conversations.forget(row.conversation_key)
+
+    async def _count_usage(self, row: InboxRow, outcome: Outcome) -> None:
+        """The message, and what Gemini spent on it, added to today's usage and cost."""
+        cost = outcome.use.cost(self._settings.prices)
+        if cost:
+            self._metrics.estimated_cost.labels(self._business_name(row)).inc(cost)
+        done = outcome.state is MessageState.DONE
+        await self._store.usage.add(
+            row.phone_number_id,
+            row.conversation_key,
+            answered=done and outcome.spoken,
+            handoff=done and outcome.handoff is not None,
+            use=outcome.use,
+            cost_usd=cost,
+            per_user=self._settings.user_daily_token_limit > 0,
+        )
 
     def _business_name(self, row: InboxRow) -> str:
         business = self._settings.businesses.get(row.phone_number_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from answering.handoff import PROMPT_HINT, Handoff
@@ -105,9 +106,10 @@ class Asker:
             reason = str(transfer.args.get("reason") or "Gemini could not help")
             reply = self._handoff.reply(job)
             turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply))
-            return self._handoff.asked(job, reason[:255], turns)
+            return replace(self._handoff.asked(job, reason[:255], turns), use=answer.use)
         if not markdown_to_whatsapp(answer.text).strip():
-            return self._apology(job, question, "answer empty once formatted for WhatsApp")
+            apology = self._apology(job, question, "answer empty once formatted for WhatsApp")
+            return replace(apology, use=answer.use)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         log.info(
             "gemini answered message %s in %.0f ms (%d prompt, %d output tokens)",
@@ -125,7 +127,7 @@ class Asker:
         if answer.sources:  # counted, never logged: titles can say what was asked
             self._metrics.grounded.labels(job.business.name).inc()
         await self._store.inbox.save_reply(row.id, self._owner, answer.text)
-        return answered(question, answer.text, answer.sources)
+        return replace(answered(question, answer.text, answer.sources), use=answer.use)
 
     async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
         """The system prompt and the tools for this business: its documents (or the web),

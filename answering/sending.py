@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from answering.job import Job, Outcome
-from answering.speaking import Speaker, wants_voice
+from answering.speaking import Speaker, Voiced, wants_voice
 from answering.tokens import TOKEN_REFUSED, token_refused
 from config import Settings
 from domain.types import MessageState
@@ -54,34 +55,39 @@ class Sender:
         """
         if outcome.reply is None:
             return outcome
+        use = outcome.use
         try:
             reply_to = await self._quote(job)
-            if not await self._spoken(job, outcome, reply_to):
+            voiced = await self._spoken(job, outcome, reply_to)
+            use += voiced.use
+            if not voiced.sent:
                 await self._send_text(job, outcome.reply, reply_to)
         except GraphAPIError as exc:
             if exc.code == TOKEN_REFUSED:
                 refused = await token_refused(job, self._store)
-                return Outcome(None, refused.state, refused.error, command=outcome.command)
+                return Outcome(None, refused.state, refused.error, command=outcome.command, use=use)
             state = (
                 MessageState.EXPIRED if exc.code == GRAPH_OUTSIDE_WINDOW else MessageState.FAILED
             )
-            return Outcome(None, state, f"send failed: {exc}", command=outcome.command)
-        return outcome
+            return Outcome(None, state, f"send failed: {exc}", command=outcome.command, use=use)
+        return replace(outcome, use=use)
 
     async def _quote(self, job: Job) -> str | None:
         """The message to quote: the one answered, when the user has written since."""
         return job.row.message_id if await self._store.inbox.written_after(job.row) else None
 
-    async def _spoken(self, job: Job, outcome: Outcome, reply_to: str | None) -> bool:
-        """Send a Gemini answer as a voice note where wanted; True once it went out."""
+    async def _spoken(self, job: Job, outcome: Outcome, reply_to: str | None) -> Voiced:
+        """Send a Gemini answer as a voice note where wanted; Voiced.sent once it went out."""
         row, answer = job.row, outcome.reply
         if self._speaker is None or not outcome.spoken or answer is None or row.parts_sent:
-            return False  # a reply half sent as text before a crash goes on as text
-        if not wants_voice(job) or not await self._speaker.send(job, answer, reply_to):
-            return False
-        parts = len(split_message(markdown_to_whatsapp(answer)))
-        await self._store.inbox.mark_parts_sent(row.id, self._owner, parts)  # all of it
-        return True
+            return Voiced(False)  # a reply half sent as text before a crash goes on as text
+        if not wants_voice(job):
+            return Voiced(False)
+        voiced = await self._speaker.send(job, answer, reply_to)
+        if voiced.sent:
+            parts = len(split_message(markdown_to_whatsapp(answer)))
+            await self._store.inbox.mark_parts_sent(row.id, self._owner, parts)  # all of it
+        return voiced
 
     async def _send_text(self, job: Job, reply: str, reply_to: str | None) -> None:
         """Send the reply in order, part by part, remembering how far it got; the first part

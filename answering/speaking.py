@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from answering.job import Job
 from config import Settings
-from llm import Gemini, LLMError
+from domain.costs import NOTHING_USED, TokenUse
+from llm import Gemini, LLMError, Speech
 from markup.spoken import speakable, too_long_to_speak
 from ops.logs import short_hash
 from ops.metrics import Metrics
@@ -32,6 +34,14 @@ def wants_voice(job: Job) -> bool:
     return job.row.kind == Kind.AUDIO and isinstance(audio, dict) and audio.get("voice") is True
 
 
+@dataclass(frozen=True, slots=True)
+class Voiced:
+    """Whether the voice note went out, and what speaking it cost (paid even if it did not)."""
+
+    sent: bool
+    use: TokenUse = NOTHING_USED
+
+
 class Speaker:
     """Speaks an answer; every step that fails leaves the answer to be sent as text."""
 
@@ -40,22 +50,24 @@ class Speaker:
         self._gemini = gemini
         self._metrics = metrics
 
-    async def send(self, job: Job, answer: str, reply_to: str | None) -> bool:
-        """True once the voice note was sent; False: send the text (the reason is logged
+    async def send(self, job: Job, answer: str, reply_to: str | None) -> Voiced:
+        """Voiced.sent once the voice note was sent; else send the text (the reason is logged
         and counted). Meta's refusal of the 24-hour window is raised: text would fail too."""
-        business = job.business.name
         spoken = speakable(answer)
         if not spoken or too_long_to_speak(spoken):
-            return self._fallback(job, "too_long" if spoken else "nothing_to_say")
+            return Voiced(self._fallback(job, "too_long" if spoken else "nothing_to_say"))
         try:
             speech = await self._gemini.speak(
                 spoken, model=self._settings.gemini_tts_model, voice=self._settings.gemini_tts_voice
             )
         except LLMError as exc:
-            return self._fallback(job, "tts", exc.reason)
-        self._metrics.gemini_tokens.labels(business, "tts").inc(
+            return Voiced(self._fallback(job, "tts", exc.reason))
+        self._metrics.gemini_tokens.labels(job.business.name, "tts").inc(
             speech.prompt_tokens + speech.output_tokens
         )
+        return Voiced(await self._send_speech(job, speech, reply_to), speech.use)
+
+    async def _send_speech(self, job: Job, speech: Speech, reply_to: str | None) -> bool:
         try:
             note = await to_voice_note_async(speech.audio, speech.mime_type)
         except VoiceError as exc:
@@ -70,7 +82,7 @@ class Speaker:
             if exc.code == GRAPH_OUTSIDE_WINDOW:
                 raise
             return self._fallback(job, "send", str(exc))
-        self._metrics.voice_replies.labels(business).inc()
+        self._metrics.voice_replies.labels(job.business.name).inc()
         log.info(
             "voice note sent for message %s (%d bytes)",
             short_hash(job.row.message_id),

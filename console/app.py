@@ -13,10 +13,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from config import Settings
-from console import conversations, knowledge, login, operators
+from console import conversations, knowledge, login, operators, usage
 from console.data import ConsoleData, EmptyConsoleData
 from console.knowledge_data import EmptyKnowledgeData, KnowledgeData
 from console.signin import ensure_admin
+from console.usage_data import EmptyUsageData, UsageData
 from console.web import HERE, PREFIX, Console, ConsoleRoute, not_found, same_site, secure
 from storage.store import Store
 
@@ -45,12 +46,14 @@ def add_console(
     settings: Settings,
     data: ConsoleData | None,
     knowledge_data: KnowledgeData | None = None,
+    usage_data: UsageData | None = None,
 ) -> None:
     """Register the console after the service's own routes, so none of them (the webhook
     above all) matches any later or pays for any of this."""
     app.state.console = Console(settings)
     app.state.console_data = data  # None: start_console chooses
     app.state.knowledge_data = knowledge_data  # likewise
+    app.state.usage_data = usage_data  # likewise
     get: list[tuple[str, Callable[..., Any]]] = [
         (PREFIX, conversations.conversation_list),
         (f"{PREFIX}/login", login.login_page),
@@ -60,6 +63,7 @@ def add_console(
         (f"{PREFIX}/operators", operators.operators_page),
         (f"{PREFIX}/knowledge", knowledge.knowledge_page),
         (f"{PREFIX}/live/knowledge", knowledge.knowledge_rows),
+        (f"{PREFIX}/usage", usage.usage_page),
     ]
     post: list[tuple[str, Callable[..., Any]]] = [
         (f"{PREFIX}/login", login.login),
@@ -104,9 +108,9 @@ def add_console(
 
 
 async def start_console(app: FastAPI, store: Store) -> None:
-    """At start-up, before answering starts: the admin's password, and the data the pages show
-    and documents (what create_app was given or the lifespan set; else empty ones that list
-    nothing, and refuse uploads)."""
+    """At start-up, before answering starts: the admin's password, and the data the pages show,
+    documents and usage (what create_app was given or the lifespan set; else empty ones that
+    list nothing, refuse uploads, and count nothing)."""
     console: Console = app.state.console
     password = console.settings.console_password
     if password is not None:
@@ -117,3 +121,5 @@ async def start_console(app: FastAPI, store: Store) -> None:
         app.state.console_data = EmptyConsoleData()
     if app.state.knowledge_data is None:
         app.state.knowledge_data = EmptyKnowledgeData(app.state.console_data.business_names())
+    if app.state.usage_data is None:
+        app.state.usage_data = EmptyUsageData(app.state.console_data.business_names())

@@ -48,7 +48,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Conversations", PREFIX),
     NavItem("Knowledge", f"{PREFIX}/knowledge"),
-    # NavItem("Usage", f"{PREFIX}/usage", admin_only=True),
+    NavItem("Usage", f"{PREFIX}/usage"),
     NavItem("Operators", f"{PREFIX}/operators", admin_only=True),
 ]
 
@@ -68,9 +68,11 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates.globals.update(iso=iso_time, utc=utc_time, static=self._static_url)
-        self._versions = {
-            path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-            for path in (HERE / "static").iterdir()
+        static = HERE / "static"
+        self._versions = {  # "vendor/uplot/uPlot.min.css" and the like too
+            path.relative_to(static).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+            for path in static.rglob("*")
+            if path.is_file()
         }
 
     def _static_url(self, name: str) -> str:

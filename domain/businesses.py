@@ -34,6 +34,7 @@ class Business:
     rate_limit_per_minute: int = 0
     rate_limit_per_day: int = 0
     fallback_message: str | None = None
+    daily_budget_usd: float = 0.0  # 0: no budget of its own (the deployment's may still bite)
 
 
 class Businesses:
@@ -80,6 +81,7 @@ class TenantSettings(BaseModel):
     rate_limit_per_minute: int | None = Field(default=None, ge=0)
     rate_limit_per_day: int | None = Field(default=None, ge=0)
     fallback_message: str | None = None
+    daily_budget_usd: float | None = Field(default=None, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -157,6 +159,7 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         rate_limit_per_minute=_or(tenant.rate_limit_per_minute, defaults.rate_limit_per_minute),
         rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),
         fallback_message=tenant.fallback_message or defaults.fallback_message,
+        daily_budget_usd=tenant.daily_budget_usd or 0.0,
     )
 
 

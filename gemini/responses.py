@@ -56,6 +56,13 @@ def sources_of(response: types.GenerateContentResponse) -> tuple[str, ...]:
     return tuple(titles)
 
 
+def searches_of(response: types.GenerateContentResponse) -> int:
+    """How many Google Search queries the answer ran (each is billed)."""
+    candidates = response.candidates or []
+    grounding = candidates[0].grounding_metadata if candidates else None
+    return len(grounding.web_search_queries or []) if grounding else 0
+
+
 def audio_of(response: types.GenerateContentResponse) -> tuple[bytes, str] | None:
     """The spoken audio of a text-to-speech answer and its MIME type (PCM or WAV), if any."""
     candidates = response.candidates or []

@@ -64,6 +64,12 @@ class Metrics:
             "business",
             "type",
         )
+        self.estimated_cost = counter(
+            "assistant_estimated_cost_usd",
+            "Estimated Gemini spend in USD by business, from the tokens and searches reported "
+            "and the PRICE_* settings (Google's bill is the truth)",
+            "business",
+        )
         self.gemini_failures = counter(
             "assistant_gemini_failures", "Gemini calls that gave no answer, by business", "business"
         )

@@ -129,6 +129,10 @@ async def open_console(
         knowledge = LibraryKnowledgeData(settings, app.state.library)
         stack.push_async_callback(knowledge.uploads_done)
         app.state.knowledge_data = knowledge
+    if app.state.usage_data is None:
+        from console.usage_store_data import StoreUsageData
+
+        app.state.usage_data = StoreUsageData(settings, store)
     await start_console(app, store)
 
 

@@ -175,6 +175,42 @@ refused_tokens = Table(
 )
 
 
+# What each business's customers asked and what answering them cost, per UTC day: the console's
+# Usage page, and the daily budget every instance checks.
+usage_days = Table(
+    "usage_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("phone_number_id", String(64), primary_key=True),
+    Column("messages", Integer, nullable=False),
+    Column("answers", Integer, nullable=False),
+    Column("handoffs", Integer, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("thinking_tokens", BigInteger, nullable=False),
+    Column("tts_tokens", BigInteger, nullable=False),
+    Column("searches", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+)
+
+# Gemini tokens each user's messages used per UTC day (USER_DAILY_TOKEN_LIMIT).
+user_days = Table(
+    "user_days",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("user_hash", String(64), primary_key=True),  # sha256 of the conversation key
+    Column("tokens", BigInteger, nullable=False),
+)
+
+# When a budget first bit on a day ("all" or a business's number id): logged once per day.
+budget_notices = Table(
+    "budget_notices",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("scope", String(320), primary_key=True),
+)
+
+
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 

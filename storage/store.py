@@ -16,8 +16,12 @@ from storage.recorder import Recorder
 from storage.states import ConversationStates
 from storage.tokens import RefusedTokens
 from storage.transcripts import Transcripts
+from storage.usage import Usage
 
 FAILED_SIGN_IN_RETENTION = 86400.0  # seconds; the sign-in throttle looks back 15 minutes
+
+
+USAGE_KEPT_DAYS = 60  # the console's Usage page shows 30
 
 
 class Store:
@@ -33,6 +37,7 @@ class Store:
         self.transcripts = Transcripts(db)
         self.knowledge = KnowledgeStores(db)
         self.tokens = RefusedTokens(db)
+        self.usage = Usage(db)
         self.operators = Operators(db)
 
     @classmethod
@@ -77,6 +82,7 @@ class Store:
         old_turns = await self.conversations.purge(turns_before)
         old_rows = await self.inbox.purge(inbox_before)
         await self.rate_limits.purge(inbox_before)
+        await self.usage.purge(USAGE_KEPT_DAYS)
         now = time.time()
         await self.operators.purge(now=now, failures_before=now - FAILED_SIGN_IN_RETENTION)
         return old_turns, old_rows

@@ -363,3 +363,27 @@ def test_the_start_up_message_points_to_the_playground(
     with pytest.raises(SystemExit):
         load_settings()
     assert "make chat" in capsys.readouterr().err
+
+
+def test_prices_and_budgets_default_to_the_default_models_and_no_caps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(_env_file=None, **kwargs())  # type: ignore[call-arg]
+    prices = settings.prices
+    assert (prices.input, prices.output, prices.thinking) == (0.50, 3.00, 3.00)
+    assert (prices.tts, prices.search) == (10.00, 0.014)
+    assert (settings.daily_budget_usd, settings.user_daily_token_limit) == (0, 0)
+    monkeypatch.setenv("PRICE_INPUT_PER_MILLION_USD", "1.25")
+    monkeypatch.setenv("DAILY_BUDGET_USD", "20")
+    monkeypatch.setenv("USER_DAILY_TOKEN_LIMIT", "200000")
+    settings = Settings(_env_file=None, **kwargs())  # type: ignore[call-arg]
+    assert settings.prices.input == 1.25
+    assert (settings.daily_budget_usd, settings.user_daily_token_limit) == (20.0, 200_000)
+
+
+@pytest.mark.parametrize(
+    "field", ["price_output_per_million_usd", "daily_budget_usd", "user_daily_token_limit"]
+)
+def test_negative_prices_and_caps_are_refused(field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(_env_file=None, **kwargs(**{field: -1}))  # type: ignore[call-arg]

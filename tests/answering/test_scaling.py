@@ -29,8 +29,10 @@ from running import (
     wait_for_async,
     wait_healthy,
 )
+from sqlalchemy import update
 
 from domain.types import MessageState
+from storage.schema import inbox
 from storage.store import Store
 from whatsapp import sign
 
@@ -102,7 +104,7 @@ async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
         await store.recorder.record(parse_webhook(load_payload("text")).messages)
         [(row_id, user_key)] = await store.inbox.claimable(5)
         assert (
-            await store.inbox.claim(row_id, user_key, "instance-that-died", lease=1.0) is not None
+            await store.inbox.claim(row_id, user_key, "instance-that-died", lease=600.0) is not None
         )
     finally:
         await store.close()
@@ -110,6 +112,8 @@ async def test_a_claim_whose_owner_died_is_taken_over_when_its_lease_expires(
     async with running_app(settings, fakes) as app:
         await app.settle()
         assert fakes.sent() == []  # the lease still holds: nobody else may answer yet
+        async with app.services.store.engine.begin() as conn:  # the 600 s go by
+            await conn.execute(update(inbox).values(lease_until=time.time() - 1))
         await app.settle_all(timeout=10)
     assert len(fakes.sent()) == 1
 

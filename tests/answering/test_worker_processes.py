@@ -126,7 +126,11 @@ def test_worker_processes_answer_report_metrics_and_are_restarted(
 
     # Counted by the worker processes, shown by the web process (snapshots come each second).
     wait_for(lambda: answered_in_metrics() == 6, 10, "the workers' counts in /metrics")
-    assert samples(httpx.get(f"{url}/metrics").text)[("assistant_worker_processes", ())] == 2
+    wait_for(
+        lambda: samples(httpx.get(f"{url}/metrics").text)[("assistant_worker_processes", ())] == 2,
+        10,
+        "both workers reporting",
+    )
 
     victim = children_of(process.pid)[0]
     os.kill(victim, signal.SIGKILL)

@@ -1,5 +1,6 @@
 """The admin adds an operator in the browser, and the README's screenshots are taken as that
-operator (UPDATE_SCREENSHOTS=1 writes docs/screenshots/; other runs leave them alone)."""
+operator (UPDATE_SCREENSHOTS=1 writes docs/screenshots/; other runs leave them alone; `-k usage`
+writes the Usage page's alone)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from conftest import ROOT
 from console_support import Served
 from memory_data import MemoryConsoleData
 from memory_knowledge import MemoryKnowledgeData
-from playwright.sync_api import Browser, expect
+from memory_usage import MemoryUsageData
+from playwright.sync_api import Browser, ViewportSize, expect
 
 from console.data import ConversationState
+from console.usage_data import ALL_BUSINESSES
 from documents.sync import MAX_FILE_BYTES
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -124,3 +127,45 @@ def demo_knowledge(now: float) -> MemoryKnowledgeData:
         created=now - 40,
     )
     return knowledge
+
+
+def test_usage_screenshot(browser: Browser, served: Served) -> None:
+    if not os.environ.get("UPDATE_SCREENSHOTS"):
+        pytest.skip("UPDATE_SCREENSHOTS=1 writes docs/screenshots/")
+    served.app.state.usage_data = demo_usage()
+    add_maria(browser, served)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tall: ViewportSize = {"width": DESKTOP["width"], "height": 1560}  # the charts, the table's top
+    tab = open_tab(browser, served, tall, timezone="America/Sao_Paulo")
+    sign_in(tab, "maria", MARIA_PASSWORD)
+    tab.page.get_by_role("link", name="Usage").click()
+    expect(tab.page.locator('[data-chart="cost"] canvas')).to_be_visible()
+    tab.page.screenshot(path=str(SCREENSHOTS / "console-usage.png"))
+    tab.page.context.close()
+
+
+def demo_usage() -> MemoryUsageData:
+    """A month of the bakery's figures (busier on Fridays and Saturdays), priced at the default
+    prices; its own budget partly used today."""
+    usage = MemoryUsageData()
+    for days_ago in range(30):
+        weekday = (usage.today().weekday() - days_ago) % 7
+        messages = 28 + (days_ago * 7) % 19 + (22 if weekday in (4, 5) else 0)
+        handoffs = 2 if days_ago % 4 == 0 else days_ago % 3 % 2
+        answers = messages - handoffs - days_ago % 2
+        prompt, output, tts = messages * 1_150, answers * 240, (days_ago % 5) * 1_400
+        cost = (prompt * 0.5 + output * 3.0 + tts * 10.0) / 1_000_000
+        usage.set_day(
+            days_ago,
+            messages=messages,
+            answers=answers,
+            handoffs=handoffs,
+            prompt_tokens=prompt,
+            output_tokens=output,
+            tts_tokens=tts,
+            cost_usd=round(cost, 6),
+        )
+    usage.set_budget(ALL_BUSINESSES, None, 0.0)
+    usage.set_budget("Padaria Central", 0.5, 0.12)
+    usage.token_limit = 40_000
+    return usage

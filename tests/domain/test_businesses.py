@@ -30,6 +30,7 @@ whatsapp_token_env = "WHATSAPP_TOKEN_PADARIA"
 system_prompt = "You are the assistant of Padaria Central."
 reply_language = "pt_BR"
 rate_limit_per_minute = 5
+daily_budget_usd = 2.5
 
 [[tenants]]
 name = "Oficina do Zé"
@@ -85,6 +86,7 @@ def test_each_business_gets_its_own_number_token_prompt_and_overrides(
         "Desculpe, volte mais tarde.",
     )
     assert oficina.rate_limit_per_minute == 12
+    assert (padaria.daily_budget_usd, oficina.daily_budget_usd) == (2.5, 0)  # 0: none of its own
     assert loaded.businesses.get("111111111111111") is padaria
     assert "999" not in loaded.businesses
     assert loaded.phone_number_id is None  # not needed with a tenants file
