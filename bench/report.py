@@ -45,6 +45,11 @@ def mib(kib: float) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
+def mib_mb(kib: float) -> str:
+    """KiB as MiB (2^20 bytes) and MB (10^6 bytes): the targets are in MB, /proc in KiB."""
+    return f"{kib / 1024:.1f} MiB = {kib * 1024 / 1e6:.1f} MB"
+
+
 def ratio(ours: float, baseline: float) -> str:
     if not (math.isfinite(ours) and math.isfinite(baseline)) or baseline == 0:
         return "n/a"
