@@ -91,7 +91,12 @@ class Handoff:
         return Outcome(None, MessageState.DONE, turns=(Turn(Role.USER, remembered_as),))
 
     async def hand_over(self, row: InboxRow, business: str, request: HandoffRequest) -> None:
-        """After the reply went out: the conversation waits, and the team is told."""
+        """After the reply went out, before the row closes: the conversation waits.
+
+        Before, because closing the row lets any instance claim the user's next message, and
+        that message must find the conversation waiting (a crash in between retries the row,
+        which then finds it waiting and stays quiet; the reply went out already).
+        """
         await self._store.states.change(
             row.conversation_key,
             ConversationState.WAITING,
@@ -104,6 +109,9 @@ class Handoff:
             short_hash(row.conversation_key),
             extra=log_fields(row, "handoff", tenant=business),
         )
+
+    async def tell_team(self, row: InboxRow, business: str, request: HandoffRequest) -> None:
+        """Once the row closed: the team's webhook hears that someone waits (if set)."""
         if self._notifier is not None:
             link = (
                 f"{self._settings.public_url}/console/conversations/{request.conversation_id}"

@@ -118,6 +118,9 @@ class Pipeline:
 
     async def close(self, row: InboxRow, outcome: Outcome) -> None:
         """Record the outcome on the row (with the turns it adds), then what follows from it."""
+        handoff = outcome.handoff if outcome.state is MessageState.DONE else None
+        if handoff is not None:
+            await self._handoff.hand_over(row, self._business_name(row), handoff)
         closed = await self._store.inbox.finish(
             row.id,
             self.owner,
@@ -137,8 +140,8 @@ class Pipeline:
             )
         if not closed:
             log.warning("message %s was taken over before it closed", short_hash(row.message_id))
-        if outcome.handoff is not None and outcome.state is MessageState.DONE:
-            await self._handoff.hand_over(row, self._business_name(row), outcome.handoff)
+        if handoff is not None:
+            await self._handoff.tell_team(row, self._business_name(row), handoff)
         if outcome.command is Command.FORGET:  # even if the confirmation could not be sent
             await self._store.conversations.forget(row.conversation_key)
 

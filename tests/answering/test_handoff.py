@@ -119,6 +119,26 @@ async def test_the_handoff_command_gets_the_reply_a_waiting_state_and_tells_the_
     assert "Hello" not in notice["text"] and USER not in notice["text"]
 
 
+async def test_the_conversation_waits_before_the_handoff_row_closes(
+    app: Harness, hook: respx.Route, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the row frees the user's next message for any instance: by then the
+    conversation must already wait, or another instance's Gemini answers it."""
+    inbox = app.services.store.inbox
+    finish = inbox.finish
+    states_at_finish: list[ConversationState] = []
+
+    async def finish_and_look(*args: Any, **kwargs: Any) -> bool:
+        states_at_finish.append(await state_of(app))
+        return await finish(*args, **kwargs)
+
+    monkeypatch.setattr(inbox, "finish", finish_and_look)
+    await say(app, "/human", "wamid.w1")
+
+    assert states_at_finish == [ConversationState.WAITING]
+    assert len(hook.calls) == 1
+
+
 async def test_while_waiting_and_with_an_operator_nothing_is_sent_and_gemini_not_called(
     app: Harness, hook: respx.Route
 ) -> None:
