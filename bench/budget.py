@@ -10,8 +10,10 @@ loop idles between calls as it does in the service:
 - a Gemini call with 20 turns of history: the app's `Gemini` (google-genai over httpx) against
   the fake; baseline: the same JSON body built with `json.dumps` and sent over the raw
   connection, the answer read with `json.loads`;
-- the database work of one message: the app's `Store` on SQLite (record, look for work, claim,
-  history, save the reply, close with its turns); baseline: the very same SQL statements and
+- the database work of one message: the app's `Store` on SQLite doing what the pipeline does
+  for a text Gemini answers (record, look for work, claim, the conversation's state, the rate
+  limits, history, the business's documents, save the reply, whether the user wrote since,
+  close with its turns, count the usage); baseline: the very same SQL statements and
   parameters, captured from the Store's run, replayed through Python's `sqlite3` on a copy of
   the database as it was before.
 
@@ -37,10 +39,12 @@ from bench.fake_client import Fake
 from bench.load import Connection, post_request, sender, webhook_body
 from bench.plan import Plan
 from bench.report import Row, Section, ms, ratio
+from domain.costs import TokenUse
 from domain.types import MessageState, Role, Turn
 from llm import Gemini, gemini_http_client
+from storage.rate_limits import Window
 from storage.store import Store
-from webhook.events import parse_webhook
+from webhook.events import InboundMessage, parse_webhook
 from whatsapp import GraphClient, graph_http_client
 
 GRAPH_VERSION = "v25.0"
@@ -53,6 +57,8 @@ HISTORY = [
     )
     for k in range(20)
 ]
+
+WINDOWS = (Window("minute", 60, 12), Window("day", 86400, 300))  # the defaults
 
 
 async def paced_cpu(call: Callable[[int], Awaitable[object]], count: int, rate: float) -> float:
@@ -143,6 +149,31 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
     return ours, await raw_cpu(port, raw, count, rate)
 
 
+async def one_answered_message(store: Store, message: InboundMessage) -> None:
+    """The pipeline's store calls for a text Gemini answers, in its order, with the default
+    settings (rate limits on, no budget); tests/bench holds the two to the same statements."""
+    await store.recorder.record([message])
+    candidates = await store.inbox.claimable(10)
+    [row] = await store.inbox.claim_many(candidates[:1], "budget", 30.0)
+    await store.states.touch(row, row.sent_at)
+    await store.rate_limits.check(row.conversation_key, row.received_at, WINDOWS)
+    await store.conversations.history(row.conversation_key, 20, 16000)
+    await store.knowledge.searchable(row.phone_number_id)
+    await store.inbox.save_reply(row.id, "budget", f"**Echo:** {message.text}")
+    await store.inbox.written_after(row)
+    turns = [Turn(Role.USER, message.text or ""), Turn(Role.MODEL, f"*Echo:* {message.text}")]
+    await store.inbox.finish(row.id, "budget", MessageState.DONE, new_turns=turns)
+    await store.usage.add(
+        row.phone_number_id,
+        row.conversation_key,
+        answered=True,
+        handoff=False,
+        use=TokenUse(prompt=300, output=40),
+        cost_usd=0.00027,
+        per_user=False,
+    )
+
+
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
 
 
@@ -172,16 +203,7 @@ async def _database(workdir: Path, count: int, rate: float) -> tuple[float, floa
         index = k if k >= 0 else count - 1 - k
         message = messages[index]
         first = len(statements)
-        await store.recorder.record([message])
-        candidates = await store.inbox.claimable(10)
-        [row] = await store.inbox.claim_many(candidates[:1], "budget", 30.0)
-        await store.conversations.history(row.conversation_key, 20, 16000)
-        await store.inbox.save_reply(row.id, "budget", f"**Echo:** {message.text}")
-        turns = [
-            Turn(Role.USER, message.text or ""),
-            Turn(Role.MODEL, f"*Echo:* {message.text}"),
-        ]
-        await store.inbox.finish(row.id, "budget", MessageState.DONE, new_turns=turns)
+        await one_answered_message(store, message)
         spans[index] = (first, len(statements))
 
     try:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.schema import Table
 
 from storage.schema import MIGRATION_LOCK, current_revision, head_revision, upgrade_to
+from storage.sqlite_driver import one_trip_creator
 
 
 def async_database_url(url: str) -> str:
@@ -72,6 +73,7 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
         # web process's webhooks included) waits. Database.transaction() opens the few real ones.
         engine = create_async_engine(
             url,
+            async_creator=one_trip_creator(url),
             hide_parameters=True,
             pool_size=1,
             max_overflow=1,

@@ -1,0 +1,48 @@
+"""The bench's CPU-per-message section does the database work the pipeline really does: the
+same statements, in the same order, as the app answering one text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import FakeUpstreams, make_settings, running_app, text_payload
+from sqlalchemy import event
+
+from bench.budget import one_answered_message
+from storage.store import Store
+from webhook.events import parse_webhook
+
+
+def capture(store: Store) -> list[str]:
+    statements: list[str] = []
+
+    def add(*args: object) -> None:  # (conn, cursor, statement, parameters, context, many)
+        statements.append(str(args[2]))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", add)
+    return statements
+
+
+async def test_the_bench_runs_the_statements_of_one_answered_message(
+    tmp_path: Path, fakes: FakeUpstreams
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/app.db", rate_limit_per_minute=12)
+    async with running_app(settings, fakes) as app:
+        await app.post(text_payload("warm up", message_id="wamid.warm"))
+        await app.settle()
+        answered = capture(app.services.store)
+        await app.post(text_payload("hello", message_id="wamid.counted"))
+        await app.settle()
+    assert fakes.sent()[-1]["text"]["body"] == "You said: hello"
+
+    store = await Store.open(f"sqlite:///{tmp_path}/bench.db")
+    try:
+        benched = capture(store)
+        payload = json.dumps(text_payload("hello", message_id="wamid.bench")).encode()
+        await one_answered_message(store, parse_webhook(json.loads(payload)).messages[0])
+    finally:
+        await store.close()
+
+    assert len(benched) >= 10
+    assert answered[: len(benched)] == benched

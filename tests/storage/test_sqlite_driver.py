@@ -1,0 +1,90 @@
+"""The one-trip aiosqlite driver under SQLAlchemy: same answers as aiosqlite, one trip each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage.sqlite_driver import OneTripConnection, one_trip_creator
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}"
+    engine = create_async_engine(url, async_creator=one_trip_creator(url))
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions sent to the connection's thread."""
+    sent: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return sent
+
+
+async def test_the_engine_gets_a_one_trip_connection(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, OneTripConnection)
+
+
+async def test_a_statement_and_its_rows_take_one_trip(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a'), ('b'), ('c')"))
+        trips.clear()
+        rows = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).all()
+        assert trips == ["_run"]
+    assert [r.name for r in rows] == ["a", "b", "c"]
+
+
+async def test_rowcount_lastrowid_and_returning_read_as_with_sqlite3(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        inserted = await conn.execute(text("INSERT INTO t (name) VALUES ('x')"))
+        assert inserted.lastrowid == 1
+        await conn.execute(text("INSERT INTO t (name) VALUES (:n)"), [{"n": "y"}, {"n": "z"}])
+        updated = await conn.execute(text("UPDATE t SET name = name || '!' WHERE id > 1"))
+        assert updated.rowcount == 2
+        returned = await conn.execute(text("DELETE FROM t WHERE id = 1 RETURNING name"))
+        assert returned.scalar_one() == "x"
+        assert (await conn.execute(text("UPDATE t SET name = 'q' WHERE id = 99"))).rowcount == 0
+        assert (await conn.execute(text("SELECT name FROM t WHERE id = 99"))).first() is None
+
+
+async def test_rows_are_handed_out_once_one_at_a_time_or_in_batches(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a'), ('b'), ('c'), ('d')"))
+        result = await conn.execute(text("SELECT name FROM t ORDER BY id"))
+        assert result.fetchone() == ("a",)
+        assert result.fetchmany(2) == [("b",), ("c",)]
+        assert result.fetchall() == [("d",)]
+        assert result.fetchall() == []
+
+
+async def test_sqlite_errors_reach_the_caller_and_the_connection_goes_on(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('same')"))
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("INSERT INTO t (name) VALUES ('same')"))
+        await conn.rollback()
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
