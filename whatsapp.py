@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -119,10 +120,11 @@ class GraphClient:
         observer: Callable[[str, float, int | str | None], None] | None = None,
     ) -> None:
         self._http = http
-        self._auth = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        self._auth = httpx.Headers({"Authorization": f"Bearer {token.get_secret_value()}"})
+        self._json_headers = httpx.Headers({**self._auth, "Content-Type": "application/json"})
         self._observer = observer
-        self._messages_path = f"/{version}/{phone_number_id}/messages"
-        self._media_path = f"/{version}/{phone_number_id}/media"
+        self._messages_url = under_base_url(http, f"/{version}/{phone_number_id}/messages")
+        self._media_url = under_base_url(http, f"/{version}/{phone_number_id}/media")
         self._version = version
         self._backoff = backoff
 
@@ -137,7 +139,7 @@ class GraphClient:
         }
         if reply_to:
             payload["context"] = {"message_id": reply_to}
-        data = await self._request("POST", self._messages_path, "send_text", json=payload)
+        data = await self._post_json(self._messages_url, "send_text", payload)
         return as_str(as_dict(next(iter(as_list(data.get("messages"))), {})).get("id"))
 
     async def send_audio(self, to: str, media_id: str, *, reply_to: str | None = None) -> str:
@@ -151,7 +153,7 @@ class GraphClient:
         }
         if reply_to:
             payload["context"] = {"message_id": reply_to}
-        data = await self._request("POST", self._messages_path, "send_audio", json=payload)
+        data = await self._post_json(self._messages_url, "send_audio", payload)
         return as_str(as_dict(next(iter(as_list(data.get("messages"))), {})).get("id"))
 
     async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
@@ -159,7 +161,7 @@ class GraphClient:
         form = {"messaging_product": "whatsapp", "type": mime_type}
         files = {"file": (filename, data, mime_type)}
         answer = await self._request(
-            "POST", self._media_path, "upload_media", data=form, files=files
+            "POST", self._media_url, "upload_media", data=form, files=files
         )
         media_id = as_str(answer.get("id"))
         if not media_id:
@@ -174,7 +176,7 @@ class GraphClient:
             "message_id": message_id,
             "typing_indicator": {"type": "text"},
         }
-        await self._request("POST", self._messages_path, "mark_read", json=payload)
+        await self._post_json(self._messages_url, "mark_read", payload)
 
     async def get_media(self, media_id: str) -> MediaInfo:
         """The short-lived download URL and the metadata of an inbound media object."""
@@ -214,38 +216,36 @@ class GraphClient:
 
         return await self._with_retries("download_media", once)
 
-    async def _request(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._send(method, path, what, **kwargs)
+    async def _post_json(self, url: httpx.URL, what: str, payload: object) -> dict[str, Any]:
+        """POST `payload` as JSON, encoded as httpx would (compact, UTF-8) but without its
+        per-call URL joining and header merging."""
+        content = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return await self._request("POST", url, what, content=content, headers=self._json_headers)
+
+    async def _request(
+        self, method: str, url: httpx.URL | str, what: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        response = await self._send(method, url, what, **kwargs)
         try:
             return as_dict(response.json())
         except ValueError:
             return {}
 
-    async def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, url: httpx.URL | str, what: str, **kwargs: Any
+    ) -> httpx.Response:
         return await self._with_retries(what, lambda: self._send_once(method, url, what, **kwargs))
 
     async def _with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """The one choke point: retries transient failures with backoff, raises `GraphAPIError`."""
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._backoff.attempts),
-            wait=wait_exponential_jitter(
-                initial=self._backoff.first_delay, max=self._backoff.max_delay
-            ),
-            retry=retry_if_exception(_is_transient),
-            reraise=True,
-        )
         started = time.perf_counter()
         try:
-            async for attempt in retrying:
-                with attempt:
-                    try:
-                        result = await call()
-                    except httpx.TransportError as exc:
-                        raise GraphAPIError(
-                            type(exc).__name__, status=None, code=None, transient=True
-                        ) from exc
-            self._observe(what, started, None)
-            return result
+            try:
+                result = await _attempt(call)
+            except GraphAPIError as exc:
+                if not exc.transient:
+                    raise
+                result = await self._retried(call, exc)
         except GraphAPIError as exc:
             log.warning(
                 "graph %s failed: status=%s code=%s transient=%s",
@@ -258,18 +258,66 @@ class GraphClient:
                 what, started, exc.code or (f"http_{exc.status}" if exc.status else "network")
             )
             raise
+        self._observe(what, started, None)
+        return result
+
+    async def _retried(self, call: Callable[[], Awaitable[T]], first: GraphAPIError) -> T:
+        """The attempts after a transient failure, with tenacity's backoff.
+
+        The first attempt runs outside tenacity: nearly every call needs no other, and going
+        through tenacity costs a tenth of a call's CPU (bench/RESULTS.md, section 5). Here
+        tenacity's first attempt replays that failure, so its count and waits are the same as
+        if it had made it.
+        """
+        replay: list[GraphAPIError] = [first]
+
+        async def again() -> T:
+            if replay:
+                raise replay.pop()
+            return await _attempt(call)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._backoff.attempts),
+            wait=wait_exponential_jitter(
+                initial=self._backoff.first_delay, max=self._backoff.max_delay
+            ),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                result = await again()
+        return result
 
     def _observe(self, what: str, started: float, error: int | str | None) -> None:
         if self._observer is not None:
             self._observer(what, time.perf_counter() - started, error)
 
-    async def _send_once(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
-        response = await self._http.request(method, url, headers=self._auth, **kwargs)
+    async def _send_once(
+        self, method: str, url: httpx.URL | str, what: str, **kwargs: Any
+    ) -> httpx.Response:
+        kwargs.setdefault("headers", self._auth)
+        response = await self._http.request(method, url, **kwargs)
         if response.is_success:
             return response
         error = GraphAPIError.from_response(response)
         log.info("graph %s attempt failed: status=%s code=%s", what, error.status, error.code)
         raise error
+
+
+async def _attempt(call: Callable[[], Awaitable[T]]) -> T:
+    """One try; a failure to reach Meta at all counts as a transient GraphAPIError."""
+    try:
+        return await call()
+    except httpx.TransportError as exc:
+        raise GraphAPIError(type(exc).__name__, status=None, code=None, transient=True) from exc
+
+
+def under_base_url(http: httpx.AsyncClient, path: str) -> httpx.URL:
+    """`path` under the client's base URL, joined as the client joins a relative URL, once
+    rather than on every call."""
+    base = http.base_url
+    return base.copy_with(raw_path=base.raw_path + path.lstrip("/").encode())
 
 
 def graph_http_client(

@@ -73,6 +73,7 @@ class Outcome:
     spoken: bool = False  # Gemini's answer: may go as a voice note (VOICE_REPLIES)
     capped: bool = False  # a daily budget kept it from Gemini
     use: TokenUse = NOTHING_USED  # what Gemini spent on it (the answer, and speaking it)
+    written_after: bool | None = None  # the user wrote again since (None: not looked up yet)
 
     @property
     def label(self) -> str:

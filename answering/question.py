@@ -126,8 +126,9 @@ class Asker:
         )
         if answer.sources:  # counted, never logged: titles can say what was asked
             self._metrics.grounded.labels(job.business.name).inc()
-        await self._store.inbox.save_reply(row.id, self._owner, answer.text)
-        return replace(answered(question, answer.text, answer.sources), use=answer.use)
+        written_after = await self._store.inbox.save_reply(row, self._owner, answer.text)
+        outcome = answered(question, answer.text, answer.sources)
+        return replace(outcome, use=answer.use, written_after=written_after)
 
     async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
         """The system prompt and the tools for this business: its documents (or the web),

@@ -57,7 +57,7 @@ class Sender:
             return outcome
         use = outcome.use
         try:
-            reply_to = await self._quote(job)
+            reply_to = await self._quote(job, outcome)
             voiced = await self._spoken(job, outcome, reply_to)
             use += voiced.use
             if not voiced.sent:
@@ -72,9 +72,13 @@ class Sender:
             return Outcome(None, state, f"send failed: {exc}", command=outcome.command, use=use)
         return replace(outcome, use=use)
 
-    async def _quote(self, job: Job) -> str | None:
-        """The message to quote: the one answered, when the user has written since."""
-        return job.row.message_id if await self._store.inbox.written_after(job.row) else None
+    async def _quote(self, job: Job, outcome: Outcome) -> str | None:
+        """The message to quote: the one answered, when the user has written since (known
+        already when the answer was saved)."""
+        written_after = outcome.written_after
+        if written_after is None:
+            written_after = await self._store.inbox.written_after(job.row)
+        return job.row.message_id if written_after else None
 
     async def _spoken(self, job: Job, outcome: Outcome, reply_to: str | None) -> Voiced:
         """Send a Gemini answer as a voice note where wanted; Voiced.sent once it went out."""

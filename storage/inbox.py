@@ -153,17 +153,27 @@ _TURN_FROM_CLAIM = select(
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
 
 # Whether the user wrote again after a message (its answer then quotes it).
-_LATER = (
-    select(inbox.c.id)
-    .where(
-        inbox.c.conversation_key == bindparam("conversation_key"),
-        inbox.c.id != bindparam("row_id"),
+
+
+def _later_than_the_row(table: Any) -> ColumnElement[bool]:
+    """A message of the same user sent after the claimed one (by Meta's timestamp, then id)."""
+    return and_(
+        table.c.conversation_key == bindparam("user_key"),
+        table.c.id != bindparam("row_id"),
         or_(
-            inbox.c.sent_at > bindparam("sent_at"),
-            and_(inbox.c.sent_at == bindparam("sent_at"), inbox.c.id > bindparam("row_id")),
+            table.c.sent_at > bindparam("answered_sent_at"),
+            and_(
+                table.c.sent_at == bindparam("answered_sent_at"), table.c.id > bindparam("row_id")
+            ),
         ),
     )
-    .limit(1)
+
+
+_LATER = select(inbox.c.id).where(_later_than_the_row(inbox)).limit(1)
+_LATER_MESSAGE = inbox.alias("later")
+# The answer kept, and whether the user wrote again meanwhile, in one statement.
+_SAVE_REPLY = _SET_OWNED["reply"].returning(
+    exists().where(_later_than_the_row(_LATER_MESSAGE)).label("written_after")
 )
 
 _RELEASE = (
@@ -227,9 +237,22 @@ class Inbox:
     async def extend_lease(self, row_id: int, owner: str, lease: float) -> bool:
         return await self._set_owned(row_id, owner, "lease_until", time.time() + lease)
 
-    async def save_reply(self, row_id: int, owner: str, reply: str) -> bool:
-        """Keep the answer, so a retry after a crash sends it instead of asking again."""
-        return await self._set_owned(row_id, owner, "reply", reply)
+    async def save_reply(self, row: InboxRow, owner: str, reply: str) -> bool | None:
+        """Keep the answer, so a retry after a crash sends it instead of asking again.
+
+        Returns `written_after(row)` as it is now, or None if the claim is no longer ours.
+        """
+        parameters = {
+            "row_id": row.id,
+            "me": owner,
+            "reply": reply,
+            "updated_at": time.time(),
+            "user_key": row.conversation_key,
+            "answered_sent_at": row.sent_at,
+        }
+        async with self._db.write() as conn:
+            saved = (await conn.execute(_SAVE_REPLY, parameters)).first()
+        return None if saved is None else bool(saved.written_after)
 
     async def mark_parts_sent(self, row_id: int, owner: str, parts_sent: int) -> bool:
         return await self._set_owned(row_id, owner, "parts_sent", parts_sent)
@@ -280,9 +303,9 @@ class Inbox:
     async def written_after(self, row: InboxRow) -> bool:
         """Whether the user sent another message after this one (by Meta's timestamp)."""
         parameters = {
-            "conversation_key": row.conversation_key,
+            "user_key": row.conversation_key,
             "row_id": row.id,
-            "sent_at": row.sent_at,
+            "answered_sent_at": row.sent_at,
         }
         async with self._db.connect() as conn:
             return (await conn.execute(_LATER, parameters)).first() is not None

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 
 from domain.types import RateVerdict
 from storage.database import Database
 from storage.schema import inbox, rate_notices
-
-_RECEIVED_IN_WINDOW = select(func.count()).where(
-    inbox.c.conversation_key == bindparam("conversation_key"),
-    inbox.c.received_at > bindparam("window_start"),
-    inbox.c.received_at <= bindparam("at"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +21,22 @@ class Window:
     name: str
     seconds: float
     allowed: int
+
+
+@cache
+def _received_in_windows(windows: int) -> Select[*tuple[Any, ...]]:
+    """The messages a user sent in each of `windows` windows ending at `at`, in one pass over
+    the longest (`window_0`, `window_1`, ...: when each starts)."""
+    return select(
+        *(
+            func.count().filter(inbox.c.received_at > bindparam(f"window_{i}"))
+            for i in range(windows)
+        )
+    ).where(
+        inbox.c.conversation_key == bindparam("conversation_key"),
+        inbox.c.received_at > bindparam("earliest"),
+        inbox.c.received_at <= bindparam("at"),
+    )
 
 
 class RateLimits:
@@ -39,23 +51,21 @@ class RateLimits:
         """`OK`; past a limit: `NOTICE` once per window length, otherwise `SILENT`.
 
         The windows slide: messages received in the `seconds` up to `at` are counted from
-        the inbox, and the notice time is kept in the database, so every instance agrees.
+        the inbox (every window in one statement), and the notice time is kept in the
+        database, so every instance agrees.
         The notice's upsert decides alone (it only fires once per window), so the counts and
         it need not share a transaction.
         """
+        active = [window for window in windows if window.allowed > 0]
+        if not active:
+            return RateVerdict.OK
+        starts = {f"window_{i}": at - window.seconds for i, window in enumerate(active)}
+        parameters = {"conversation_key": conversation_key, "at": at, **starts}
+        parameters["earliest"] = min(starts.values())
         async with self._db.write() as conn:
-            for window in windows:
-                if window.allowed <= 0:
-                    continue
-                count = await conn.scalar(
-                    _RECEIVED_IN_WINDOW,
-                    {
-                        "conversation_key": conversation_key,
-                        "window_start": at - window.seconds,
-                        "at": at,
-                    },
-                )
-                if (count or 0) <= window.allowed:
+            counts = (await conn.execute(_received_in_windows(len(active)), parameters)).one()
+            for window, count in zip(active, counts, strict=True):
+                if count <= window.allowed:
                     continue
                 insert = self._db.insert(rate_notices).values(
                     conversation_key=conversation_key, window=window.name, notified_at=at

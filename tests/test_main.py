@@ -427,7 +427,7 @@ async def test_a_saved_answer_is_resent_without_asking_gemini_again(
     await store.recorder.record(parse_webhook(load_payload("text")).messages)
     row = await store.inbox.claim(1, "16505551234", "crashed-owner", 0.5)
     assert row is not None
-    await store.inbox.save_reply(row.id, "crashed-owner", "Saved **answer**")
+    await store.inbox.save_reply(row, "crashed-owner", "Saved **answer**")
     await store.close()
     async with running_app(make_settings(database_url), fakes) as harness:
         await harness.settle_all()
@@ -722,7 +722,7 @@ async def test_split_answer_resumes_after_the_last_part_sent(
         [(row_id, user_key)] = await store.inbox.claimable(10)
         row = await store.inbox.claim(row_id, user_key, "crashed-owner", 0.5)
         assert row is not None
-        assert await store.inbox.save_reply(row.id, "crashed-owner", answer)
+        assert await store.inbox.save_reply(row, "crashed-owner", answer) is False
         assert await store.inbox.mark_parts_sent(row.id, "crashed-owner", 1)
     finally:
         await store.close()

@@ -265,7 +265,7 @@ async def test_expired_lease_can_be_taken_over(store: Store) -> None:
     assert await store.inbox.claimable(10) == [(row_id, conversation_key)]
     fresh = await store.inbox.claim(row_id, conversation_key, "new", LEASE)
     assert fresh is not None and fresh.attempts == 2
-    assert await store.inbox.save_reply(row_id, "old", "stale answer") is False
+    assert await store.inbox.save_reply(stale, "old", "stale answer") is None
     assert await store.inbox.mark_parts_sent(row_id, "old", 1) is False
     assert (
         await store.inbox.finish(row_id, "old", MessageState.DONE, new_turns=[Turn(Role.USER, "t")])
@@ -283,6 +283,20 @@ async def test_live_claim_of_later_message_blocks_a_late_earlier_one(store: Stor
     assert await store.inbox.claimable(10) == []
 
 
+async def test_saving_the_answer_says_whether_the_user_wrote_again_since(store: Store) -> None:
+    await store.recorder.record([msg("m1", ts=100)])
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    row = await store.inbox.claim(row_id, conversation_key, "w1", LEASE)
+    assert row is not None
+    await store.recorder.record([msg("other user", ts=200, user="16505559999")])
+    await store.recorder.record([msg("sent before", ts=99)])
+    assert await store.inbox.save_reply(row, "w1", "first answer") is False
+    assert await store.inbox.written_after(row) is False
+    await store.recorder.record([msg("m2", ts=101)])
+    assert await store.inbox.save_reply(row, "w1", "second answer") is True
+    assert await store.inbox.written_after(row) is True
+
+
 async def test_earlier_timestamp_recorded_later_is_answered_first(store: Store) -> None:
     await store.recorder.record([msg("second", ts=200)])
     await store.recorder.record([msg("first", ts=100)])
@@ -291,8 +305,10 @@ async def test_earlier_timestamp_recorded_later_is_answered_first(store: Store) 
 
 async def test_save_reply_and_parts_sent_survive_release(store: Store) -> None:
     await store.recorder.record([msg("m1")])
-    row_id, _ = await claim_next(store)
-    assert await store.inbox.save_reply(row_id, "w1", "The answer") is True
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    claimed = await store.inbox.claim(row_id, conversation_key, "w1", LEASE)
+    assert claimed is not None
+    assert await store.inbox.save_reply(claimed, "w1", "The answer") is False  # nothing since
     assert await store.inbox.mark_parts_sent(row_id, "w1", 2) is True
     assert await store.inbox.release_leases() == 1
     assert await store.inbox.state_of("m1") == MessageState.PENDING
@@ -420,9 +436,11 @@ async def counting_checkouts(store: Store) -> AsyncIterator[list[int]]:
 
 async def _answer_one(store: Store, message_id: str, user: str) -> None:
     await store.recorder.record([msg(message_id, user=user)])
-    row_id, _ = await claim_next(store)
+    [(row_id, conversation_key)] = await store.inbox.claimable(10)
+    row = await store.inbox.claim(row_id, conversation_key, "w1", LEASE)
+    assert row is not None
     await store.conversations.history(user, 10, 10_000)
-    await store.inbox.save_reply(row_id, "w1", "answer")
+    await store.inbox.save_reply(row, "w1", "answer")
     assert await store.inbox.finish(
         row_id, "w1", MessageState.DONE, new_turns=[Turn(Role.USER, "q"), Turn(Role.MODEL, "a")]
     )
