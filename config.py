@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     max_output_tokens: int = Field(default=4096, ge=1)
     gemini_timeout_seconds: float = Field(default=30.0, gt=0)
     gemini_max_attempts: int = Field(default=2, ge=1, le=10)
+    # The HTTP library under google-genai for answers and speech: its aiohttp transport costs
+    # less CPU per call; httpx lets respx fake Gemini in tests.
+    gemini_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     graph_timeout_seconds: float = Field(default=15.0, gt=0)
     graph_max_attempts: int = Field(default=4, ge=1, le=10)
     retry_base_delay_seconds: float = Field(default=0.5, ge=0)

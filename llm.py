@@ -24,6 +24,7 @@ from gemini.sdk import genai_client
 from ops.pools import ShardedTransport
 
 if TYPE_CHECKING:  # imported when a client is made: the web process never loads the SDK
+    import aiohttp
     from google.genai import errors, types
 
 log = logging.getLogger(__name__)
@@ -84,22 +85,54 @@ STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError
 
 
 def gemini_http_client(timeout_seconds: float, max_connections: int) -> httpx.AsyncClient:
-    """The app's HTTP client for Gemini (the SDK is handed it, so tests can fake it)."""
+    """An httpx client for Gemini (the SDK is handed it, so tests can fake it with respx)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_seconds + 5, connect=10.0),
         transport=ShardedTransport(max_connections),
     )
 
 
+def gemini_aiohttp_session(timeout_seconds: float, max_connections: int) -> aiohttp.ClientSession:
+    """An aiohttp session for Gemini: google-genai's aiohttp transport spends less CPU per
+    call than httpx (bench/RESULTS.md, section 5). Proxy settings come from the environment,
+    as with httpx. Made inside the running event loop; its owner closes it."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections),
+        timeout=aiohttp.ClientTimeout(total=timeout_seconds + 5, connect=10.0),
+        trust_env=True,
+    )
+
+
+async def close_gemini_http(http: httpx.AsyncClient | aiohttp.ClientSession) -> None:
+    if isinstance(http, httpx.AsyncClient):
+        await http.aclose()
+    else:
+        await http.close()
+
+
+def transport_failures(
+    http: httpx.AsyncClient | aiohttp.ClientSession,
+) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """What a timeout and an unreachable Gemini raise, through `http`'s library."""
+    if isinstance(http, httpx.AsyncClient):
+        return (httpx.TimeoutException,), (httpx.TransportError,)
+    import aiohttp
+
+    return (TimeoutError,), (aiohttp.ClientError,)
+
+
 class Gemini:
-    """The Gemini client, over an `httpx.AsyncClient` that the caller owns and closes."""
+    """The Gemini client, over an httpx client or an aiohttp session that the caller owns and
+    closes."""
 
     def __init__(
         self,
         *,
         api_key: str,
         model: str,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | aiohttp.ClientSession,
         base_url: str | None = None,
         timeout_seconds: float = 60.0,
         backoff: Backoff = GEMINI_BACKOFF,
@@ -108,6 +141,7 @@ class Gemini:
 
         self.model = model
         self._api_error: type[errors.APIError] = errors.APIError
+        self._timeouts, self._unreachable = transport_failures(http)
         self.client = genai_client(
             api_key=api_key,
             http=http,
@@ -177,9 +211,9 @@ class Gemini:
             return await self._generate(model, contents, config)
         except self._api_error as exc:
             raise LLMError(f"Gemini API error {exc.code} {exc.status}") from exc
-        except httpx.TimeoutException as exc:
+        except self._timeouts as exc:
             raise LLMError("Gemini timed out") from exc
-        except httpx.TransportError as exc:
+        except self._unreachable as exc:
             raise LLMError(f"Gemini unreachable: {type(exc).__name__}") from exc
         except ValueError as exc:  # a body that is not JSON, or not the documented shape
             raise LLMError(f"Gemini answered malformed data: {type(exc).__name__}") from exc

@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -15,10 +16,13 @@ from answering.notify import Notifier
 from answering.operators import OperatorDesk
 from answering.pipeline import Pipeline
 from config import Settings
-from llm import Gemini, gemini_http_client
+from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
 from ops.metrics import Metrics
 from storage.store import Store
 from whatsapp import GraphClient, graph_http_client
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def new_owner() -> str:
@@ -61,6 +65,14 @@ async def operator_desk(
         await http.aclose()
 
 
+def gemini_client_for(settings: Settings) -> httpx.AsyncClient | aiohttp.ClientSession:
+    """The HTTP client under Gemini's answers, by GEMINI_TRANSPORT."""
+    connections = settings.max_concurrency + 4
+    if settings.gemini_transport == "httpx":
+        return gemini_http_client(settings.gemini_timeout_seconds, connections)
+    return gemini_aiohttp_session(settings.gemini_timeout_seconds, connections)
+
+
 @contextlib.asynccontextmanager
 async def running_answering(
     settings: Settings,
@@ -78,7 +90,7 @@ async def running_answering(
     graph_http = graph_http_client(
         settings.graph_api_base_url, settings.graph_timeout_seconds, transport=graph_transport
     )
-    gemini_http = gemini_http_client(settings.gemini_timeout_seconds, settings.max_concurrency + 4)
+    gemini_http = gemini_client_for(settings)
     gemini = Gemini(
         api_key=settings.gemini_api_key.get_secret_value(),
         model=settings.gemini_model,
@@ -110,7 +122,7 @@ async def running_answering(
     finally:
         await dispatcher.stop(settings.shutdown_grace_seconds)
         await gemini.aclose()
-        await gemini_http.aclose()
+        await close_gemini_http(gemini_http)
         await graph_http.aclose()
         if notify_http is not None:
             await notify_http.aclose()

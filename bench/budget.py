@@ -7,13 +7,13 @@ loop idles between calls as it does in the service:
 
 - a Graph API call: the app's `GraphClient` (httpx) against the fake; baseline: the same request
   bytes over the bench's raw HTTP/1.1 connection;
-- a Gemini call with 20 turns of history: the app's `Gemini` (google-genai over httpx) against
-  the fake; baseline: the same JSON body built with `json.dumps` and sent over the raw
-  connection, the answer read with `json.loads`;
+- a Gemini call with 20 turns of history: the app's `Gemini` (google-genai over aiohttp, the
+  default, and over httpx beside it) against the fake; baseline: the same JSON body built with
+  `json.dumps` and sent over the raw connection, the answer read with `json.loads`;
 - the database work of one message: the app's `Store` on SQLite doing what the pipeline does
   for a text Gemini answers (record, look for work, claim, the conversation's state, the rate
-  limits, history, the business's documents, save the reply, whether the user wrote since,
-  close with its turns, count the usage); baseline: the very same SQL statements and
+  limits, history, the business's documents, save the reply and learn whether the user wrote
+  since, close with its turns, count the usage); baseline: the very same SQL statements and
   parameters, captured from the Store's run, replayed through Python's `sqlite3` on a copy of
   the database as it was before.
 
@@ -29,7 +29,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr
 from sqlalchemy import event
@@ -41,7 +41,7 @@ from bench.plan import Plan
 from bench.report import Row, Section, ms, ratio, verdict
 from domain.costs import TokenUse
 from domain.types import MessageState, Role, Turn
-from llm import Gemini, gemini_http_client
+from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
 from storage.rate_limits import Window
 from storage.store import Store
 from webhook.events import InboundMessage, parse_webhook
@@ -115,18 +115,29 @@ async def _graph(fake_url: str, port: int, count: int, rate: float) -> tuple[flo
     return ours, await raw_cpu(port, raw, count, rate)
 
 
-async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float]:
-    http = gemini_http_client(30.0, 16)
+async def _sdk_cpu(
+    fake_url: str, transport: Literal["aiohttp", "httpx"], count: int, rate: float
+) -> float:
+    """CPU per Gemini call through google-genai over `transport` (GEMINI_TRANSPORT)."""
+    http = (
+        gemini_aiohttp_session(30.0, 16) if transport == "aiohttp" else gemini_http_client(30.0, 16)
+    )
     gemini = Gemini(api_key=servers.GEMINI_API_KEY, model=MODEL, http=http, base_url=fake_url)
 
     async def sdk(k: int) -> None:
         await gemini.generate(SYSTEM_PROMPT, HISTORY, f"Question {k}?", max_output_tokens=800)
 
     try:
-        ours = await paced_cpu(sdk, count, rate)
+        return await paced_cpu(sdk, count, rate)
     finally:
         await gemini.aclose()
-        await http.aclose()
+        await close_gemini_http(http)
+
+
+async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[float, float, float]:
+    """Ours over aiohttp (the default), ours over httpx, and the raw baseline."""
+    ours = await _sdk_cpu(fake_url, "aiohttp", count, rate)
+    over_httpx = await _sdk_cpu(fake_url, "httpx", count, rate)
     path = f"/v1beta/models/{MODEL}:generateContent"
     headers = {"x-goog-api-key": servers.GEMINI_API_KEY}
 
@@ -146,7 +157,7 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
         if not "".join(p.get("text", "") for p in parts).strip():
             raise RuntimeError("fake Gemini answered no text")
 
-    return ours, await raw_cpu(port, raw, count, rate)
+    return ours, over_httpx, await raw_cpu(port, raw, count, rate)
 
 
 async def one_answered_message(store: Store, message: InboundMessage) -> None:
@@ -233,17 +244,23 @@ async def budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
     count, rate = (50, plan.e2e_rate) if plan.quick else (500, plan.e2e_rate)
     port = fake.process.port
     graph, graph_base = await _graph(fake.process.url, port, count, rate)
-    gemini, gemini_base = await _gemini(fake.process.url, port, count, rate)
+    gemini, gemini_httpx, gemini_base = await _gemini(fake.process.url, port, count, rate)
     database, database_base = await _database(workdir, count, rate)
     total = 2 * graph + gemini + database
     total_base = 2 * graph_base + gemini_base + database_base
     section.rows += [
         Row("Graph API call (httpx)", ms(graph_base), ms(graph), ratio(graph, graph_base)),
         Row(
-            "Gemini call, 20 turns of history (google-genai + httpx)",
+            "Gemini call, 20 turns of history (google-genai + aiohttp, the default)",
             ms(gemini_base),
             ms(gemini),
             ratio(gemini, gemini_base),
+        ),
+        Row(
+            "the same over httpx (GEMINI_TRANSPORT=httpx; not in the sum)",
+            ms(gemini_base),
+            ms(gemini_httpx),
+            ratio(gemini_httpx, gemini_base),
         ),
         Row(
             "database work of one message (SQLAlchemy + aiosqlite, SQLite)",

@@ -9,19 +9,21 @@ import httpx
 from domain.types import Backoff
 
 if TYPE_CHECKING:
+    import aiohttp
     from google import genai
 
 
 def genai_client(
     *,
     api_key: str,
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient | aiohttp.ClientSession,
     base_url: str | None,
     timeout_seconds: float,
     backoff: Backoff,
 ) -> genai.Client:
-    """A google-genai client that sends through `http` (the caller owns and closes it; tests
-    fake it with respx), with a time limit and the SDK's own retries."""
+    """A google-genai client that sends through `http`, an httpx client (tests fake it with
+    respx) or an aiohttp session (the SDK's documented aiohttp transport), which the caller
+    owns and closes; with a time limit and the SDK's own retries."""
     from google import genai
     from google.genai import types
 
@@ -29,7 +31,8 @@ def genai_client(
     options = types.HttpOptions(
         base_url=base_url,
         timeout=int(timeout_seconds * 1000),
-        httpx_async_client=http,
+        httpx_async_client=http if isinstance(http, httpx.AsyncClient) else None,
+        aiohttp_client=None if isinstance(http, httpx.AsyncClient) else http,
         retry_options=types.HttpRetryOptions(
             attempts=backoff.attempts,
             initial_delay=backoff.first_delay,
