@@ -70,7 +70,9 @@ def gemini_client_for(settings: Settings) -> httpx.AsyncClient | aiohttp.ClientS
     connections = settings.max_concurrency + 4
     if settings.gemini_transport == "httpx":
         return gemini_http_client(settings.gemini_timeout_seconds, connections)
-    return gemini_aiohttp_session(settings.gemini_timeout_seconds, connections)
+    return gemini_aiohttp_session(
+        settings.gemini_timeout_seconds, connections, settings.gemini_base_url
+    )
 
 
 @contextlib.asynccontextmanager

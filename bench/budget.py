@@ -23,11 +23,13 @@ CPU is this process's (all threads: aiosqlite runs statements on its own), per c
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +44,7 @@ from bench.report import Row, Section, ms, ratio, verdict
 from domain.costs import TokenUse
 from domain.types import MessageState, Role, Turn
 from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
+from ops.memory import settle_garbage_collector
 from storage.rate_limits import Window
 from storage.store import Store
 from webhook.events import InboundMessage, parse_webhook
@@ -188,46 +191,36 @@ Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
 
 
 async def _database(workdir: Path, count: int, rate: float) -> tuple[float, float]:
-    path = workdir / "budget.db"
-    store = await Store.open(f"sqlite:///{path}")
+    """Ours, then the baseline, each from the same empty database.
+
+    The statements to replay are captured in a pass of their own, since listening to every
+    statement costs SQLAlchemy time that the service does not spend.
+    """
+    empty = workdir / "budget-empty.db"
+    await (await Store.open(f"sqlite:///{empty}")).close()  # the schema, no rows
     messages = [
         parse_webhook(
             json.loads(webhook_body(f"wamid.budget-db-{k:06d}", sender(k % 500)))
         ).messages[0]
         for k in range(count + 20)
     ]
-    before = workdir / "budget-before.db"
-    await store.close()
-    shutil.copyfile(path, before)  # the schema, empty: where the replay starts
-    store = await Store.open(f"sqlite:///{path}")
-    statements: list[Statement] = []
-
-    def capture(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
-        statements.append((args[2], args[3], bool(args[5])))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-
-    spans: dict[int, tuple[int, int]] = {}  # message -> its statements
-
-    async def one_message(k: int) -> None:
-        index = k if k >= 0 else count - 1 - k
-        message = messages[index]
-        first = len(statements)
-        await one_answered_message(store, message)
-        spans[index] = (first, len(statements))
-
+    statements, spans = await _captured(_copy(empty, workdir / "budget-captured.db"), messages)
+    store = await Store.open(f"sqlite:///{_copy(empty, workdir / 'budget.db')}")
     try:
-        ours = await paced_cpu(one_message, count, rate)
+        ours = await paced_cpu(
+            lambda k: one_answered_message(store, messages[_index(k, count)]), count, rate
+        )
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
         await store.close()
-    replay = sqlite3.connect(before, isolation_level=None, check_same_thread=False)
+    replay = sqlite3.connect(
+        _copy(empty, workdir / "budget-replay.db"), isolation_level=None, check_same_thread=False
+    )
     try:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
             replay.execute(f"PRAGMA {pragma}")
 
         async def replay_message(k: int) -> None:
-            first, end = spans[k if k >= 0 else count - 1 - k]
+            first, end = spans[_index(k, count)]
             for sql, parameters, many in statements[first:end]:
                 run = replay.executemany if many else replay.execute
                 run(sql, parameters).fetchall()
@@ -238,7 +231,62 @@ async def _database(workdir: Path, count: int, rate: float) -> tuple[float, floa
     return ours, baseline
 
 
+def _index(k: int, count: int) -> int:
+    """The message of `paced_cpu`'s call `k`: its warm-up calls (k < 0) take those past `count`."""
+    return k if k >= 0 else count - 1 - k
+
+
+def _copy(source: Path, target: Path) -> Path:
+    shutil.copyfile(source, target)
+    return target
+
+
+async def _captured(
+    path: Path, messages: list[InboundMessage]
+) -> tuple[list[Statement], dict[int, tuple[int, int]]]:
+    """Every statement the Store runs for each message, in the order `paced_cpu` sends them
+    (its warm-up first), with their parameters; and each message's span of them."""
+    count = len(messages) - 20
+    store = await Store.open(f"sqlite:///{path}")
+    statements: list[Statement] = []
+    spans: dict[int, tuple[int, int]] = {}
+
+    def capture(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
+        statements.append((args[2], args[3], bool(args[5])))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        for k in [*range(-1, -21, -1), *range(count)]:
+            first = len(statements)
+            await one_answered_message(store, messages[_index(k, count)])
+            spans[_index(k, count)] = (first, len(statements))
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        await store.close()
+    return statements, spans
+
+
+@contextmanager
+def service_garbage_collector() -> Iterator[None]:
+    """The garbage collector as the service's processes run it (ops/memory.py: what exists
+    frozen, young passes every 10,000 allocations), for ours and the baselines alike; the
+    bench's own settings come back after."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    settle_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
 async def budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
+    with service_garbage_collector():
+        return await _budget(plan, workdir, fake)
+
+
+async def _budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
     section = Section("5. CPU per message")
     await fake.reset(delay=0.0)
     count, rate = (50, plan.e2e_rate) if plan.quick else (500, plan.e2e_rate)

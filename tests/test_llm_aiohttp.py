@@ -17,7 +17,7 @@ from fake_upstreams import free_port
 
 from answering.wiring import gemini_client_for
 from domain.types import Backoff, Role, Turn
-from llm import Gemini, LLMError, close_gemini_http, gemini_aiohttp_session
+from llm import Gemini, LLMError, close_gemini_http, environment_proxy, gemini_aiohttp_session
 
 MODEL = "gemini-3.8-flash"
 KEY = "AQ.test-gemini-key-xyz"
@@ -201,3 +201,34 @@ def test_the_default_transport_is_aiohttp() -> None:
     from config import Settings
 
     assert Settings.model_fields["gemini_transport"].default == "aiohttp"
+
+
+def test_the_environments_proxy_is_read_once_for_the_gemini_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert environment_proxy("https://generativelanguage.googleapis.com") == (
+        "http://proxy.test:3128"
+    )
+    assert environment_proxy("http://127.0.0.1:8080") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert environment_proxy("https://generativelanguage.googleapis.com") is None
+
+
+async def test_the_session_sends_through_the_environments_proxy(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeGemini
+) -> None:
+    """The fake plays the proxy: a proxied request names the whole URL in its request line."""
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    proxied = gemini_aiohttp_session(30.0, 4, "http://gemini.test")
+    fake.steps.append(answer("through the proxy"))
+    try:
+        got = await gemini(proxied, "http://gemini.test").generate(
+            "", [], "hi", max_output_tokens=10
+        )
+    finally:
+        await close_gemini_http(proxied)
+    assert got.text == "through the proxy"
+    assert len(fake.seen) == 1
