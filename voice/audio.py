@@ -8,9 +8,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
+from typing import TYPE_CHECKING
 
-import av
-from av.audio.frame import AudioFrame
+if TYPE_CHECKING:  # PyAV (FFmpeg's libraries) loads with the first conversion, not before
+    from av.audio.frame import AudioFrame
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ def _source(audio: bytes, mime_type: str) -> tuple[_Source, bytes]:
 
 def _decode(data: bytes, source: _Source) -> list[AudioFrame]:
     """Decode and resample to 48 kHz mono s16, stopping as soon as it runs over MAX_SECONDS."""
+    import av
+
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     limit = int(MAX_SECONDS * SAMPLE_RATE)
     frames: list[AudioFrame] = []
@@ -153,6 +156,8 @@ def _decode(data: bytes, source: _Source) -> list[AudioFrame]:
 
 def _encode(frames: Iterable[AudioFrame], bitrate: int, *, vbr: bool = True) -> bytes:
     """Encode 48 kHz mono frames as Opus in an Ogg container, in memory."""
+    import av
+
     options = {**OPUS_OPTIONS, "vbr": "on" if vbr else "off"}
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="ogg") as container:
