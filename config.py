@@ -26,7 +26,8 @@ from domain.businesses import (
     refuse_duplicates,
 )
 from domain.costs import Prices
-from domain.secrets import placeholder_reason
+from domain.secrets import placeholder_problem
+from domain.setting_problems import describe_problems
 from domain.types import Backoff
 from language.choice import normalise_language
 
@@ -36,18 +37,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "as one would in a chat: a few sentences, or a short list when it helps. "
     "If you do not know something, say so honestly instead of guessing."
 )
-# Where an operator finds each required value; shown when one is missing or invalid.
-WHERE_TO_GET: dict[str, str] = {
-    "WHATSAPP_TOKEN": "Meta Business Settings > Users > System users > Generate token "
-    "(permissions whatsapp_business_messaging, whatsapp_business_management)",
-    "VERIFY_TOKEN": "any long random string you choose; enter the same one as the "
-    "webhook's Verify token in the Meta app dashboard (WhatsApp > Configuration)",
-    "APP_SECRET": "Meta app dashboard > App settings > Basic > App secret",
-    "PHONE_NUMBER_ID": "Meta app dashboard > WhatsApp > API Setup > Phone number ID "
-    "(the id, not the phone number itself)",
-    "GEMINI_API_KEY": "Google AI Studio > Get API key (https://aistudio.google.com/apikey)",
-}
-
 MIN_CONSOLE_PASSWORD_LENGTH = 8
 
 
@@ -205,7 +194,7 @@ class Settings(BaseSettings):
             _required_without_tenants(info)
             return None
         value = value.strip()
-        problem = _placeholder_problem(value)
+        problem = placeholder_problem(value)
         if problem is not None or not value.isdigit():
             raise ValueError(
                 "must be the numeric Phone number ID from the Meta dashboard"
@@ -370,21 +359,10 @@ class Settings(BaseSettings):
         return environment
 
 
-def _placeholder_problem(value: str) -> str | None:
-    """What is wrong with a placeholder value ("is empty", "is still the placeholder from
-    .env.example (it starts with 'change-me')"), naming only the matched word; None if real."""
-    reason = placeholder_reason(value)
-    if reason is None:
-        return None
-    if not value.strip():
-        return "is empty"
-    return f"is still the placeholder from .env.example (it {reason})"
-
-
 def _refuse_placeholder(value: str) -> None:
     """ValueError for a secret that is empty or still a placeholder; the message never
     carries the value."""
-    problem = _placeholder_problem(value)
+    problem = placeholder_problem(value)
     if problem is not None:
         raise ValueError(problem)
 
@@ -393,23 +371,6 @@ def _required_without_tenants(info: ValidationInfo) -> None:
     """A missing PHONE_NUMBER_ID or WHATSAPP_TOKEN is only an error without a tenants file."""
     if info.data.get("tenants_file") is None:
         raise PydanticCustomError("missing", "Field required")
-
-
-def describe_problems(error: ValidationError) -> list[str]:
-    """One line per bad setting, naming the variable and where to get it, never its value."""
-    lines = []
-    for problem in error.errors(include_input=False, include_url=False):
-        name = "_".join(str(part) for part in problem["loc"]).upper()
-        if problem["type"] == "missing":
-            reason = "is not set"
-        elif problem["type"] == "value_error":
-            reason = problem["msg"].removeprefix("Value error, ")
-        else:
-            reason = "is invalid: " + problem["msg"][:1].lower() + problem["msg"][1:]
-        where = WHERE_TO_GET.get(name)
-        line = f"  {name} {reason}" if name else f"  {reason}"
-        lines.append(line + (f"\n      get it from: {where}" if where else ""))
-    return lines
 
 
 def load_settings(**overrides: Any) -> Settings:

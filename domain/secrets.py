@@ -29,3 +29,14 @@ def placeholder_reason(value: str) -> str | None:
 def is_placeholder(value: str) -> bool:
     """True for a value that is empty or was obviously left over from `.env.example`."""
     return placeholder_reason(value) is not None
+
+
+def placeholder_problem(value: str) -> str | None:
+    """What is wrong with a placeholder value ("is empty", "is still the placeholder from
+    .env.example (it starts with 'change-me')"), naming only the matched word; None if real."""
+    reason = placeholder_reason(value)
+    if reason is None:
+        return None
+    if not value.strip():
+        return "is empty"
+    return f"is still the placeholder from .env.example (it {reason})"

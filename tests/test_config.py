@@ -13,8 +13,9 @@ import pytest
 from conftest import ROOT
 from pydantic import SecretStr, ValidationError
 
-from config import WHERE_TO_GET, Settings, load_settings
+from config import Settings, load_settings
 from domain.secrets import PLACEHOLDER_PREFIXES, PLACEHOLDER_VALUES
+from domain.setting_problems import WHERE_TO_GET
 
 REQUIRED = ("WHATSAPP_TOKEN", "VERIFY_TOKEN", "APP_SECRET", "PHONE_NUMBER_ID", "GEMINI_API_KEY")
 OPTIONAL = (

@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT, make_settings
 from pydantic import ValidationError
 
-from config import Settings, describe_problems
+from config import Settings
+from domain.setting_problems import describe_problems
 
 NEW_SETTINGS = (
     "CONSOLE_PASSWORD",
