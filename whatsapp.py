@@ -130,30 +130,28 @@ class GraphClient:
 
     async def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> str:
         """Send one text message (at most 4096 characters); returns Meta's message id."""
-        payload: dict[str, Any] = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": {"body": body, "preview_url": False},
-        }
-        if reply_to:
-            payload["context"] = {"message_id": reply_to}
-        data = await self._post_json(self._messages_url, "send_text", payload)
-        return as_str(as_dict(next(iter(as_list(data.get("messages"))), {})).get("id"))
+        text = {"body": body, "preview_url": False}
+        return await self._send_message(to, "text", text, reply_to, "send_text")
 
     async def send_audio(self, to: str, media_id: str, *, reply_to: str | None = None) -> str:
         """Send an uploaded Ogg/Opus file as a voice note (a play button, not a file)."""
+        audio = {"id": media_id, "voice": True}
+        return await self._send_message(to, "audio", audio, reply_to, "send_audio")
+
+    async def _send_message(
+        self, to: str, kind: str, content: dict[str, Any], reply_to: str | None, what: str
+    ) -> str:
+        """One message of `kind` to `to`, quoting `reply_to` if given; Meta's message id."""
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": to,
-            "type": "audio",
-            "audio": {"id": media_id, "voice": True},
+            "type": kind,
+            kind: content,
         }
         if reply_to:
             payload["context"] = {"message_id": reply_to}
-        data = await self._post_json(self._messages_url, "send_audio", payload)
+        data = await self._post_json(self._messages_url, what, payload)
         return as_str(as_dict(next(iter(as_list(data.get("messages"))), {})).get("id"))
 
     async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
