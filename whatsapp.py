@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -178,7 +179,8 @@ class GraphClient:
 
     async def get_media(self, media_id: str) -> MediaInfo:
         """The short-lived download URL and the metadata of an inbound media object."""
-        data = await self._request("GET", f"/{self._version}/{media_id}", "get_media")
+        segment = urllib.parse.quote(media_id, safe="")  # one path segment, whatever it holds
+        data = await self._request("GET", f"/{self._version}/{segment}", "get_media")
         return MediaInfo(
             id=as_str(data.get("id")) or media_id,
             url=as_str(data.get("url")),

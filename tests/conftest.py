@@ -268,7 +268,8 @@ class FakeUpstreams:
         self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/media$").mock(
             side_effect=self._upload
         )
-        self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<media_id>\d+)$").mock(
+        # Any single path segment, as Meta answers any id (an error for one it does not know).
+        self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<media_id>[^/?]+)$").mock(
             side_effect=self._media_info
         )
         self.router.get(url__regex=rf"^{MEDIA_BASE}/").mock(side_effect=self._download)

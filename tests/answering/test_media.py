@@ -6,6 +6,7 @@ import base64
 import copy
 import hashlib
 import time
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -235,6 +236,22 @@ async def test_media_metadata_failure_gets_a_reply_not_silence(harness: Harness)
     harness.fakes.media_info_queue.append(graph_error(400, 131052, "OAuthException"))
     await harness.post(load_payload("image"))
     await harness.settle()
+    assert harness.fakes.gemini_calls == []
+    assert "couldn't open that file" in bodies(harness.fakes)[0]
+
+
+@pytest.mark.parametrize("media_id", ["../../123/messages", "𴥿Ê¾", "1 2?x=y"])
+async def test_an_odd_media_id_is_asked_for_as_one_path_segment(
+    harness: Harness, media_id: str
+) -> None:
+    """Meta's ids are digits; anything else is still one id Meta answers with an error, never
+    another Graph endpoint, and the user hears the file could not be opened."""
+    image = {"id": media_id, "mime_type": "image/jpeg", "sha256": "x"}
+    await harness.post(media_message("image", image, "wamid.odd-media"))
+    await harness.settle()
+    [asked] = harness.fakes.media_requests
+    version, segment = asked.url.raw_path.decode().removeprefix("/").split("/")
+    assert (version, urllib.parse.unquote(segment)) == ("v25.0", media_id)
     assert harness.fakes.gemini_calls == []
     assert "couldn't open that file" in bodies(harness.fakes)[0]
 
