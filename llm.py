@@ -82,8 +82,8 @@ class LLMError(Exception):
 
 GEMINI_BACKOFF = Backoff()
 
-# What a request on a connection the server has just closed fails with.
-STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+# What a request on a connection the server has just closed fails with, over httpx.
+HTTPX_STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 def gemini_http_client(timeout_seconds: float, max_connections: int) -> httpx.AsyncClient:
@@ -132,15 +132,25 @@ async def close_gemini_http(http: httpx.AsyncClient | aiohttp.ClientSession) -> 
         await http.close()
 
 
-def transport_failures(
-    http: httpx.AsyncClient | aiohttp.ClientSession,
-) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """What a timeout and an unreachable Gemini raise, through `http`'s library."""
+@dataclass(frozen=True, slots=True)
+class TransportFailures:
+    """What a failure to talk to Gemini raises, by HTTP library."""
+
+    timeout: tuple[type[BaseException], ...]
+    unreachable: tuple[type[BaseException], ...]
+    stale: tuple[type[BaseException], ...]  # a kept-alive connection closed under a request
+
+
+def transport_failures(http: httpx.AsyncClient | aiohttp.ClientSession) -> TransportFailures:
     if isinstance(http, httpx.AsyncClient):
-        return (httpx.TimeoutException,), (httpx.TransportError,)
+        return TransportFailures(
+            (httpx.TimeoutException,), (httpx.TransportError,), HTTPX_STALE_CONNECTION
+        )
     import aiohttp
 
-    return (TimeoutError,), (aiohttp.ClientError,)
+    return TransportFailures(
+        (TimeoutError,), (aiohttp.ClientError,), (aiohttp.ServerDisconnectedError,)
+    )
 
 
 class Gemini:
@@ -161,7 +171,7 @@ class Gemini:
 
         self.model = model
         self._api_error: type[errors.APIError] = errors.APIError
-        self._timeouts, self._unreachable = transport_failures(http)
+        self._failures = transport_failures(http)
         self.client = genai_client(
             api_key=api_key,
             http=http,
@@ -231,9 +241,9 @@ class Gemini:
             return await self._generate(model, contents, config)
         except self._api_error as exc:
             raise LLMError(f"Gemini API error {exc.code} {exc.status}") from exc
-        except self._timeouts as exc:
+        except self._failures.timeout as exc:
             raise LLMError("Gemini timed out") from exc
-        except self._unreachable as exc:
+        except self._failures.unreachable as exc:
             raise LLMError(f"Gemini unreachable: {type(exc).__name__}") from exc
         except ValueError as exc:  # a body that is not JSON, or not the documented shape
             raise LLMError(f"Gemini answered malformed data: {type(exc).__name__}") from exc
@@ -250,7 +260,7 @@ class Gemini:
             return await self.client.aio.models.generate_content(
                 model=model, contents=contents, config=config
             )
-        except STALE_CONNECTION as exc:
+        except self._failures.stale as exc:
             log.info("Gemini connection closed under a request (%s); once more", type(exc).__name__)
             return await self.client.aio.models.generate_content(
                 model=model, contents=contents, config=config

@@ -186,6 +186,16 @@ async def test_a_connection_dropped_under_a_request_is_tried_again(
     assert len(fake.seen) == 2
 
 
+async def test_a_dropped_connection_is_tried_once_more_even_without_sdk_retries(
+    fake: FakeGemini, session: aiohttp.ClientSession
+) -> None:
+    fake.steps += [hang_up(), answer("again")]
+    client = gemini(session, fake.url, backoff=Backoff(attempts=1))
+    got = await client.generate("", [], "hi", max_output_tokens=10)
+    assert got.text == "again"
+    assert len(fake.seen) == 2
+
+
 async def test_gemini_transport_picks_the_library(database_url: str) -> None:
     default = gemini_client_for(make_settings(database_url, gemini_transport="aiohttp"))
     chosen = gemini_client_for(make_settings(database_url, gemini_transport="httpx"))
