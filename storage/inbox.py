@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from domain.types import UNFINISHED, MessageState, Turn
 from storage.database import Database
@@ -152,11 +153,10 @@ _TURN_FROM_CLAIM = select(
     bindparam("sources", type_=Text),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
 
-# Whether the user wrote again after a message (its answer then quotes it).
 
-
-def _later_than_the_row(table: Any) -> ColumnElement[bool]:
-    """A message of the same user sent after the claimed one (by Meta's timestamp, then id)."""
+def _later_than_the_row(table: FromClause) -> ColumnElement[bool]:
+    """A message of the same user sent after the claimed one (by Meta's timestamp, then id):
+    the user wrote again, and the answer then quotes the message it answers."""
     return and_(
         table.c.conversation_key == bindparam("user_key"),
         table.c.id != bindparam("row_id"),
