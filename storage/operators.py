@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.database import Database
 from storage.schema import console_sessions, login_failures, operators
@@ -77,27 +78,21 @@ _TOUCH = (
     .values(last_seen_at=bindparam("now"))
 )
 
-# The failure whose leaving the window brings the count under the limit: the limit-th newest.
-_NTH_FAILURE_OF_NAME = (
-    select(login_failures.c.failed_at)
-    .where(
-        login_failures.c.username == bindparam("key"),
-        login_failures.c.failed_at > bindparam("since"),
+
+def _nth_failure_by(column: ColumnElement[str]) -> Select[float]:
+    """The failure whose leaving the window brings the count for `column`'s key (a name or an
+    address) under the limit: the limit-th newest."""
+    return (
+        select(login_failures.c.failed_at)
+        .where(column == bindparam("key"), login_failures.c.failed_at > bindparam("since"))
+        .order_by(login_failures.c.failed_at.desc())
+        .limit(1)
+        .offset(bindparam("skip"))
     )
-    .order_by(login_failures.c.failed_at.desc())
-    .limit(1)
-    .offset(bindparam("skip"))
-)
-_NTH_FAILURE_OF_ADDRESS = (
-    select(login_failures.c.failed_at)
-    .where(
-        login_failures.c.address == bindparam("key"),
-        login_failures.c.failed_at > bindparam("since"),
-    )
-    .order_by(login_failures.c.failed_at.desc())
-    .limit(1)
-    .offset(bindparam("skip"))
-)
+
+
+_NTH_FAILURE_OF_NAME = _nth_failure_by(login_failures.c.username)
+_NTH_FAILURE_OF_ADDRESS = _nth_failure_by(login_failures.c.address)
 
 
 class Operators:
