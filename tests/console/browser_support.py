@@ -63,15 +63,24 @@ class Tab:
 
 
 def open_tab(
-    browser: Browser, served: Served, viewport: ViewportSize, timezone: str = "UTC"
+    browser: Browser,
+    served: Served,
+    viewport: ViewportSize,
+    timezone: str = "UTC",
+    *,
+    accept_dialogs: bool = False,
 ) -> Tab:
+    """A tab that records dialogs (dismissed, or accepted with `accept_dialogs`) and errors."""
     context = browser.new_context(viewport=viewport, timezone_id=timezone, locale="en-GB")
     page = context.new_page()
     tab = Tab(page, served.url)
 
     def on_dialog(dialog: Dialog) -> None:
         tab.dialogs.append(dialog.message)
-        dialog.dismiss()
+        if accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":  # a Content-Security-Policy violation is one

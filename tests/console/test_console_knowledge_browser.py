@@ -10,11 +10,11 @@ import pytest
 from browser_support import (  # the fixtures are used by name
     DESKTOP,
     PHONE,
-    Tab,
     browser_fixture,  # noqa: F401
     data_fixture,  # noqa: F401
     mark,
     not_reloaded,
+    open_tab,
     served_fixture,  # noqa: F401
     sign_in,
 )
@@ -22,11 +22,7 @@ from console_support import Served
 from memory_knowledge import MemoryKnowledgeData
 from playwright.sync_api import (
     Browser,
-    ConsoleMessage,
-    Dialog,
-    Error,
     FilePayload,
-    ViewportSize,
     expect,
 )
 
@@ -42,33 +38,10 @@ def knowledge_fixture(served: Served) -> MemoryKnowledgeData:
     return knowledge
 
 
-def open_accepting_tab(browser: Browser, served: Served, viewport: ViewportSize) -> Tab:
-    """A tab like browser_support's, except that it says OK to every dialog (Delete asks)."""
-    context = browser.new_context(viewport=viewport, timezone_id="UTC", locale="en-GB")
-    page = context.new_page()
-    tab = Tab(page, served.url)
-
-    def on_dialog(dialog: Dialog) -> None:
-        tab.dialogs.append(dialog.message)
-        dialog.accept()
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":  # a Content-Security-Policy violation is one
-            tab.errors.append(message.text)
-
-    def on_page_error(error: Error) -> None:
-        tab.errors.append(str(error))
-
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("pageerror", on_page_error)
-    return tab
-
-
 def test_upload_see_it_ready_and_delete_it(
     browser: Browser, served: Served, knowledge: MemoryKnowledgeData
 ) -> None:
-    tab = open_accepting_tab(browser, served, DESKTOP)
+    tab = open_tab(browser, served, DESKTOP, accept_dialogs=True)
     page = tab.page
     sign_in(tab)
     page.get_by_role("link", name="Knowledge").click()
@@ -103,7 +76,7 @@ def test_upload_see_it_ready_and_delete_it(
 def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     browser: Browser, served: Served, knowledge: MemoryKnowledgeData
 ) -> None:
-    tab = open_accepting_tab(browser, served, PHONE)
+    tab = open_tab(browser, served, PHONE, accept_dialogs=True)
     page = tab.page
     sign_in(tab)
     page.goto(f"{tab.url}/console/knowledge")
@@ -123,7 +96,7 @@ def test_on_a_phone_the_documents_fit_and_the_folder_note_shows(
 ) -> None:
     knowledge.add_document("Cardápio 2026 com preços e horários de verão.pdf", size_bytes=2_400_000)
     knowledge.add_document("encomendas.csv", source="console", state="pending", size_bytes=5300)
-    tab = open_accepting_tab(browser, served, PHONE)
+    tab = open_tab(browser, served, PHONE, accept_dialogs=True)
     page = tab.page
     sign_in(tab)
     page.get_by_role("link", name="Knowledge").click()
