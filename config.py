@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # Processes that answer, beside the web process that records and acknowledges webhooks;
     # 0 answers in the web process itself. MAX_CONCURRENCY applies to each.
     worker_processes: int = Field(default=1, ge=0, le=64)
-    # True: this web process does not answer at all; `python -m answering.worker` processes
+    # True: this web process does not answer at all; `python -m service.worker` processes
     # started by the operator do (WORKER_PROCESSES is then ignored).
     external_workers: bool = False
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)

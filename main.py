@@ -21,7 +21,7 @@ from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from service.lifespan import Services, build_lifespan
-from storage.tokens import token_hash
+from storage.refused_tokens import token_hash
 from webhook.events import WebhookEvents, parse_webhook
 from whatsapp import SIGNATURE_HEADER, verify_signature
 

@@ -21,7 +21,7 @@ from answering.notify import Notifier
 from answering.question import Asker
 from answering.sending import Sender
 from answering.speaking import Speaker
-from answering.tokens import token_refused
+from answering.token_refusal import token_refused
 from answering.windows import outside_reply_window, written_at
 from config import Settings
 from domain.types import Command, ConversationState, MessageState

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from answering.job import Job, Outcome
 from answering.speaking import Speaker, Voiced, wants_voice
-from answering.tokens import TOKEN_REFUSED, token_refused
+from answering.token_refusal import TOKEN_REFUSED, token_refused
 from config import Settings
 from domain.types import MessageState
 from markup.whatsapp import markdown_to_whatsapp, split_message

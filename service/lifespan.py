@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 from fastapi import FastAPI
 
-from answering.processes import WorkerProcesses
 from config import Settings
 from ops.metrics import Metrics
+from service.processes import WorkerProcesses
 from storage.store import Store
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
@@ -70,11 +70,11 @@ def build_lifespan(
                     await open_console(app, settings, store, metrics, stack, graph_transport)
                 if external:
                     services = Services(store, NobodyToWake(), metrics)
-                    log.info("answering is left to `python -m answering.worker` processes")
+                    log.info("answering is left to `python -m service.worker` processes")
                 elif processes:
                     services = await start_worker_processes(settings, store, metrics, stack)
                 else:
-                    from answering.wiring import running_answering
+                    from service.answering import running_answering
 
                     dispatcher = await stack.enter_async_context(
                         running_answering(settings, store, metrics, graph_transport=graph_transport)
@@ -100,7 +100,7 @@ def build_lifespan(
 async def open_library(settings: Settings, store: Store, stack: AsyncExitStack) -> Library | None:
     """The businesses' documents, when this deployment may have some (synchronised at start-up
     in the background with KNOWLEDGE_SYNC=startup); None otherwise."""
-    from documents.running import running_library
+    from service.knowledge import running_library
 
     return await stack.enter_async_context(running_library(settings, store))
 
@@ -114,9 +114,9 @@ async def open_console(
     graph_transport: httpx.AsyncBaseTransport | None,
 ) -> None:
     """The console's data over the store, its actions through the businesses' numbers."""
-    from answering.wiring import operator_desk
     from console.app import start_console
     from console.store_data import StoreConsoleData
+    from service.answering import operator_desk
 
     if app.state.console_data is None:  # create_app may have been given another (tests)
         desk = await stack.enter_async_context(

@@ -13,8 +13,8 @@ from storage.knowledge import KnowledgeStores
 from storage.operators import Operators
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
+from storage.refused_tokens import RefusedTokens
 from storage.states import ConversationStates
-from storage.tokens import RefusedTokens
 from storage.transcripts import Transcripts
 from storage.usage import Usage
 

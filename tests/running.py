@@ -12,7 +12,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
-from conftest import (
+from fake_upstreams import FakeServer, free_port
+from helpers import (
     APP_SECRET,
     ROOT,
     FakeUpstreams,
@@ -22,7 +23,6 @@ from conftest import (
     running_app,
     service_env,
 )
-from fake_upstreams import FakeServer, free_port
 
 from whatsapp import sign
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from pydantic import SecretStr, ValidationError
 
 from config import Settings, load_settings

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import GEMINI_BASE, gemini_answer, gemini_error
+from helpers import GEMINI_BASE, gemini_answer, gemini_error
 
 from domain.types import Backoff, Role, Turn
 from gemini.requests import build_request

@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from conftest import make_settings
 from fake_upstreams import free_port
+from helpers import make_settings
 
-from answering.wiring import gemini_client_for
 from domain.types import Backoff, Role, Turn
 from llm import Gemini, LLMError, close_gemini_http, environment_proxy, gemini_aiohttp_session
+from service.answering import gemini_client_for
 
 MODEL = "gemini-3.8-flash"
 KEY = "AQ.test-gemini-key-xyz"

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import (
+from helpers import (
     APP_SECRET,
     GEMINI_API_KEY,
     PHONE_NUMBER_ID,

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from conftest import (
+from fake_upstreams import FakeServer
+from helpers import (
     APP_SECRET,
     GEMINI_API_KEY,
     ROOT,
@@ -19,7 +20,6 @@ from conftest import (
     load_payload,
     service_env,
 )
-from fake_upstreams import FakeServer
 from running import start_uvicorn, wait_for
 
 from whatsapp import sign

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import GRAPH_BASE, PAYLOADS, graph_error
+from helpers import GRAPH_BASE, PAYLOADS, graph_error
 from pydantic import SecretStr
 
 from domain.types import Backoff

@@ -10,9 +10,9 @@ from typing import TextIO
 
 from config import Settings, load_settings
 from documents.library import Library
-from documents.running import file_search_client
 from documents.sync import FileResult, scan
 from domain.businesses import Business
+from service.knowledge import file_search_client
 from storage.store import Store
 
 BAR_WIDTH = 24

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import (
+from helpers import (
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
     FakeUpstreams,

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from fake_file_search import grounded_response
+from helpers import (
     PHONE_NUMBER_ID,
     FakeUpstreams,
     Harness,
@@ -16,7 +17,6 @@ from conftest import (
     running_app,
     text_payload,
 )
-from fake_file_search import grounded_response
 from pydantic import ValidationError
 
 from storage.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import (
+from helpers import (
     PHONE_NUMBER_ID,
     FakeUpstreams,
     Harness,

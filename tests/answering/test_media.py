@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import (
+from helpers import (
     MEDIA_BASE,
     FakeUpstreams,
     Harness,

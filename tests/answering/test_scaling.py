@@ -11,7 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from conftest import (
+from fake_upstreams import FakeServer
+from helpers import (
     APP_SECRET,
     FakeUpstreams,
     gemini_answer,
@@ -20,7 +21,6 @@ from conftest import (
     running_app,
     text_payload,
 )
-from fake_upstreams import FakeServer
 from running import (
     fast_takeover_env,
     instances,

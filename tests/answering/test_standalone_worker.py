@@ -1,4 +1,4 @@
-"""`python -m answering.worker` on its own, beside a web process with EXTERNAL_WORKERS=true."""
+"""`python -m service.worker` on its own, beside a web process with EXTERNAL_WORKERS=true."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, service_env
 from fake_upstreams import FakeServer
+from helpers import ROOT, service_env
 from running import children_of, post_text, start_uvicorn, wait_for
 
 
 def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    """The worker as an operator runs it: `python -m answering.worker`, its own process."""
+    """The worker as an operator runs it: `python -m service.worker`, its own process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "answering.worker"],
+        [sys.executable, "-m", "service.worker"],
         cwd=cwd,  # no developer `.env` is read
         env={**env, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

@@ -4,7 +4,7 @@ and no Gemini call paid for messages that cannot be answered."""
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from helpers import (
     WHATSAPP_TOKEN,
     FakeUpstreams,
     graph_error,

@@ -11,7 +11,7 @@ from typing import Any
 
 import av
 import pytest
-from conftest import (
+from helpers import (
     FakeUpstreams,
     Harness,
     conversation,

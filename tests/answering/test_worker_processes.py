@@ -15,14 +15,14 @@ from typing import cast
 
 import httpx
 import pytest
-from conftest import service_env
 from fake_upstreams import FakeServer
+from helpers import service_env
 from prometheus_client.parser import text_string_to_metric_families
 from running import children_of, is_gone, post_text, start_uvicorn, wait_for
 
-from answering.processes import WorkerProcesses, _Child, report_line
 from config import Settings
 from ops.metrics import Metrics
+from service.processes import WorkerProcesses, _Child, report_line
 
 # ---------------------------------------------------------------------------------------------
 # Pieces

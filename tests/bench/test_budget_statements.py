@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import FakeUpstreams, make_settings, running_app, text_payload
+from helpers import FakeUpstreams, make_settings, running_app, text_payload
 from sqlalchemy import event
 
 from bench.budget import one_answered_message

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import uvicorn
 from argon2 import PasswordHasher
-from conftest import make_settings
 from fake_upstreams import free_port
 from fastapi import FastAPI
+from helpers import make_settings
 from memory_data import MemoryConsoleData
 from running import wait_for
 

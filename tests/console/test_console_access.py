@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from conftest import make_settings
 from console_support import (
     ACTIONS,
     ADMIN_PASSWORD,
@@ -23,6 +22,7 @@ from console_support import (
     signed_in,
     with_conversation,
 )
+from helpers import make_settings
 from memory_data import MemoryConsoleData
 
 from console.data import ConversationState

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from browser_support import DESKTOP, Tab, browser_fixture, open_tab  # noqa: F401
-from conftest import APP_SECRET, load_payload, service_env
 from console_support import Served
 from fake_upstreams import FakeServer
+from helpers import APP_SECRET, load_payload, service_env
 from playwright.sync_api import Browser, expect
 from running import start_uvicorn, wait_for
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PHONE_NUMBER_ID, FakeUpstreams
 from console_support import (
     ADMIN_PASSWORD,
     assert_console_headers,
@@ -18,6 +17,7 @@ from console_support import (
     signed_in,
     visible_text,
 )
+from helpers import PHONE_NUMBER_ID, FakeUpstreams
 from knowledge_support import DELETE, PAGE, UPLOAD, knowledge_console, operator_client
 from memory_data import MemoryConsoleData
 from memory_knowledge import MemoryKnowledgeData

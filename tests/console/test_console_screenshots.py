@@ -16,8 +16,8 @@ from browser_support import (  # the fixtures are used by name
     served_fixture,  # noqa: F401
     sign_in,
 )
-from conftest import ROOT
 from console_support import Served
+from helpers import ROOT
 from memory_data import MemoryConsoleData
 from memory_knowledge import MemoryKnowledgeData
 from memory_usage import MemoryUsageData

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROOT, make_settings
+from helpers import ROOT, make_settings
 from pydantic import ValidationError
 
 from config import Settings

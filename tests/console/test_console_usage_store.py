@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeUpstreams, gemini_answer, make_settings, running_app, text_payload
 from console_support import ADMIN_PASSWORD, signed_in, visible_text
+from helpers import FakeUpstreams, gemini_answer, make_settings, running_app, text_payload
 
 BAKERY, GARAGE = "111111111111111", "222222222222222"
 TENANTS = f"""

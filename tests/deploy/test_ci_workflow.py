@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 TEST_DATABASE_URL = "postgresql://postgres:postgres@localhost:5432/postgres"

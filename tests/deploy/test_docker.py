@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -164,7 +164,7 @@ def copied_sources(instructions: list[Instruction]) -> list[str]:
 def served_packages() -> set[str]:
     """The repository's own packages that the web and worker processes import, as run."""
     program = (
-        "import sys, main, answering.worker, answering.wiring, storage.migrations;"
+        "import sys, main, service.worker, service.answering, storage.migrations;"
         "from pathlib import Path;"
         f"root = Path({str(ROOT)!r});"
         "files = (Path(m.__file__).resolve() for m in list(sys.modules.values())"

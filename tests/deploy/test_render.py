@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 yaml = pytest.importorskip("yaml")
 

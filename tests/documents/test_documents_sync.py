@@ -1,4 +1,4 @@
-"""Tests for knowledge/sync.py: the real google-genai client against the fake File Search."""
+"""Tests for documents/sync.py: the real google-genai client against the fake File Search."""
 
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ import httpx
 import pytest
 import respx
 from fake_file_search import FakeFileSearch
-from filesearch_support import (  # the fixtures are used by name
+from filesearch_support import (
     BASE_URL,
     FAST,
-    client_fixture,  # noqa: F401
-    fake_fixture,  # noqa: F401
     make_client,
-    router_fixture,  # noqa: F401
-    store_fixture,  # noqa: F401
 )
 from google import genai
 from google.genai import types
@@ -45,16 +41,18 @@ def actions(report: SyncReport) -> dict[str, str]:
     return {result.path: result.action for result in report.results}
 
 
-def by_display_name(fake: FakeFileSearch, store: str) -> dict[str, list[str]]:
+def by_display_name(file_search: FakeFileSearch, store_name: str) -> dict[str, list[str]]:
     """Display name -> the sha256 metadata of each document of that name."""
     names: dict[str, list[str]] = {}
-    for doc in fake.documents(store):
+    for doc in file_search.documents(store_name):
         names.setdefault(doc.display_name, []).append(doc.metadata.get("sha256", ""))
     return names
 
 
-async def run(client: genai.Client, store: str, folder: Path, **kwargs: object) -> SyncReport:
-    return await synchronise(client, store, folder, polling=FAST, **kwargs)  # type: ignore[arg-type]
+async def run(
+    genai_client: genai.Client, store_name: str, folder: Path, **kwargs: object
+) -> SyncReport:
+    return await synchronise(genai_client, store_name, folder, polling=FAST, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -68,11 +66,11 @@ def folder(tmp_path: Path) -> Path:
 
 
 async def test_first_sync_uploads_everything_with_metadata(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
     seen: list[FileResult] = []
 
-    report = await run(client, store, folder, progress=seen.append)
+    report = await run(genai_client, store_name, folder, progress=seen.append)
 
     assert actions(report) == {
         "hours.txt": "uploaded",
@@ -82,7 +80,7 @@ async def test_first_sync_uploads_everything_with_metadata(
     }
     assert (report.uploaded, report.unchanged, report.deleted, report.failed) == (4, 0, 0, 0)
     assert sorted(seen, key=lambda r: r.path) == report.results
-    docs = {doc.display_name: doc for doc in fake.documents(store)}
+    docs = {doc.display_name: doc for doc in file_search.documents(store_name)}
     assert set(docs) == set(actions(report))
     for path, doc in docs.items():
         content = (folder / path).read_bytes()
@@ -92,42 +90,44 @@ async def test_first_sync_uploads_everything_with_metadata(
     assert docs["menu.md"].mime_type == "text/markdown"
     assert docs["policies/returns.pdf"].mime_type == "application/pdf"
     assert docs["policies/warranty.docx"].mime_type == DOCX
-    assert all(op.done and op.polls >= 2 for op in fake.operations.values())
+    assert all(op.done and op.polls >= 2 for op in file_search.operations.values())
     assert report.results[0] == FileResult("hours.txt", 29, "uploaded", None)
 
 
 async def test_resync_uploads_nothing(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    await run(client, store, folder)
-    calls_before = len(fake.calls)
+    await run(genai_client, store_name, folder)
+    calls_before = len(file_search.calls)
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     assert set(actions(report).values()) == {"unchanged"}
     assert report.unchanged == 4
-    later = fake.calls[calls_before:]
-    assert [(c.method, c.path) for c in later] == [("GET", f"/v1/{store}/documents")]
-    assert len(fake.documents(store)) == 4
+    later = file_search.calls[calls_before:]
+    assert [(c.method, c.path) for c in later] == [("GET", f"/v1/{store_name}/documents")]
+    assert len(file_search.documents(store_name)) == 4
 
 
 async def test_changed_file_is_uploaded_before_the_old_one_is_deleted(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    await run(client, store, folder)
-    old = next(doc.name for doc in fake.documents(store) if doc.display_name == "menu.md")
+    await run(genai_client, store_name, folder)
+    old = next(
+        doc.name for doc in file_search.documents(store_name) if doc.display_name == "menu.md"
+    )
     write(folder, "menu.md", b"# Menu\nPizza 13 EUR\n")
-    calls_before = len(fake.calls)
+    calls_before = len(file_search.calls)
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     assert actions(report)["menu.md"] == "uploaded"
     assert next(r for r in report.results if r.path == "menu.md").reason == (
         "replaced the previous version"
     )
     assert report.unchanged == 3
-    assert by_display_name(fake, store)["menu.md"] == [sha(b"# Menu\nPizza 13 EUR\n")]
-    later = fake.calls[calls_before:]
+    assert by_display_name(file_search, store_name)["menu.md"] == [sha(b"# Menu\nPizza 13 EUR\n")]
+    later = file_search.calls[calls_before:]
     finalize = next(i for i, c in enumerate(later) if c.upload_command == "upload, finalize")
     delete = next(i for i, c in enumerate(later) if c.method == "DELETE")
     assert later[delete].path == f"/v1/{old}"
@@ -136,47 +136,49 @@ async def test_changed_file_is_uploaded_before_the_old_one_is_deleted(
 
 
 async def test_deleted_file_loses_its_document(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    await run(client, store, folder)
+    await run(genai_client, store_name, folder)
     (folder / "policies" / "returns.pdf").unlink()
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     assert actions(report)["policies/returns.pdf"] == "deleted"
     assert report.deleted == 1
-    assert "policies/returns.pdf" not in by_display_name(fake, store)
-    assert len(fake.documents(store)) == 3
+    assert "policies/returns.pdf" not in by_display_name(file_search, store_name)
+    assert len(file_search.documents(store_name)) == 3
 
 
 async def test_console_documents_stay(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    console = fake.add_document(
-        store, "price list.pdf", b"%PDF console", metadata={"sha256": "x", "source": "console"}
+    console = file_search.add_document(
+        store_name, "price list.pdf", b"%PDF console", metadata={"sha256": "x", "source": "console"}
     )
-    studio = fake.add_document(store, "menu.md", b"uploaded in AI Studio", metadata={})
+    studio = file_search.add_document(store_name, "menu.md", b"uploaded in AI Studio", metadata={})
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
     (folder / "menu.md").unlink()
-    again = await run(client, store, folder)
+    again = await run(genai_client, store_name, folder)
 
-    names = {doc.name for doc in fake.documents(store)}
+    names = {doc.name for doc in file_search.documents(store_name)}
     assert {console, studio} <= names
     assert actions(report)["menu.md"] == "uploaded"  # its own document, next to AI Studio's
     assert actions(again)["menu.md"] == "deleted"
     assert "price list.pdf" not in actions(report) | actions(again)
-    assert by_display_name(fake, store)["menu.md"] == [""]  # only the AI Studio one is left
+    assert by_display_name(file_search, store_name)["menu.md"] == [
+        ""
+    ]  # only the AI Studio one is left
 
 
 async def test_failed_upload_is_reported_and_the_others_go_on(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    fake.fail_upload("hours.txt", status=500)
-    fake.fail_upload("menu.md", status=400, stage="start")
-    fake.fail_processing("policies/returns.pdf", "the PDF is encrypted")
+    file_search.fail_upload("hours.txt", status=500)
+    file_search.fail_upload("menu.md", status=400, stage="start")
+    file_search.fail_processing("policies/returns.pdf", "the PDF is encrypted")
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     results = {result.path: result for result in report.results}
     assert results["hours.txt"].action == "failed"
@@ -190,48 +192,50 @@ async def test_failed_upload_is_reported_and_the_others_go_on(
         "Gemini could not process the document: the PDF is encrypted",
     )
     assert results["policies/warranty.docx"].action == "uploaded"
-    assert set(by_display_name(fake, store)) == {"policies/warranty.docx"}
+    assert set(by_display_name(file_search, store_name)) == {"policies/warranty.docx"}
 
 
 async def test_failed_upload_of_a_changed_file_keeps_the_old_document(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    await run(client, store, folder)
+    await run(genai_client, store_name, folder)
     write(folder, "hours.txt", b"Open 10-18 now\n")
-    fake.fail_upload("hours.txt")
+    file_search.fail_upload("hours.txt")
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     assert actions(report)["hours.txt"] == "failed"
-    assert by_display_name(fake, store)["hours.txt"] == [sha(b"Open 9-18, closed on Sundays\n")]
+    assert by_display_name(file_search, store_name)["hours.txt"] == [
+        sha(b"Open 9-18, closed on Sundays\n")
+    ]
 
-    fake.clear_failures()
-    fixed = await run(client, store, folder)
+    file_search.clear_failures()
+    fixed = await run(genai_client, store_name, folder)
     assert actions(fixed)["hours.txt"] == "uploaded"
-    assert by_display_name(fake, store)["hours.txt"] == [sha(b"Open 10-18 now\n")]
+    assert by_display_name(file_search, store_name)["hours.txt"] == [sha(b"Open 10-18 now\n")]
 
 
 async def test_failed_processing_leaving_a_failed_document_is_retried(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
-    fake.fail_processing("menu.md", keep_failed=True)
-    first = await run(client, store, folder)
+    file_search.fail_processing("menu.md", keep_failed=True)
+    first = await run(genai_client, store_name, folder)
     assert actions(first)["menu.md"] == "failed"
-    assert [d.state for d in fake.documents(store) if d.display_name == "menu.md"] == [
+    assert [d.state for d in file_search.documents(store_name) if d.display_name == "menu.md"] == [
         "STATE_FAILED"
     ]
-    fake.clear_failures()
+    file_search.clear_failures()
 
-    second = await run(client, store, folder)
+    second = await run(genai_client, store_name, folder)
 
     assert actions(second)["menu.md"] == "uploaded"
-    assert [d.state for d in fake.documents(store) if d.display_name == "menu.md"] == [
+    assert [d.state for d in file_search.documents(store_name) if d.display_name == "menu.md"] == [
         "STATE_ACTIVE"
     ]
 
 
 async def test_unsupported_hidden_and_empty_files(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
     write(folder, "photo.jpg", b"\xff\xd8\xff")
     write(folder, "README", b"no extension")
@@ -240,7 +244,7 @@ async def test_unsupported_hidden_and_empty_files(
     write(folder, ".git/config", b"[core]")
     write(folder, "drafts/.hidden.md", b"# not yet")
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     skipped = {r.path: r.reason for r in report.results if r.action == "skipped"}
     assert skipped == {
@@ -252,7 +256,7 @@ async def test_unsupported_hidden_and_empty_files(
     assert not any(
         ".env" in r.path or ".git" in r.path or "hidden" in r.path for r in report.results
     )
-    assert set(by_display_name(fake, store)) == {
+    assert set(by_display_name(file_search, store_name)) == {
         "hours.txt",
         "menu.md",
         "policies/returns.pdf",
@@ -261,96 +265,103 @@ async def test_unsupported_hidden_and_empty_files(
 
 
 async def test_file_over_the_limit_is_refused_and_keeps_its_document(
-    client: genai.Client,
-    fake: FakeFileSearch,
-    store: str,
+    genai_client: genai.Client,
+    file_search: FakeFileSearch,
+    store_name: str,
     folder: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await run(client, store, folder)
+    await run(genai_client, store_name, folder)
     write(folder, "menu.md", b"# Menu\n" + b"x" * 100)
     monkeypatch.setattr(sync, "MAX_FILE_BYTES", 64)
-    calls_before = len(fake.calls)
+    calls_before = len(file_search.calls)
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     result = next(r for r in report.results if r.path == "menu.md")
     assert result == FileResult(
         "menu.md", 107, "failed", "larger than 100 MB, the File Search limit"
     )
-    assert not [c for c in fake.calls[calls_before:] if c.method != "GET"]
-    assert by_display_name(fake, store)["menu.md"] == [sha(b"# Menu\nPizza 12 EUR\n")]
+    assert not [c for c in file_search.calls[calls_before:] if c.method != "GET"]
+    assert by_display_name(file_search, store_name)["menu.md"] == [sha(b"# Menu\nPizza 12 EUR\n")]
 
 
 async def test_upload_that_never_finishes_is_a_failure(
-    router: respx.Router, store: str, folder: Path, fake: FakeFileSearch
+    file_search_router: respx.Router, store_name: str, folder: Path, file_search: FakeFileSearch
 ) -> None:
-    fake.polls_until_done = 10_000
+    file_search.polls_until_done = 10_000
     async with httpx.AsyncClient() as http:
-        client = make_client(http)
+        genai_client = make_client(http)
         report = await synchronise(
-            client, store, folder, polling=Polling(timeout=0.05, first_delay=0.01, max_delay=0.01)
+            genai_client,
+            store_name,
+            folder,
+            polling=Polling(timeout=0.05, first_delay=0.01, max_delay=0.01),
         )
-        await client.aio.aclose()
+        await genai_client.aio.aclose()
 
     assert report.failed == 4
     assert {r.reason for r in report.results} == {"Gemini did not finish processing within 0.05 s"}
 
 
 async def test_a_500_once_fails_one_file_without_retries_and_nothing_with_them(
-    router: respx.Router, store: str, folder: Path, fake: FakeFileSearch
+    file_search_router: respx.Router, store_name: str, folder: Path, file_search: FakeFileSearch
 ) -> None:
-    fake.fail_next("POST", ":uploadToFileSearchStore", status=500)
+    file_search.fail_next("POST", ":uploadToFileSearchStore", status=500)
     async with httpx.AsyncClient() as http:
-        client = make_client(http)
-        report = await run(client, store, folder, concurrency=1)
-        await client.aio.aclose()
+        genai_client = make_client(http)
+        report = await run(genai_client, store_name, folder, concurrency=1)
+        await genai_client.aio.aclose()
     assert (report.uploaded, report.failed) == (3, 1)
 
-    fake.fail_next("GET", "/documents", status=503)
-    fake.fail_next("POST", ":uploadToFileSearchStore", status=500)
+    file_search.fail_next("GET", "/documents", status=503)
+    file_search.fail_next("POST", ":uploadToFileSearchStore", status=500)
     retries = types.HttpRetryOptions(attempts=3, initial_delay=0.001, max_delay=0.001)
     async with httpx.AsyncClient() as http:
-        client = make_client(http, retry_options=retries)
-        again = await run(client, store, folder)
-        await client.aio.aclose()
+        genai_client = make_client(http, retry_options=retries)
+        again = await run(genai_client, store_name, folder)
+        await genai_client.aio.aclose()
     assert (again.uploaded, again.unchanged, again.failed) == (1, 3, 0)
 
 
 async def test_store_that_cannot_be_listed_raises(
-    client: genai.Client, fake: FakeFileSearch, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, folder: Path
 ) -> None:
     with pytest.raises(KnowledgeError) as caught:
-        await run(client, "fileSearchStores/missing-0123456789ab", folder)
+        await run(genai_client, "fileSearchStores/missing-0123456789ab", folder)
     assert caught.value.code == 404
     assert caught.value.reason.startswith("could not list the documents: Gemini API error 404")
 
 
 async def test_missing_folder_counts_as_empty(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path, tmp_path: Path
+    genai_client: genai.Client,
+    file_search: FakeFileSearch,
+    store_name: str,
+    folder: Path,
+    tmp_path: Path,
 ) -> None:
-    await run(client, store, folder)
-    fake.add_document(store, "faq.md", b"console", metadata={"source": "console"})
+    await run(genai_client, store_name, folder)
+    file_search.add_document(store_name, "faq.md", b"console", metadata={"source": "console"})
 
-    report = await run(client, store, tmp_path / "nowhere")
+    report = await run(genai_client, store_name, tmp_path / "nowhere")
 
     assert report.deleted == 4
-    assert [doc.display_name for doc in fake.documents(store)] == ["faq.md"]
+    assert [doc.display_name for doc in file_search.documents(store_name)] == ["faq.md"]
 
 
 async def test_many_documents_are_read_page_by_page(
-    client: genai.Client, fake: FakeFileSearch, store: str, tmp_path: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, tmp_path: Path
 ) -> None:
     folder = tmp_path / "many"
     for number in range(45):
         write(folder, f"notes/{number:02}.txt", f"note {number}".encode())
-    await run(client, store, folder, concurrency=8)
-    calls_before = len(fake.calls)
+    await run(genai_client, store_name, folder, concurrency=8)
+    calls_before = len(file_search.calls)
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     assert report.unchanged == 45
-    pages = [c.query for c in fake.calls[calls_before:]]
+    pages = [c.query for c in file_search.calls[calls_before:]]
     assert pages == [
         "pageSize=20",
         "pageSize=20&pageToken=offset-20",
@@ -359,17 +370,17 @@ async def test_many_documents_are_read_page_by_page(
 
 
 async def test_duplicates_of_one_file_are_reduced_to_one(
-    client: genai.Client, fake: FakeFileSearch, store: str, folder: Path
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str, folder: Path
 ) -> None:
     content = (folder / "hours.txt").read_bytes()
     metadata = {"sha256": sha(content), "source": "folder"}
     for _ in range(2):  # as if two instances had synchronised at once, without the lock
-        fake.add_document(store, "hours.txt", content, metadata=metadata)
+        file_search.add_document(store_name, "hours.txt", content, metadata=metadata)
 
-    report = await run(client, store, folder)
+    report = await run(genai_client, store_name, folder)
 
     assert actions(report)["hours.txt"] == "unchanged"
-    assert by_display_name(fake, store)["hours.txt"] == [sha(content)]
+    assert by_display_name(file_search, store_name)["hours.txt"] == [sha(content)]
 
 
 class MemoryRegistry:
@@ -384,18 +395,18 @@ class MemoryRegistry:
 
 
 async def test_ensure_store_creates_once_and_reuses(
-    client: genai.Client, fake: FakeFileSearch
+    genai_client: genai.Client, file_search: FakeFileSearch
 ) -> None:
     registry = MemoryRegistry()
 
-    first = await ensure_store(client, registry, "Acme Bakery")
-    second = await ensure_store(client, registry, "Acme Bakery")
-    other = await ensure_store(client, registry, "Other shop")
+    first = await ensure_store(genai_client, registry, "Acme Bakery")
+    second = await ensure_store(genai_client, registry, "Acme Bakery")
+    other = await ensure_store(genai_client, registry, "Other shop")
 
     assert first == second != other
     assert registry.names == {"Acme Bakery": first, "Other shop": other}
-    assert len(fake.calls_to("POST", "/v1/fileSearchStores")) == 2
-    assert fake.stores[first].display_name == "WhatsApp assistant: Acme Bakery"
+    assert len(file_search.calls_to("POST", "/v1/fileSearchStores")) == 2
+    assert file_search.stores[first].display_name == "WhatsApp assistant: Acme Bakery"
     assert first.startswith("fileSearchStores/whatsapp-assistant-acme-bak-")
 
 
@@ -412,27 +423,27 @@ def test_report_counts_and_summary() -> None:
 
 
 async def test_folder_that_is_a_file_is_refused(
-    client: genai.Client, store: str, tmp_path: Path
+    genai_client: genai.Client, store_name: str, tmp_path: Path
 ) -> None:
     not_a_folder = write(tmp_path, "knowledge", b"oops")
     with pytest.raises(KnowledgeError):
-        await run(client, store, not_a_folder)
+        await run(genai_client, store_name, not_a_folder)
 
 
 async def test_unreachable_gemini_fails_each_file(
-    store: str, folder: Path, fake: FakeFileSearch
+    store_name: str, folder: Path, file_search: FakeFileSearch
 ) -> None:
     def refuse_uploads(request: httpx.Request) -> httpx.Response:
         if "uploadToFileSearchStore" in request.url.path:
             raise httpx.ConnectError("connection refused", request=request)
-        return fake.handle(request)
+        return file_search.handle(request)
 
     with respx.mock(assert_all_mocked=True) as mock:
         mock.route(url__startswith=BASE_URL).mock(side_effect=refuse_uploads)
         async with httpx.AsyncClient() as http:
-            client = make_client(http)
-            report = await run(client, store, folder)
-            await client.aio.aclose()
+            genai_client = make_client(http)
+            report = await run(genai_client, store_name, folder)
+            await genai_client.aio.aclose()
 
     assert report.failed == 4
     assert {r.reason for r in report.results} == {
@@ -441,13 +452,13 @@ async def test_unreachable_gemini_fails_each_file(
 
 
 async def test_unreadable_subfolder_stops_the_sync_instead_of_deleting(
-    client: genai.Client,
-    fake: FakeFileSearch,
-    store: str,
+    genai_client: genai.Client,
+    file_search: FakeFileSearch,
+    store_name: str,
     folder: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await run(client, store, folder)
+    await run(genai_client, store_name, folder)
     real_walk = os.walk
 
     def walk(
@@ -461,10 +472,12 @@ async def test_unreadable_subfolder_stops_the_sync_instead_of_deleting(
 
     monkeypatch.setattr(os, "walk", walk)
     with pytest.raises(KnowledgeError, match=r"cannot read .*policies: Permission denied"):
-        await run(client, store, folder)
-    assert len(fake.documents(store)) == 4
+        await run(genai_client, store_name, folder)
+    assert len(file_search.documents(store_name)) == 4
 
 
-async def test_concurrency_must_be_positive(client: genai.Client, store: str, folder: Path) -> None:
+async def test_concurrency_must_be_positive(
+    genai_client: genai.Client, store_name: str, folder: Path
+) -> None:
     with pytest.raises(ValueError, match="concurrency"):
-        await run(client, store, folder, concurrency=0)
+        await run(genai_client, store_name, folder, concurrency=0)

@@ -1,4 +1,4 @@
-"""Tests for knowledge/documents.py and the fake: what google-genai really sends and reads."""
+"""Tests for documents/filesearch.py and the fake: what google-genai really sends and reads."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import httpx
 import pytest
 import respx
 from fake_file_search import FakeFileSearch, grounded_response
-from filesearch_support import (  # the fixtures are used by name
+from filesearch_support import (
     API_KEY,
     BASE_URL,
     FAST,
-    client_fixture,  # noqa: F401
-    fake_fixture,  # noqa: F401
     make_client,
-    router_fixture,  # noqa: F401
-    store_fixture,  # noqa: F401
 )
 from google import genai
 
@@ -37,11 +33,13 @@ from documents.filesearch import (
 CHUNK = 8 * 1024 * 1024  # the SDK's upload chunk
 
 
-async def upload(client: genai.Client, store: str, data: bytes, name: str = "a/b.txt") -> str:
+async def upload(
+    genai_client: genai.Client, store_name: str, data: bytes, name: str = "a/b.txt"
+) -> str:
     metadata = document_metadata(data, "console")
     return await upload_document(
-        client,
-        store,
+        genai_client,
+        store_name,
         data,
         display_name=name,
         mime_type="text/plain",
@@ -51,17 +49,20 @@ async def upload(client: genai.Client, store: str, data: bytes, name: str = "a/b
 
 
 async def test_upload_wire_format(
-    client: genai.Client, router: respx.Router, fake: FakeFileSearch, store: str
+    genai_client: genai.Client,
+    file_search_router: respx.Router,
+    file_search: FakeFileSearch,
+    store_name: str,
 ) -> None:
     data = b"Opening hours: 9 to 18"
 
-    name = await upload(client, store, data)
+    name = await upload(genai_client, store_name, data)
 
-    requests = [call.request for call in router.calls]
+    requests = [call.request for call in file_search_router.calls]
     start, chunk, *polls = requests
     assert (start.method, str(start.url)) == (
         "POST",
-        f"{BASE_URL}/upload/v1/{store}:uploadToFileSearchStore",
+        f"{BASE_URL}/upload/v1/{store_name}:uploadToFileSearchStore",
     )
     assert start.headers["x-goog-api-key"] == API_KEY
     assert start.headers["x-goog-upload-protocol"] == "resumable"
@@ -78,31 +79,31 @@ async def test_upload_wire_format(
     }
     assert chunk.method == "POST"
     assert chunk.url.params["upload_id"]
-    assert str(chunk.url).startswith(f"{BASE_URL}/upload/v1/{store}:uploadToFileSearchStore?")
+    assert str(chunk.url).startswith(f"{BASE_URL}/upload/v1/{store_name}:uploadToFileSearchStore?")
     assert "x-goog-api-key" not in chunk.headers
     assert chunk.headers["x-goog-upload-command"] == "upload, finalize"
     assert chunk.headers["x-goog-upload-offset"] == "0"
     assert chunk.content == data
-    operation = next(iter(fake.operations))
+    operation = next(iter(file_search.operations))
     assert [(r.method, r.url.path) for r in polls] == [("GET", f"/v1/{operation}")] * 2
     assert all(r.headers["x-goog-api-key"] == API_KEY for r in polls)
-    assert name == fake.documents(store)[0].name
+    assert name == file_search.documents(store_name)[0].name
 
 
-async def test_every_call_goes_through_the_given_httpx_client(fake: FakeFileSearch) -> None:
+async def test_every_call_goes_through_the_given_httpx_client(file_search: FakeFileSearch) -> None:
     """No respx here: a request made outside the given client would go to the network."""
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as http:
-        client = make_client(http)
-        store = await create_store(client, "Through the client")
-        name = await upload(client, store.name, b"content")
-        assert [doc.name for doc in await list_documents(client, store.name)] == [name]
-        await delete_document(client, name)
-        assert await get_store(client, store.name) == Store(
-            store.name, "Through the client", 0, 0, 0, 0
+    async with httpx.AsyncClient(transport=httpx.MockTransport(file_search.handle)) as http:
+        genai_client = make_client(http)
+        store_name = await create_store(genai_client, "Through the client")
+        name = await upload(genai_client, store_name.name, b"content")
+        assert [doc.name for doc in await list_documents(genai_client, store_name.name)] == [name]
+        await delete_document(genai_client, name)
+        assert await get_store(genai_client, store_name.name) == Store(
+            store_name.name, "Through the client", 0, 0, 0, 0
         )
-        await client.aio.aclose()
+        await genai_client.aio.aclose()
 
-    paths = [(call.method, call.path) for call in fake.calls]
+    paths = [(call.method, call.path) for call in file_search.calls]
     assert [method for method, _ in paths] == [
         "POST",
         "POST",
@@ -116,47 +117,56 @@ async def test_every_call_goes_through_the_given_httpx_client(fake: FakeFileSear
     assert paths[2][1].startswith("/upload/v1/")  # the bytes, through the given client too
 
 
-async def test_sdk_timeout_replaces_the_httpx_clients_own(router: respx.Router, store: str) -> None:
+async def test_sdk_timeout_replaces_the_httpx_clients_own(
+    file_search_router: respx.Router, store_name: str
+) -> None:
     """Without HttpOptions(timeout=...) the SDK sends every request with no timeout at all."""
     async with httpx.AsyncClient(timeout=7.0) as http:
         without = make_client(http)
-        await upload(without, store, b"one")
+        await upload(without, store_name, b"one")
         with_timeout = make_client(http, timeout=30_000)
-        await upload(with_timeout, store, b"two", "c.txt")
+        await upload(with_timeout, store_name, b"two", "c.txt")
         await without.aio.aclose()
         await with_timeout.aio.aclose()
 
-    timeouts = [call.request.extensions["timeout"]["read"] for call in router.calls]
+    timeouts = [call.request.extensions["timeout"]["read"] for call in file_search_router.calls]
     assert timeouts == [None] * 4 + [30.0] * 4
 
 
 async def test_large_upload_goes_in_chunks(
-    client: genai.Client, router: respx.Router, fake: FakeFileSearch, store: str
+    genai_client: genai.Client,
+    file_search_router: respx.Router,
+    file_search: FakeFileSearch,
+    store_name: str,
 ) -> None:
     data = bytes(range(256)) * (CHUNK // 256) + b"tail!"
 
-    await upload(client, store, data, "big.txt")
+    await upload(genai_client, store_name, data, "big.txt")
 
-    chunks = [call.request for call in router.calls if "upload_id" in call.request.url.params]
+    chunks = [
+        call.request for call in file_search_router.calls if "upload_id" in call.request.url.params
+    ]
     assert [c.headers["x-goog-upload-command"] for c in chunks] == ["upload", "upload, finalize"]
     assert [c.headers["x-goog-upload-offset"] for c in chunks] == ["0", str(CHUNK)]
-    assert fake.documents(store)[0].content == data
+    assert file_search.documents(store_name)[0].content == data
 
 
 async def test_documents_are_read_into_dataclasses(
-    client: genai.Client, fake: FakeFileSearch, store: str
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str
 ) -> None:
-    folder = fake.add_document(
-        store,
+    folder = file_search.add_document(
+        store_name,
         "menu.md",
         b"# Menu",
         metadata={"sha256": "ab" * 32, "source": "folder"},
         mime_type="text/markdown",
     )
-    fake.add_document(store, "draft.pdf", b"%PDF", metadata={}, state="STATE_PENDING")
-    fake.add_document(store, "bad.pdf", b"%PDF!", metadata={"source": "x"}, state="STATE_FAILED")
+    file_search.add_document(store_name, "draft.pdf", b"%PDF", metadata={}, state="STATE_PENDING")
+    file_search.add_document(
+        store_name, "bad.pdf", b"%PDF!", metadata={"source": "x"}, state="STATE_FAILED"
+    )
 
-    documents = {doc.display_name: doc for doc in await list_documents(client, store)}
+    documents = {doc.display_name: doc for doc in await list_documents(genai_client, store_name)}
 
     menu = documents["menu.md"]
     assert menu == Document(
@@ -176,43 +186,45 @@ async def test_documents_are_read_into_dataclasses(
     assert (documents["bad.pdf"].state, documents["bad.pdf"].source) == ("failed", "console")
 
 
-async def test_store_create_and_get(client: genai.Client, fake: FakeFileSearch) -> None:
-    created = await create_store(client, "Acme")
-    fake.add_document(created.name, "a.txt", b"12345", metadata={})
-    fake.add_document(created.name, "b.txt", b"123", metadata={}, state="STATE_PENDING")
+async def test_store_create_and_get(
+    genai_client: genai.Client, file_search: FakeFileSearch
+) -> None:
+    created = await create_store(genai_client, "Acme")
+    file_search.add_document(created.name, "a.txt", b"12345", metadata={})
+    file_search.add_document(created.name, "b.txt", b"123", metadata={}, state="STATE_PENDING")
 
-    store = await get_store(client, created.name)
+    store_name = await get_store(genai_client, created.name)
 
     assert created == Store(created.name, "Acme", 0, 0, 0, 0)
-    assert store == Store(created.name, "Acme", 1, 1, 0, 8)
-    assert await get_store(client, "fileSearchStores/gone-0123456789ab") is None
+    assert store_name == Store(created.name, "Acme", 1, 1, 0, 8)
+    assert await get_store(genai_client, "fileSearchStores/gone-0123456789ab") is None
 
 
 async def test_delete_is_forced_and_idempotent(
-    client: genai.Client, fake: FakeFileSearch, store: str
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str
 ) -> None:
-    name = fake.add_document(store, "a.txt", b"x", metadata={})
+    name = file_search.add_document(store_name, "a.txt", b"x", metadata={})
 
-    await delete_document(client, name)
-    await delete_document(client, name)
+    await delete_document(genai_client, name)
+    await delete_document(genai_client, name)
 
-    assert fake.documents(store) == []
-    deletes = fake.calls_to("DELETE", "/documents/")
+    assert file_search.documents(store_name) == []
+    deletes = file_search.calls_to("DELETE", "/documents/")
     assert [call.query for call in deletes] == ["force=True", "force=True"]
 
 
 async def test_operation_error_and_timeout_are_knowledge_errors(
-    client: genai.Client, fake: FakeFileSearch, store: str
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str
 ) -> None:
-    fake.fail_processing("a/b.txt", "unsupported encoding")
+    file_search.fail_processing("a/b.txt", "unsupported encoding")
     with pytest.raises(KnowledgeError, match="could not process the document: unsupported"):
-        await upload(client, store, b"data")
+        await upload(genai_client, store_name, b"data")
 
-    fake.polls_until_done = 1000
+    file_search.polls_until_done = 1000
     with pytest.raises(KnowledgeError, match=r"did not finish processing within 0\.02 s"):
         await upload_document(
-            client,
-            store,
+            genai_client,
+            store_name,
             b"data",
             display_name="slow.txt",
             mime_type="text/plain",
@@ -222,32 +234,32 @@ async def test_operation_error_and_timeout_are_knowledge_errors(
 
 
 async def test_operation_done_in_the_upload_answer_is_not_polled(
-    client: genai.Client, fake: FakeFileSearch, store: str
+    genai_client: genai.Client, file_search: FakeFileSearch, store_name: str
 ) -> None:
-    fake.polls_until_done = 0
+    file_search.polls_until_done = 0
 
-    await upload(client, store, b"quick")
+    await upload(genai_client, store_name, b"quick")
 
-    assert fake.calls_to("GET", "/operations/") == []
+    assert file_search.calls_to("GET", "/operations/") == []
 
 
-async def test_api_and_transport_errors_are_knowledge_errors(fake: FakeFileSearch) -> None:
+async def test_api_and_transport_errors_are_knowledge_errors(file_search: FakeFileSearch) -> None:
     def flaky(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/documents"):
             raise httpx.ReadTimeout("slow", request=request)
-        return fake.handle(request)
+        return file_search.handle(request)
 
-    store = fake.add_store("Errors")
+    store_name = file_search.add_store("Errors")
     with respx.mock(assert_all_mocked=True) as mock:
         mock.route(url__startswith=BASE_URL).mock(side_effect=flaky)
         async with httpx.AsyncClient() as http:
-            client = make_client(http)
+            genai_client = make_client(http)
             with pytest.raises(KnowledgeError) as timed_out:
-                await list_documents(client, store)
-            fake.fail_next("POST", "/fileSearchStores", status=429)
+                await list_documents(genai_client, store_name)
+            file_search.fail_next("POST", "/fileSearchStores", status=429)
             with pytest.raises(KnowledgeError) as refused:
-                await create_store(client, "x")
-            await client.aio.aclose()
+                await create_store(genai_client, "x")
+            await genai_client.aio.aclose()
 
     assert timed_out.value.reason == "could not list the documents: Gemini timed out"
     assert timed_out.value.code is None
@@ -257,18 +269,20 @@ async def test_api_and_transport_errors_are_knowledge_errors(fake: FakeFileSearc
     )
 
 
-async def test_fake_reads_camel_and_snake_case_and_checks_its_callers(fake: FakeFileSearch) -> None:
+async def test_fake_reads_camel_and_snake_case_and_checks_its_callers(
+    file_search: FakeFileSearch,
+) -> None:
     key = {"x-goog-api-key": "k"}
-    made = fake.handle(
+    made = file_search.handle(
         httpx.Request(
             "POST", f"{BASE_URL}/v1/fileSearchStores", json={"display_name": "Snake"}, headers=key
         )
     )
-    store = made.json()["name"]
-    started = fake.handle(
+    store_name = made.json()["name"]
+    started = file_search.handle(
         httpx.Request(
             "POST",
-            f"{BASE_URL}/upload/v1/{store}:uploadToFileSearchStore",
+            f"{BASE_URL}/upload/v1/{store_name}:uploadToFileSearchStore",
             headers={
                 **key,
                 "X-Goog-Upload-Protocol": "resumable",
@@ -282,7 +296,7 @@ async def test_fake_reads_camel_and_snake_case_and_checks_its_callers(fake: Fake
             },
         )
     )
-    finished = fake.handle(
+    finished = file_search.handle(
         httpx.Request(
             "POST",
             started.headers["X-Goog-Upload-URL"],
@@ -290,30 +304,32 @@ async def test_fake_reads_camel_and_snake_case_and_checks_its_callers(fake: Fake
             content=b"hi",
         )
     )
-    listed = fake.handle(
-        httpx.Request("GET", f"{BASE_URL}/v1/{store}/documents?pageSize=21", headers=key)
+    listed = file_search.handle(
+        httpx.Request("GET", f"{BASE_URL}/v1/{store_name}/documents?pageSize=21", headers=key)
     )
-    anonymous = fake.handle(httpx.Request("GET", f"{BASE_URL}/v1/{store}"))
+    anonymous = file_search.handle(httpx.Request("GET", f"{BASE_URL}/v1/{store_name}"))
 
     assert made.json()["displayName"] == "Snake"
     assert "activeDocumentsCount" not in made.json()  # zero int64 values are left out
     assert finished.headers["X-Goog-Upload-Status"] == "final"
     assert "done" not in finished.json()  # not done yet: Google leaves `done: false` out
-    doc = fake.documents(store)[0]
+    doc = file_search.documents(store_name)[0]
     assert (doc.display_name, doc.mime_type, doc.metadata) == ("x.md", "text/markdown", {"a": "b"})
-    assert fake.stores[store].as_json()["pendingDocumentsCount"] == "1"
+    assert file_search.stores[store_name].as_json()["pendingDocumentsCount"] == "1"
     assert listed.status_code == 400
     assert anonymous.status_code == 403
 
 
-async def test_stores_are_listed_page_by_page(client: genai.Client, fake: FakeFileSearch) -> None:
-    names = [fake.add_store(f"Shop {n}") for n in range(5)]
+async def test_stores_are_listed_page_by_page(
+    genai_client: genai.Client, file_search: FakeFileSearch
+) -> None:
+    names = [file_search.add_store(f"Shop {n}") for n in range(5)]
 
-    pager = await client.aio.file_search_stores.list(config={"page_size": 2})
-    listed = [store.name async for store in pager]
+    pager = await genai_client.aio.file_search_stores.list(config={"page_size": 2})
+    listed = [store_name.name async for store_name in pager]
 
     assert listed == names
-    assert [c.query for c in fake.calls_to("GET", "/v1/fileSearchStores")] == [
+    assert [c.query for c in file_search.calls_to("GET", "/v1/fileSearchStores")] == [
         "pageSize=2",
         "pageSize=2&pageToken=offset-2",
         "pageSize=2&pageToken=offset-4",
@@ -326,13 +342,13 @@ async def test_grounded_answer_reads_as_the_sdk_expects() -> None:
         route = mock.post(f"{BASE_URL}/v1/models/gemini-3.8-flash:generateContent")
         route.mock(return_value=answer)
         async with httpx.AsyncClient() as http:
-            client = make_client(http)
-            response = await client.aio.models.generate_content(
+            genai_client = make_client(http)
+            response = await genai_client.aio.models.generate_content(
                 model="gemini-3.8-flash",
                 contents="When do you open?",
                 config={"tools": [{"file_search": {"file_search_store_names": ["s"]}}]},
             )
-            await client.aio.aclose()
+            await genai_client.aio.aclose()
 
     assert response.text == "We open at 9."
     metadata = response.candidates[0].grounding_metadata if response.candidates else None

@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import (
+from fake_upstreams import FakeServer
+from helpers import (
     APP_SECRET,
     FakeUpstreams,
     Harness,
@@ -32,7 +33,6 @@ from conftest import (
     running_app,
     text_payload,
 )
-from fake_upstreams import FakeServer
 from running import (
     fast_takeover_env,
     settle_everywhere,

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from conftest import (
+from helpers import (
     PHONE_NUMBER_ID,
     FakeUpstreams,
     Harness,

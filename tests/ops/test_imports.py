@@ -30,7 +30,7 @@ def test_the_web_app_module_loads_no_gemini_sdk_pyav_or_console_libraries() -> N
 
 def test_the_answering_side_loads_gemini_but_not_pyav_until_a_voice_note_is_made() -> None:
     loaded = loaded_after(
-        "import answering.worker, answering.wiring, answering.pipeline\n"
+        "import service.worker, service.answering, answering.pipeline\n"
         "from llm import Gemini\n"
         "import httpx\n"
         "Gemini(api_key='k', model='m', http=httpx.AsyncClient())"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import (
+from helpers import (
     APP_SECRET,
     GEMINI_API_KEY,
     VERIFY_TOKEN,

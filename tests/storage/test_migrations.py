@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import ROOT, fresh_postgres_database, need_postgres
+from helpers import ROOT, fresh_postgres_database, need_postgres
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from helpers import (
     APP_SECRET,
     GEMINI_API_KEY,
     ROOT,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import APP_SECRET, PHONE_NUMBER_ID, ROOT, FakeUpstreams, Harness, load_payload
+from helpers import APP_SECRET, PHONE_NUMBER_ID, ROOT, FakeUpstreams, Harness, load_payload
 
 from language.replies import Reply, reply_text
 from tools import simulate

@@ -3,7 +3,7 @@
 Answering a message costs milliseconds of CPU; acknowledging a webhook must not wait behind
 that, or Meta sees slow acks and redelivers. So the web process (uvicorn) records each webhook,
 answers 200, and wakes one of WORKER_PROCESSES children, each running the same program an
-operator can run alone: `python -m answering.worker --supervised`.
+operator can run alone: `python -m service.worker --supervised`.
 
 The pipes are the whole protocol. The child's stdin carries wake-ups, one byte each; its end
 tells the child that the web process is gone, however it died. The child's stdout carries a
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 WAKE = b"w"
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_MARGIN_SECONDS = 10.0
-ROOT = Path(__file__).resolve().parent.parent  # where `answering.worker` is importable from
+ROOT = Path(__file__).resolve().parent.parent  # where `service.worker` is importable from
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -126,7 +126,7 @@ class WorkerProcesses:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "answering.worker",
+            "service.worker",
             "--supervised",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -1,9 +1,9 @@
-"""The answering worker as a program: `python -m answering.worker` answers until it is stopped.
+"""The answering worker as a program: `python -m service.worker` answers until it is stopped.
 
 Run it beside a web process with EXTERNAL_WORKERS=true under any supervisor (a Render
 background worker, systemd, a second container); it reads its settings from the environment
 and `.env` like the web process and finds work by polling the database. The web process starts
-its WORKER_PROCESSES children as `python -m answering.worker --supervised` (see processes.py).
+its WORKER_PROCESSES children as `python -m service.worker --supervised` (see processes.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ops.logs import configure_logging
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 
-log = logging.getLogger("answering.worker")
+log = logging.getLogger("service.worker")
 
 REPORT_SECONDS = 1.0
 WORKER_NICENESS = 19
@@ -42,7 +42,7 @@ async def _follow_parent(notify: Callable[[], None]) -> None:
 
 
 async def _report(metrics: Metrics, out: IO[bytes]) -> None:
-    from answering.processes import report_line
+    from service.processes import report_line
 
     while True:
         out.write(report_line(metrics.render()))
@@ -52,8 +52,8 @@ async def _report(metrics: Metrics, out: IO[bytes]) -> None:
 
 async def serve(settings: Settings, *, supervised: bool) -> None:
     """Answer the inbox until SIGTERM (or SIGINT when alone), then finish in time and exit."""
-    from answering.processes import report_line
-    from answering.wiring import running_answering
+    from service.answering import running_answering
+    from service.processes import report_line
     from storage.store import Store
 
     loop = asyncio.get_running_loop()
@@ -87,7 +87,7 @@ async def serve(settings: Settings, *, supervised: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m answering.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m service.worker", description=__doc__)
     parser.add_argument(
         "--supervised",
         action="store_true",
