@@ -1,4 +1,4 @@
-# The service as a container: docker build -t whatsapp-assistant . (see README.md, "Docker").
+# The service as a container: docker build -t whatsapp-assistant . (see docs/operations.md, "Docker").
 FROM python:3.11.9-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

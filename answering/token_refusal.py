@@ -22,7 +22,7 @@ async def token_refused(job: Job, store: Store) -> Outcome:
         log.error(
             "Meta refused the WhatsApp token of business %r (error 190: expired, revoked or "
             "invalid). Its messages are not answered until you put a new token in %s "
-            "(README, Setting up Meta, step 6: a system-user token that does not expire) and "
+            "(docs/meta-setup.md, step 6: a system-user token that does not expire) and "
             "restart",
             job.business.name,
             variable,

@@ -42,7 +42,7 @@ class TokenUse:
         )
 
     def cost(self, prices: Prices) -> float:
-        """The estimate in USD (Google's bill is the truth: see README, "What it costs")."""
+        """The estimate in USD (Google's bill is the truth: see docs/costs.md)."""
         per_token = (
             self.prompt * prices.input
             + self.output * prices.output

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-# Values that only ever come from copying `.env.example` without filling it in (README.md,
-# "Settings", lists them: keep the two in step).
+# Values that only ever come from copying `.env.example` without filling it in
+# (docs/operations.md, "Starting up", points here for the list).
 PLACEHOLDER_PREFIXES = ("change-me", "changeme", "your-", "your_", "<", "replace")
 PLACEHOLDER_VALUES = ("xxx", "todo", "placeholder", "secret", "token", "...")
 

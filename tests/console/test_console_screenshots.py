@@ -1,4 +1,4 @@
-"""The admin adds an operator in the browser, and the README's screenshots are taken as that
+"""The admin adds an operator in the browser, and the docs' screenshots are taken as that
 operator (UPDATE_SCREENSHOTS=1 writes docs/screenshots/; other runs leave them alone; `-k usage`
 writes the Usage page's alone)."""
 
