@@ -20,6 +20,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # `alembic upgrade head`.
 COPY *.py alembic.ini ./
 COPY answering/ ./answering/
+COPY config/ ./config/
 COPY console/ ./console/
 COPY documents/ ./documents/
 COPY domain/ ./domain/

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test faults lint format clean bench
+.PHONY: run test faults lint format clean bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,16 @@ test: $(VENV)/.dev
 faults: $(VENV)/.dev
 	$(BIN)/python -m pytest -m fault $(PYTEST_ARGS)
 
-## lint: ruff (lint and format check) and mypy
+## lint: ruff (lint and format check), mypy, and the import layers (lint-imports, pyproject.toml)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## docs: write docs/settings.md and .env.example from the settings' descriptions in config/
+docs: $(VENV)/.runtime
+	$(BIN)/python -m tools.settings_docs
 
 ## format: apply ruff's formatting and safe fixes
 format: $(VENV)/.dev

@@ -15,12 +15,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from config import Settings, load_settings
+from config import Settings
 from domain.businesses import Businesses
 from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from service.lifespan import Services, build_lifespan
+from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
 from webhook.events import WebhookEvents, parse_webhook
 from whatsapp import SIGNATURE_HEADER, verify_signature
@@ -213,7 +214,8 @@ def create_app(
     knowledge_data: KnowledgeData | None = None,
     usage_data: UsageData | None = None,
 ) -> FastAPI:
-    """Build the app; without `settings` they are read from the environment and `.env`.
+    """Build the app; without `settings` they are read from the environment and `.env`
+    (given ones are checked as start-up checks them: their files read, their folders probed).
 
     `graph_transport` replaces the network under the Graph API client (the playground
     prints what would be sent to WhatsApp instead of sending it). `console_data` is what the
@@ -221,7 +223,7 @@ def create_app(
     `knowledge_data` is the Knowledge page's documents, likewise, and `usage_data` the Usage
     page's figures.
     """
-    settings = settings or load_settings()
+    settings = load_settings() if settings is None else checked(settings)
     configure_logging(settings)
     app = FastAPI(
         title="WhatsApp Gemini assistant",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -13,8 +14,10 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from domain.secrets import placeholder_reason
+from domain.secrets import placeholder_reason, without_bearer
 from language.choice import normalise_language
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BUSINESS = "default"
 NO_TOKEN = SecretStr("")
@@ -66,22 +69,56 @@ _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class TenantSettings(BaseModel):
-    """One `[[tenants]]` entry of TENANTS_FILE; optional keys fall back to the service's own."""
+    """One `[[tenants]]` entry of TENANTS_FILE; optional keys fall back to the service's own.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Paths in the file (prompt files, knowledge folders) are relative to the file's folder.
+    """
 
-    name: str = Field(min_length=1, max_length=80)
-    phone_number_id: str
-    whatsapp_token_env: str
-    system_prompt: str | None = None
-    system_prompt_file: Path | None = None
-    reply_language: str | None = None
-    knowledge_dir: Path | None = None
-    voice_replies: Literal["auto", "always", "off"] | None = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=0)
-    rate_limit_per_day: int | None = Field(default=None, ge=0)
-    fallback_message: str | None = None
-    daily_budget_usd: float | None = Field(default=None, ge=0)
+    model_config = ConfigDict(extra="forbid", frozen=True, title="The tenants file")
+
+    name: str = Field(
+        min_length=1,
+        max_length=80,
+        description="The business's name, shown in the console and in the logs' `tenant` field.",
+    )
+    phone_number_id: str = Field(
+        description="The business number's id in Meta (WhatsApp > API Setup > Phone number "
+        "ID); each business has its own.",
+    )
+    whatsapp_token_env: str = Field(
+        description="The NAME of the environment variable (or `.env` entry) that holds the "
+        "business's token, never the token itself. A pasted `Bearer ` prefix is removed, with "
+        "a warning.",
+    )
+    system_prompt: str | None = Field(
+        default=None, description="The business's instructions for the assistant."
+    )
+    system_prompt_file: Path | None = Field(
+        default=None,
+        description="Read the instructions from this UTF-8 file instead (one of the two).",
+    )
+    reply_language: str | None = Field(default=None, description="The business's `REPLY_LANGUAGE`.")
+    knowledge_dir: Path | None = Field(
+        default=None, description="The business's own documents folder (`KNOWLEDGE_DIR`)."
+    )
+    voice_replies: Literal["auto", "always", "off"] | None = Field(
+        default=None, description="The business's `VOICE_REPLIES`."
+    )
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=0, description="The business's `RATE_LIMIT_PER_MINUTE`."
+    )
+    rate_limit_per_day: int | None = Field(
+        default=None, ge=0, description="The business's `RATE_LIMIT_PER_DAY`."
+    )
+    fallback_message: str | None = Field(
+        default=None, description="The business's `FALLBACK_MESSAGE`."
+    )
+    daily_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="A daily budget of the business's own, in USD (`DAILY_BUDGET_USD` still "
+        "applies to all businesses together). Unset: none of its own.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -174,10 +211,18 @@ def _token(name: str, label: str) -> SecretStr:
         raise ValueError(
             f"TENANTS_FILE, {label}: whatsapp_token_env names {name}, which is not set"
         )
-    reason = placeholder_reason(value)
+    token, had_prefix = without_bearer(value)
+    if had_prefix:
+        log.warning(
+            "TENANTS_FILE, %s: %s starts with 'Bearer ': the prefix is removed (set the token "
+            "alone; the service adds that word itself)",
+            label,
+            name,
+        )
+    reason = placeholder_reason(token)
     if reason is not None:  # the matched word only: the rest of the value may be real
         raise ValueError(f"TENANTS_FILE, {label}: {name} is still a placeholder (it {reason})")
-    return SecretStr(value.strip())
+    return SecretStr(token)
 
 
 def _prompt(tenant: TenantSettings, folder: Path, label: str) -> str | None:

@@ -1,9 +1,9 @@
-"""Telling a real secret from a placeholder left over from `.env.example`."""
+"""Telling a real secret from a placeholder left over from `.env.example` or a pasted header."""
 
 from __future__ import annotations
 
-# Values that only ever come from copying `.env.example` without filling it in
-# (docs/operations.md, "Starting up", points here for the list).
+# Values that only ever come from copying `.env.example` without filling it in (docs/settings.md
+# lists them, generated from here).
 PLACEHOLDER_PREFIXES = ("change-me", "changeme", "your-", "your_", "<", "replace")
 PLACEHOLDER_VALUES = ("xxx", "todo", "placeholder", "secret", "token", "...")
 
@@ -40,3 +40,23 @@ def placeholder_problem(value: str) -> str | None:
     if not value.strip():
         return "is empty"
     return f"is still the placeholder from .env.example (it {reason})"
+
+
+def refuse_placeholder(value: str) -> None:
+    """ValueError for a secret that is empty or still a placeholder; the message never carries
+    the value."""
+    problem = placeholder_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+BEARER = "bearer "
+
+
+def without_bearer(value: str) -> tuple[str, bool]:
+    """A token with surrounding spaces and a pasted `Bearer ` prefix removed (the service adds
+    that word itself), and whether there was one."""
+    token = value.strip()
+    if token.lower().startswith(BEARER):
+        return token[len(BEARER) :].strip(), True
+    return token, False

@@ -6,10 +6,19 @@ import hashlib
 import logging
 import re
 import sys
+from typing import Protocol
 
 from pythonjsonlogger.json import JsonFormatter
 
-from config import Settings
+
+class LogSettings(Protocol):
+    """What logging needs of the settings (config.Settings has it; ops does not import it)."""
+
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def log_format(self) -> str: ...
 
 
 def short_hash(value: str) -> str:
@@ -33,7 +42,7 @@ class RedactQuerySecrets(logging.Filter):
         return True
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: LogSettings) -> None:
     """One handler on the root logger, in the chosen format; uvicorn's loggers feed into it."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":

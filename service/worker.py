@@ -17,10 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import IO
 
-from config import Settings, load_settings
-from ops.logs import configure_logging
+from config import Settings
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
+from service.startup_settings import load_settings
 
 log = logging.getLogger("service.worker")
 
@@ -99,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         os.nice(WORKER_NICENESS)
         # Ctrl-C reaches the whole process group; the web process decides when this one stops.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    settings = load_settings()
-    configure_logging(settings)
+    settings = load_settings()  # logging set up by them, too
     try:
         import uvloop
 

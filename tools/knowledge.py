@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from config import Settings, load_settings
+from config import Settings
 from documents.library import Library
 from documents.sync import FileResult, scan
 from domain.businesses import Business
 from service.knowledge import file_search_client
+from service.startup_settings import load_settings
 from storage.store import Store
 
 BAR_WIDTH = 24

@@ -19,6 +19,7 @@ from answering.dispatcher import Dispatcher
 from config import Settings
 from domain.businesses import TenantSettings, tenant_entries
 from main import create_app
+from service.startup_settings import checked
 from tools import simulate
 
 # Harmless stand-ins for the Meta values: WhatsApp is simulated, so only Gemini is real.
@@ -79,13 +80,16 @@ def build_settings() -> Settings:
             print(f"playground: TENANT={tenant}: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
     try:
-        return Settings(**values)
+        return checked(Settings(**values))
     except ValidationError as error:
         names = {str(problem["loc"][0]) for problem in error.errors(include_input=False)}
         if "gemini_api_key" in names:
             print(NO_KEY_MESSAGE, file=sys.stderr)
         else:
             print(f"playground: invalid settings: {', '.join(sorted(names))}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except ValueError as exc:  # a file or folder the settings name
+        print(f"playground: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -9,7 +9,7 @@ from helpers import ROOT, make_settings
 from pydantic import ValidationError
 
 from config import Settings
-from domain.setting_problems import describe_problems
+from config.problems import describe_problems
 
 NEW_SETTINGS = (
     "CONSOLE_PASSWORD",

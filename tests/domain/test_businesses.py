@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from helpers import ROOT
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from config import Settings, load_settings
+from config import Settings
 from domain.businesses import DEFAULT_BUSINESS
+from service.startup_settings import checked, load_settings
 
 TOKEN_P = "EAAGpadaria-secret-token-value-1"
 TOKEN_O = "EAAGoficina-secret-token-value-2"
@@ -58,11 +59,13 @@ def tenants_file(tmp_path: Path, text: str = TWO_BUSINESSES) -> Path:
 
 
 def settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **{**BASE, **values})  # type: ignore[call-arg]
+    """The settings as start-up has them: the tenants file read."""
+    return checked(Settings(_env_file=None, **{**BASE, **values}))  # type: ignore[call-arg]
 
 
 def refusal(**values: Any) -> str:
-    with pytest.raises(ValidationError) as caught:
+    """Why start-up refuses: a ValidationError of the settings, or a ValueError of the file."""
+    with pytest.raises(ValueError) as caught:
         settings(**values)
     return str(caught.value)
 
