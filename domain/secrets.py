@@ -50,13 +50,11 @@ def refuse_placeholder(value: str) -> None:
         raise ValueError(problem)
 
 
-BEARER = "bearer "
-
-
 def without_bearer(value: str) -> tuple[str, bool]:
     """A token with surrounding spaces and a pasted `Bearer ` prefix removed (the service adds
     that word itself), and whether there was one."""
     token = value.strip()
-    if token.lower().startswith(BEARER):
-        return token[len(BEARER) :].strip(), True
+    word, _, rest = token.partition(" ")
+    if word.lower() == "bearer":
+        return rest.strip(), True
     return token, False
