@@ -1,4 +1,4 @@
-"""Tests for config.py: defaults, sources, precedence, refusals and the start-up message."""
+"""Tests for config/: defaults, sources, precedence, refusals and the start-up message."""
 
 from __future__ import annotations
 

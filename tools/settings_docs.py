@@ -151,9 +151,22 @@ def is_required(field: FieldInfo) -> bool:
     return requirement(field) is not None
 
 
-def first_sentence(text: str) -> str:
-    """A description's first sentence, for a one-line comment."""
-    return re.split(r"(?<=\.)\s+(?=[A-Z`])", text, maxsplit=1)[0]
+def sentences(text: str) -> list[str]:
+    return re.split(r"(?<=\.)\s+(?=[A-Z`])", text)
+
+
+def summary(field: FieldInfo) -> str:
+    """What .env.example says of an optional setting: its description's first sentence, what
+    unset means when unset is the default, and the values it takes when they are few."""
+    first, *rest = sentences(field.description or "")
+    parts = [first]
+    if field.default is None and "unset" not in first.lower():
+        parts += [s for s in rest if s.startswith("Unset")][:1] or ["Unset by default."]
+    annotation = optional_of(field.annotation)
+    values = get_args(annotation)
+    if get_origin(annotation) is Literal and not all(f"`{v}`" in first for v in values):
+        parts.append(f"One of {kind(field)}.")
+    return " ".join(parts)
 
 
 def quoted(value: str) -> str:
@@ -306,7 +319,7 @@ def env_example() -> str:
             lines += comment(f"Where to get it: {extra(field)['where']}.")
             lines += [f"{name.upper()}={example_value(field)}", ""]
         for name, field in optional:
-            lines += comment(first_sentence(field.description or ""))
+            lines += comment(summary(field))
             lines += [f"# {name.upper()}={example_value(field)}", ""]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"
 
