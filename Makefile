@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test faults lint format clean bench docs
+.PHONY: run test faults lint format clean bench docs profile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ format: $(VENV)/.dev
 ## bench: webhook ack, end-to-end, prompt-cost, memory and CPU-per-message benchmarks; writes bench/RESULTS.md
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+
+## profile: py-spy on the web and worker processes under the bench's loads and on section 5's
+## parts: flame graphs in bench/profiles/, a table of top frames in bench/RESULTS.md
+## (LABEL=<name> names them; py-spy needs ptrace rights: root or CAP_SYS_PTRACE)
+LABEL ?= now
+profile: $(VENV)/.dev
+	$(BIN)/python -m bench.profile --label $(LABEL)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,456 @@
+"""Where the time goes: py-spy on the service under the bench's load (`make profile`).
+
+`python -m bench.profile [--label NAME] [--seconds S] [--only web,answering,parts]` records:
+
+- web: the web process (uvicorn) and one worker process while 50 keep-alive connections post
+  signed webhooks as fast as they are answered (section 1's closed loop);
+- answering: the web process and every worker process while 100 webhooks/s are posted and
+  answered through a fake Gemini that takes 2 s (section 2's load), for S seconds, then until
+  every answer is sent;
+- parts: each part of section 5 (a Graph call, a Gemini call with 20 turns of history, one
+  message's database work on SQLite), one child process each, 100 calls/s.
+
+It writes one flame graph (SVG) per process and load to bench/profiles/ (`<label>-<name>.svg`,
+the raw stacks beside it as `.txt`) and a table of the top frames, per webhook or per answered
+message, into bench/RESULTS.md's notes under `### Profile: <label>` (replacing that label's
+earlier table, keeping every other). The CPU figures are the processes' own (utime + stime from
+/proc over the recording); a frame's share of the samples apportions them.
+
+py-spy reads the other processes' memory: it needs ptrace rights over them (root, or
+CAP_SYS_PTRACE, or the same user with kernel.yama.ptrace_scope = 0; in a container
+`--cap-add SYS_PTRACE`). While it samples (200 Hz here) it pauses the process for a moment each
+time, so the service runs a little slower than in `make bench`: compare profiles with profiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench import servers
+from bench.fake_client import Fake
+from bench.flame import Stacks, svg
+from bench.load import closed_loop, open_loop, webhooks
+from bench.plan import Plan
+from bench.proc import process_tree, usable_cpus
+from bench.report import background_load, machine
+
+PROFILES = servers.ROOT / "bench" / "profiles"
+RESULTS = servers.ROOT / "bench" / "RESULTS.md"
+RATE = 200  # py-spy samples per second
+TOP = 12
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("py-spy is not installed: make .venv/.dev (requirements-dev.txt)")
+    return found
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Recording:
+    """One process sampled by py-spy, and its CPU over the same span."""
+
+    name: str
+    pid: int
+    raw: Path
+    popen: subprocess.Popen[bytes]
+    cpu_before: float
+    cpu: float = 0.0
+
+    @classmethod
+    def start(cls, name: str, pid: int, out: Path) -> Recording:
+        raw = out / f"{name}.txt"
+        popen = subprocess.Popen(  # noqa: S603 - py-spy from our venv, fixed arguments
+            [
+                py_spy(),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(RATE),
+                "--format",
+                "raw",
+                "--nolineno",
+                "--full-filenames",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        return cls(name, pid, raw, popen, process_cpu(pid))
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.cpu = process_cpu(self.pid) - self.cpu_before
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+        try:
+            _, err = self.popen.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            _, err = self.popen.communicate()
+        if not self.raw.exists():
+            raise RuntimeError(f"py-spy wrote nothing for {self.name}: {err.decode()[-500:]}")
+
+
+@dataclass
+class Profile:
+    """A process (or several alike) under one load: stacks, CPU, and what it was per unit."""
+
+    name: str
+    title: str
+    stacks: Stacks
+    cpu: float
+    units: int
+    unit: str
+
+
+@contextlib.contextmanager
+def recording(names_pids: list[tuple[str, int]], out: Path) -> Iterator[list[Recording]]:
+    recordings = [Recording.start(name, pid, out) for name, pid in names_pids]
+    time.sleep(0.5)  # py-spy attached before the load starts
+    try:
+        yield recordings
+    finally:
+        for rec in recordings:
+            rec.stop()
+
+
+async def web_load(
+    plan: Plan, workdir: Path, fake: Fake, seconds: float, out: Path
+) -> list[Profile]:
+    """Section 1's closed loop; the web process and one worker process."""
+    await fake.reset(delay=plan.gemini_delay)
+    settings = plan.service_settings()
+    with servers.service(workdir / "profile-web", fake.process.url, **settings) as svc:
+        web, worker = process_tree(svc.pid)[:2]
+        with recording([("web-closed-loop", web), ("worker-closed-loop", worker)], out) as recs:
+            result = await closed_loop(
+                svc.port,
+                webhooks(svc.port, "profile-web", plan.senders),
+                connections=plan.connections,
+                duration=seconds,
+                max_requests=200_000,
+            )
+    answered = (await fake.stats())["sent"]
+    rate = result.rate
+    return [
+        Profile(
+            "web-closed-loop",
+            f"web process, closed loop ({rate:.0f} webhooks/s)",
+            Stacks.read([recs[0].raw]),
+            recs[0].cpu,
+            result.completed,
+            "webhook",
+        ),
+        Profile(
+            "worker-closed-loop",
+            f"one worker process of {plan.worker_processes}, closed loop (backlog of answers)",
+            Stacks.read([recs[1].raw]),
+            recs[1].cpu,
+            max(1, answered // plan.worker_processes),
+            "answered message (its share)",
+        ),
+    ]
+
+
+async def answering_load(
+    plan: Plan, workdir: Path, fake: Fake, seconds: float, out: Path
+) -> list[Profile]:
+    """Section 2's load: 100 webhooks/s answered through a 2 s Gemini; web and every worker."""
+    await fake.reset(delay=plan.gemini_delay)
+    settings = plan.service_settings()
+    with servers.service(workdir / "profile-answering", fake.process.url, **settings) as svc:
+        tree = process_tree(svc.pid)
+        names = [("web-answering", tree[0])]
+        names += [(f"worker{k}-answering", pid) for k, pid in enumerate(tree[1:])]
+        with recording(names, out) as recs:
+            result = await open_loop(
+                svc.port,
+                webhooks(svc.port, "profile-e2e", plan.e2e_users),
+                rate=plan.e2e_rate,
+                duration=seconds,
+            )
+            answered = await fake.wait_sent(result.completed, plan.gemini_delay + 30)
+    workers = recs[1:]
+    return [
+        Profile(
+            "web-answering",
+            f"web process, {plan.e2e_rate} webhooks/s answered",
+            Stacks.read([recs[0].raw]),
+            recs[0].cpu,
+            result.completed,
+            "webhook",
+        ),
+        Profile(
+            "workers-answering",
+            f"{len(workers)} worker processes together, {plan.e2e_rate} messages/s answered",
+            Stacks.read([rec.raw for rec in workers]),
+            sum(rec.cpu for rec in workers),
+            answered,
+            "answered message",
+        ),
+    ]
+
+
+PARTS = ("graph", "gemini", "database")
+
+
+def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
+    """Each part of section 5 in a child process of its own, under py-spy from its start."""
+    profiles = []
+    for part in PARTS:
+        raw = workdir / f"part-{part}.txt"
+        report = workdir / f"part-{part}.json"
+        command = [py_spy(), "record", "--rate", str(RATE), "--format", "raw", "--nolineno"]
+        command += ["--full-filenames"]
+        command += ["--output", str(raw), "--", sys.executable, "-m", "bench.profile"]
+        command += ["--part", part, "--fake-url", fake_url, "--count", str(count)]
+        command += ["--report", str(report)]
+        subprocess.run(command, check=True, cwd=servers.ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+        measured = json.loads(report.read_text())
+        stacks = Stacks.read([raw])
+        # only the calls (warm-up included): start-up and imports are left out of the table
+        kept = Stacks()
+        for stack, samples in stacks.counts.items():
+            if any("measured_call (" in frame for frame in stack):
+                kept.counts[stack] += samples
+        profiles.append(
+            Profile(
+                f"part-{part}",
+                f"section 5: {part} ({measured['per_call'] * 1000:.2f} ms CPU per call)",
+                kept,
+                measured["per_call"] * count,
+                count,
+                "call",
+            )
+        )
+    return profiles
+
+
+# ---------------------------------------------------------------------------------------------
+# A part of section 5 on its own (the child process of `parts_load`)
+
+
+async def run_part(part: str, fake_url: str, count: int) -> float:
+    from pydantic import SecretStr
+
+    from bench import budget
+    from domain.types import Role, Turn
+    from llm import Gemini, close_gemini_http, gemini_aiohttp_session
+    from storage.store import Store
+    from webhook.events import parse_webhook
+    from whatsapp import GraphClient, graph_http_client
+
+    rate = 100.0
+    if part == "graph":
+        http = graph_http_client(fake_url, 10.0)
+        graph = GraphClient(
+            http,
+            version=budget.GRAPH_VERSION,
+            phone_number_id=servers.PHONE_NUMBER_ID,
+            token=SecretStr(servers.WHATSAPP_TOKEN),
+        )
+
+        async def measured_call(k: int) -> None:
+            await graph.mark_read(f"wamid.profile-{k}")
+
+        try:
+            return await budget.paced_cpu(measured_call, count, rate)
+        finally:
+            await http.aclose()
+    if part == "gemini":
+        session = gemini_aiohttp_session(30.0, 16)
+        gemini = Gemini(
+            api_key=servers.GEMINI_API_KEY, model=budget.MODEL, http=session, base_url=fake_url
+        )
+        history = [Turn(Role(t.role), t.text) for t in budget.HISTORY]
+
+        async def measured_call(k: int) -> None:
+            await gemini.generate(
+                budget.SYSTEM_PROMPT, history, f"Question {k}?", max_output_tokens=800
+            )
+
+        try:
+            return await budget.paced_cpu(measured_call, count, rate)
+        finally:
+            await gemini.aclose()
+            await close_gemini_http(session)
+    from bench.load import sender, webhook_body
+
+    with tempfile.TemporaryDirectory(prefix="profile-db-") as tmp:
+        store = await Store.open(f"sqlite:///{tmp}/profile.db")
+        messages = [
+            parse_webhook(
+                json.loads(webhook_body(f"wamid.profile-db-{k:06d}", sender(k % 500)))
+            ).messages[0]
+            for k in range(count + 20)
+        ]
+
+        async def measured_call(k: int) -> None:
+            await budget.one_answered_message(store, messages[budget._index(k, count)])
+
+        try:
+            return await budget.paced_cpu(measured_call, count, rate)
+        finally:
+            await store.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+
+def table_lines(profile: Profile) -> list[str]:
+    stacks = profile.stacks
+    total = max(stacks.total, 1)
+    per_unit = profile.cpu / max(profile.units, 1)
+    lines = [
+        (
+            f"**{profile.title}**: {profile.cpu:.2f} s CPU over {profile.units} {profile.unit}s, "
+            f"**{per_unit * 1000:.3f} ms per {profile.unit}**; {stacks.total} samples "
+            f"([flame graph](profiles/{profile.name}.svg))."
+        ),
+        "",
+        "| running (innermost frame) | share | µs per " + profile.unit.split(" ")[0] + " |",
+        "| --- | --- | --- |",
+    ]
+    for frame, samples in stacks.top_self(TOP):
+        share = samples / total
+        frame_md = frame.replace("|", "\\|")
+        lines.append(f"| `{frame_md}` | {share:.1%} | {share * per_unit * 1e6:.0f} |")
+    lines += [
+        "",
+        "| package running | share | µs per " + profile.unit.split(" ")[0] + " |",
+        "| --- | --- | --- |",
+    ]
+    for name, samples in stacks.by_package(TOP):
+        share = samples / total
+        lines.append(f"| {name} | {share:.1%} | {share * per_unit * 1e6:.0f} |")
+    return [*lines, ""]
+
+
+def write_results(label: str, profiles: list[Profile], background: str, seconds: float) -> None:
+    facts = dict(machine(background))
+    block = [
+        f"<!-- profile:{label} -->",
+        f"### Profile: {label}",
+        "",
+        (
+            f"`python -m bench.profile --label {label}` (make profile) at commit "
+            f"{facts['Commit']}, {seconds:.0f} s per load, py-spy {RATE} Hz. "
+            "Background load before the run: "
+            f"{background}. **Figures taken on a shared, busy machine: re-measure on a quiet one; "
+            "compare shares, and CPU per unit only with a run of the same day.**"
+        ),
+        "",
+    ]
+    for profile in profiles:
+        block += table_lines(profile)
+    block.append(f"<!-- /profile:{label} -->")
+    text = RESULTS.read_text(encoding="utf-8")
+    pattern = re.compile(
+        rf"<!-- profile:{re.escape(label)} -->.*?<!-- /profile:{re.escape(label)} -->\n?", re.S
+    )
+    new = "\n".join(block) + "\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _: new, text)
+    else:
+        text = text.rstrip() + "\n\n" + new
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def profile_service(plan: Plan, only: list[str], seconds: float) -> list[Profile]:
+    profiles: list[Profile] = []
+    with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
+        workdir = Path(tmp)
+        with servers.fake_upstreams(workdir, plan.gemini_delay) as process:
+            async with httpx.AsyncClient() as client:
+                fake = Fake(process, client)
+                if "web" in only:
+                    print("[profile] web ...", file=sys.stderr, flush=True)
+                    profiles += await web_load(plan, workdir, fake, seconds, workdir)
+                if "answering" in only:
+                    print("[profile] answering ...", file=sys.stderr, flush=True)
+                    profiles += await answering_load(plan, workdir, fake, 2 * seconds, workdir)
+                if "parts" in only:
+                    print("[profile] parts ...", file=sys.stderr, flush=True)
+                    await fake.reset(delay=0.0)
+                    profiles += await asyncio.to_thread(parts_load, process.url, 500, workdir)
+    return profiles
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--label", default="now", help="names the files and the table")
+    parser.add_argument("--seconds", type=float, default=10.0, help="closed-loop seconds")
+    parser.add_argument("--only", default="web,answering,parts")
+    parser.add_argument("--no-results", action="store_true", help="leave RESULTS.md alone")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
+    parser.add_argument("--fake-url", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=500, help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.label):
+        parser.error("--label: letters, digits, '.', '_' and '-' only")
+    if not 1 <= args.seconds <= 120:
+        parser.error("--seconds must be between 1 and 120")
+    from bench.budget import service_garbage_collector
+    from bench.cli import event_loop
+
+    if args.part:  # the child process of one part of section 5
+        with service_garbage_collector(), event_loop() as runner:
+            per_call = runner.run(run_part(args.part, args.fake_url, args.count))
+        args.report.write_text(json.dumps({"per_call": per_call}))
+        return 0
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    plan = Plan.make(False, None)
+    out = PROFILES
+    out.mkdir(parents=True, exist_ok=True)
+    background = background_load()
+    print(f"[profile] {usable_cpus()} usable CPUs; {background}", file=sys.stderr)
+    with event_loop() as runner:
+        profiles = runner.run(profile_service(plan, only, args.seconds))
+    for profile in profiles:
+        (out / f"{args.label}-{profile.name}.svg").write_text(
+            svg(profile.stacks, f"{profile.title} [{args.label}]"), encoding="utf-8"
+        )
+        profile.stacks.write(out / f"{args.label}-{profile.name}.txt")
+        print("\n".join(table_lines(profile)))
+    for profile in profiles:  # links in the table point at the labelled files
+        profile.name = f"{args.label}-{profile.name}"
+    if not args.no_results:
+        write_results(args.label, profiles, background, args.seconds)
+        print(f"[profile] table written to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
