@@ -19,6 +19,7 @@ Stack = tuple[str, ...]
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<path>[^()]*?)(?::\d+)?\)$")
 _SITE = re.compile(r"(?:site|dist)-packages/(?P<package>[^/]+)")
 _STDLIB = re.compile(r"/lib/python3\.\d+/(?P<module>[^/]+)")
+ROOT = str(Path(__file__).resolve().parent.parent) + "/"  # the project's own files
 
 
 @dataclass
@@ -90,13 +91,14 @@ def package(frame: str) -> str:
         return stdlib["module"].removesuffix(".py")
     if not path:
         return "native or unknown"
-    return f"ours: {path.rsplit('/h-perf/', 1)[-1].rsplit('/work/', 1)[-1]}"
+    return f"ours: {path.removeprefix(ROOT)}"
 
 
 def short(frame: str) -> str:
     """`function (package/module.py)`: the path cut after site-packages or the stdlib."""
     function, path = _split(frame)
-    for pattern in (r".*(?:site|dist)-packages/", r".*/lib/python3\.\d+/", r".*/h-perf/"):
+    path = path.removeprefix(ROOT)
+    for pattern in (r".*(?:site|dist)-packages/", r".*/lib/python3\.\d+/"):
         path = re.sub(pattern, "", path)
     return f"{function} ({path})" if path else function
 
