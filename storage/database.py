@@ -39,33 +39,29 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _tune_sqlite(checkpoints: bool) -> Any:
-    def tune(dbapi_connection: Any, _record: Any) -> None:
-        """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        if not checkpoints:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-        cursor.close()
-
-    return tune
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the writer; waiting for a lock instead of failing, and
+    checkpoints, are the driver's (storage/sqlite_driver.py)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine:
     """The async engine; SQL parameters (message text, numbers) are kept out of error logs.
 
     `checkpoints=False` (SQLite): this connection never copies the write-ahead log back into
-    the database file. The commit that crosses the log's size limit does that work, an fsync
-    included; the web process leaves it to the worker processes, whose commits no one awaits.
+    the database file. A connection that does copies it every so many writes on its driver's
+    thread (storage/sqlite_driver.py), an fsync included; the web process leaves it to the
+    worker processes, whose commits no one awaits.
     """
     url = async_database_url(database_url)
     if make_url(url).get_backend_name() == "sqlite":
         _ensure_sqlite_directory(url)
         # One connection, which the Database keeps (Database._sqlite_connection): SQLite has one
         # writer at a time anyway, and several connections only wait on each other's locks
-        # (its busy handler sleeps in 1-100 ms steps). The overflow of one is for whoever
+        # (SQLite's busy handler sleeps in 1-100 ms steps). The overflow of one is for whoever
         # else connects while a store is open: the readiness probe, migrations, tools, tests.
         # Autocommit: each write is one statement that takes and releases the database's
         # write lock inside the driver's thread. In a transaction the lock would be held from
@@ -73,14 +69,14 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
         # web process's webhooks included) waits. Database.transaction() opens the few real ones.
         engine = create_async_engine(
             url,
-            async_creator=one_trip_creator(url),
+            async_creator=one_trip_creator(url, checkpoints=checkpoints),
             hide_parameters=True,
             pool_size=1,
             max_overflow=1,
             isolation_level="AUTOCOMMIT",
             skip_autocommit_rollback=True,
         )
-        event.listen(engine.sync_engine, "connect", _tune_sqlite(checkpoints))
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     return create_async_engine(
         url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20

@@ -1,11 +1,23 @@
-"""aiosqlite with one trip to the connection's thread per statement, for SQLAlchemy's engine.
+"""aiosqlite under SQLAlchemy's engine, with a statement run where it costs least.
 
-aiosqlite runs every sqlite3 call on the connection's own thread, and SQLAlchemy's adapter
-makes four such calls per statement (a cursor, the statement, its rows, closing the cursor);
-each trip is a queue hand-off and an event-loop wake-up, which cost more CPU than SQLite's own
-work on the service's small statements. Here the statement and its rows go in one trip, the
-cursor is made on that trip, and closing it waits for the next one. Every sqlite3 call still
-runs on the connection's thread, and the engine still sees aiosqlite.
+aiosqlite runs every sqlite3 call on the connection's own thread. Each trip there is a queue
+hand-off, a thread wake-up and an event-loop wake-up, which cost more CPU than SQLite's own work
+on the service's small statements (bench/RESULTS.md, "Figures behind design choices"). So:
+
+- A statement runs on the event loop's thread, at once, when it can: with the busy timeout at
+  zero, SQLite either does the work (microseconds on this service's statements, WAL, no fsync
+  at commit) or refuses at once with SQLITE_BUSY, before changing anything, when another
+  connection holds the write lock. Only then does it take a trip to the connection's thread,
+  where it waits for the lock as before (BUSY_TIMEOUT_MS), so the event loop never waits on it.
+- A trip carries the statement and its rows together (aiosqlite's cursor makes four: a cursor,
+  the statement, its rows, closing it); closing a cursor waits for the next statement.
+- Copying the write-ahead log back into the database (a checkpoint, with an fsync) never runs
+  on the event loop: SQLite's automatic checkpoints are off, and a connection that checkpoints
+  does it on its thread every CHECKPOINT_EVERY writing statements, as SQLite would every 1,000
+  pages.
+
+The engine still sees aiosqlite; the sqlite3 connection is only ever used by one thread at a time
+(nothing runs here while a trip is under way).
 """
 
 from __future__ import annotations
@@ -20,14 +32,68 @@ from sqlalchemy.engine import make_url
 
 Rows = list[Any]
 
+BUSY_TIMEOUT_MS = 10_000  # how long a statement waits for another connection's write lock
+CHECKPOINT_EVERY = 200  # writing statements between two checkpoints (SQLite's: 1,000 pages)
+_SQLITE_BUSY = 5
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY (or one of its extended codes): another connection has the lock."""
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_BUSY
+
 
 class OneTripConnection(aiosqlite.Connection):
-    """An aiosqlite connection whose cursors fetch with their statement."""
+    """An aiosqlite connection whose statements run at once when SQLite can run them, else in
+    one trip to its thread with their rows."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], checkpoints: bool = True
+    ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._thread.daemon = True  # as SQLAlchemy makes aiosqlite's: never holds up exit
         self._closing: list[sqlite3.Cursor] = []
+        self._trips = 0  # under way on the connection's thread
+        self._checkpoints = checkpoints
+        self._writes = 0  # writing statements since the last checkpoint
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._trips += 1
+        try:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            self._trips -= 1
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on this thread if SQLite can do it without waiting, else in one trip to
+        the connection's thread, waiting there for the lock."""
+        connection = self._connection
+        if self._trips or connection is None or not self._running:
+            return await self._execute(self._waiting, fn, *args)
+        changes = connection.total_changes
+        try:
+            result = fn(*args)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            result = await self._execute(self._waiting, fn, *args)
+        if self._checkpoints and connection.total_changes != changes:
+            self._writes += 1
+            if self._writes >= CHECKPOINT_EVERY and not connection.in_transaction:
+                self._writes = 0
+                await self._execute(self._checkpoint)
+        return result
+
+    def _waiting(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """On the connection's thread: `fn(*args)`, waiting for another writer's lock."""
+        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}").close()
+        try:
+            return fn(*args)
+        finally:
+            self._conn.execute("PRAGMA busy_timeout=0").close()
+
+    def _checkpoint(self) -> None:
+        """On the connection's thread: what SQLite's automatic checkpoint does."""
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         """A cursor at once: its sqlite3 cursor is made on its first statement's trip."""
@@ -55,11 +121,11 @@ class OneTripCursor(aiosqlite.Cursor):
         self._closed = False
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> OneTripCursor:
-        self._rows = await self._conn._execute(self._run, sql, parameters or ())  # type: ignore[no-untyped-call]
+        self._rows = await self._conn.run(self._run, sql, parameters or ())
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> OneTripCursor:
-        self._rows = await self._conn._execute(self._run_many, sql, parameters)  # type: ignore[no-untyped-call]
+        self._rows = await self._conn.run(self._run_many, sql, parameters)
         return self
 
     def _own(self) -> sqlite3.Cursor:
@@ -111,13 +177,17 @@ class OneTripCursor(aiosqlite.Cursor):
         return self._cursor.description if self._cursor is not None else None
 
 
-def one_trip_creator(url: str) -> Callable[[], OneTripConnection]:
-    """The engine's `async_creator` for a `sqlite+aiosqlite` URL: connects with the same
-    arguments SQLAlchemy's own aiosqlite dialect would."""
+def one_trip_creator(url: str, *, checkpoints: bool = True) -> Callable[[], OneTripConnection]:
+    """The engine's `async_creator` for a `sqlite+aiosqlite` URL: connects with the arguments
+    SQLAlchemy's own aiosqlite dialect would, with no busy timeout (the driver waits for locks
+    on its thread, see above), usable from the event loop's thread, and without SQLite's
+    automatic checkpoints. `checkpoints=False`: this connection never checkpoints at all."""
     [database], options = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+    arguments = dict(options) | {"timeout": 0, "check_same_thread": False}
 
     def connector() -> sqlite3.Connection:
-        connection: sqlite3.Connection = sqlite3.connect(database, **dict(options))
+        connection: sqlite3.Connection = sqlite3.connect(database, **arguments)
+        connection.execute("PRAGMA wal_autocheckpoint=0").close()
         return connection
 
-    return lambda: OneTripConnection(connector)
+    return lambda: OneTripConnection(connector, checkpoints)

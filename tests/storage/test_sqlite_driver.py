@@ -1,4 +1,5 @@
-"""The one-trip aiosqlite driver under SQLAlchemy: same answers as aiosqlite, one trip each."""
+"""The aiosqlite driver under SQLAlchemy: same answers as aiosqlite; a statement runs at once
+when SQLite can run it without waiting, else in one trip to the connection's thread."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncio
+import sqlite3
+import threading
+
 import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage import sqlite_driver
 from storage.sqlite_driver import OneTripConnection, one_trip_creator
 
 
@@ -45,15 +51,67 @@ async def test_the_engine_gets_a_one_trip_connection(engine: AsyncEngine) -> Non
         assert isinstance(raw.driver_connection, OneTripConnection)
 
 
-async def test_a_statement_and_its_rows_take_one_trip(
+async def test_a_statement_and_its_rows_take_no_trip_while_nothing_holds_the_lock(
     engine: AsyncEngine, trips: list[str]
 ) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("INSERT INTO t (name) VALUES ('a'), ('b'), ('c')"))
         trips.clear()
         rows = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).all()
-        assert trips == ["_run"]
+        await conn.execute(text("INSERT INTO t (name) VALUES ('d')"))
+        assert trips == []
     assert [r.name for r in rows] == ["a", "b", "c"]
+
+
+async def test_a_write_waits_for_another_writers_lock_in_one_trip_off_the_event_loop(
+    engine: AsyncEngine, trips: list[str], tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's write lock
+    other.execute("INSERT INTO t (name) VALUES ('first')")
+    released = threading.Event()
+
+    def release() -> None:
+        other.execute("COMMIT")
+        released.set()
+
+    async with engine.connect() as conn:
+        trips.clear()
+        timer = asyncio.get_running_loop().call_later(0.3, release)
+        ticks = 0
+
+        async def tick() -> None:  # the event loop goes on while the write waits
+            nonlocal ticks
+            while not released.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.create_task(tick())
+        await conn.execute(text("INSERT INTO t (name) VALUES ('second')"))
+        await ticking
+        timer.cancel()
+        assert trips == ["_waiting"]
+        assert ticks >= 5
+        names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+        assert names == ["first", "second"]
+    other.close()
+
+
+async def test_a_connection_that_checkpoints_does_it_on_its_thread_every_so_many_writes(
+    engine: AsyncEngine, trips: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 3)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("PRAGMA journal_mode=WAL"))
+        trips.clear()
+        for k in range(7):
+            await conn.execute(text("INSERT INTO t (name) VALUES (:n)"), {"n": f"n{k}"})
+        await conn.execute(text("SELECT count(*) FROM t"))
+        assert trips == ["_checkpoint", "_checkpoint"]
+    async with engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one()
+    assert mode == 0  # SQLite's own, which would run on the event loop, is off
 
 
 async def test_rowcount_lastrowid_and_returning_read_as_with_sqlite3(engine: AsyncEngine) -> None:
