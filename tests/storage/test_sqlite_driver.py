@@ -3,13 +3,12 @@ when SQLite can run it without waiting, else in one trip to the connection's thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import asyncio
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
