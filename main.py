@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.types import Receive, Scope, Send
 
 from config import Settings
 from domain.businesses import Businesses
@@ -225,7 +226,7 @@ def create_app(
     """
     settings = load_settings() if settings is None else checked(settings)
     configure_logging(settings)
-    app = FastAPI(
+    app = ServiceApp(
         title="WhatsApp Gemini assistant",
         lifespan=build_lifespan(settings, graph_transport),
         docs_url=None,
@@ -239,6 +240,34 @@ def create_app(
 
         add_console(app, settings, console_data, knowledge_data, usage_data)
     return app
+
+
+WEBHOOK_PATH = "/webhook"
+
+
+class ServiceApp(FastAPI):
+    """The FastAPI app, with `POST /webhook` handed straight to its endpoint.
+
+    Each request otherwise passes Starlette's and FastAPI's middleware layers (error pages,
+    exception handlers, the body limit, an exit stack), the router's matching and the route's
+    request/response wrapping before the endpoint runs, and the response back through them:
+    about a fifth of the web process's CPU per webhook (bench/RESULTS.md, the profiles). None of
+    them changes what the webhook answers: it reads its own body with a size limit and returns
+    its own responses, and an exception it raises still becomes uvicorn's 500, logged. The route
+    stays registered (the OpenAPI document, the other methods' 405) and serves every other path.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].removeprefix(scope.get("root_path", "")) == WEBHOOK_PATH
+        ):
+            scope["app"] = self
+            response = await receive_webhook(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class PlainRoute(APIRoute):
@@ -261,10 +290,10 @@ def add_routes(app: FastAPI) -> None:
     router.add_api_route("/ready", ready, methods=["GET"])
     router.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
     router.add_api_route(
-        "/webhook", verify_webhook, methods=["GET"], response_class=PlainTextResponse
+        WEBHOOK_PATH, verify_webhook, methods=["GET"], response_class=PlainTextResponse
     )
-    router.add_api_route(
-        "/webhook", receive_webhook, methods=["POST"], route_class_override=PlainRoute
+    router.add_api_route(  # ServiceApp calls it directly; here for the OpenAPI document
+        WEBHOOK_PATH, receive_webhook, methods=["POST"], route_class_override=PlainRoute
     )
 
 

@@ -235,10 +235,11 @@ def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
         subprocess.run(command, check=True, cwd=servers.ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
         measured = json.loads(report.read_text())
         stacks = Stacks.read([raw])
-        # only the calls (warm-up included): start-up and imports are left out of the table
+        # only the calls (warm-up included) and the database thread's work for them: start-up
+        # and imports are left out of the table
         kept = Stacks()
         for stack, samples in stacks.counts.items():
-            if any("measured_call (" in frame for frame in stack):
+            if any("measured_call (" in f or "_connection_worker_thread (" in f for f in stack):
                 kept.counts[stack] += samples
         profiles.append(
             Profile(

@@ -58,10 +58,15 @@ def configure_logging(settings: LogSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    level = logging.getLevelName(settings.log_level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
+        # uvicorn sets its loggers' own levels (INFO unless --log-level), which would let an
+        # access line per request through whatever LOG_LEVEL says: the stricter of the two.
+        if uvicorn_logger.level < level:
+            uvicorn_logger.setLevel(level)
     # Libraries that log what must not be logged, even at DEBUG: httpx prints URLs (media URLs
     # carry signed query strings) and aiosqlite prints every SQL statement with its parameters.
     for name in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "google_genai"):
