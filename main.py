@@ -198,7 +198,7 @@ async def receive_webhook(request: Request) -> Response:
             if isinstance(payload, dict)
             else type(payload).__name__,
         )
-    metrics.webhooks.labels("ok").inc()
+    metrics.webhooks_ok.inc()
     return recorded_response(len(new_ids))
 
 

@@ -35,6 +35,7 @@ class Metrics:
         self.webhooks = counter(
             "assistant_webhooks", "POST /webhook requests, by outcome", "outcome"
         )
+        self.webhooks_ok = self.webhooks.labels("ok")  # looked up once: every webhook counts
         self.messages = counter(
             "assistant_messages",
             "Inbound messages handled, by business, kind and outcome",

@@ -117,15 +117,24 @@ class Recorder:
         Rows keep their arrival order (it orders a user's messages sent in the same second),
         so sorting them to avoid the deadlock was not an option.
         """
+        try:  # tenacity only once a deadlock was broken: its set-up is per call
+            return await self._insert_once(rows)
+        except DBAPIError as exc:
+            if not _is_deadlock(exc):
+                raise
+            log.info("inbox insert broke a deadlock; once more")
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(DEADLOCK_ATTEMPTS),
+            stop=stop_after_attempt(DEADLOCK_ATTEMPTS - 1),
             retry=retry_if_exception(_is_deadlock),
             before_sleep=lambda _: log.info("inbox insert broke a deadlock; once more"),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                async with self._db.write() as conn:
-                    result = await conn.execute(self._record, rows)
-                    new = {r.message_id for r in result}
+                new = await self._insert_once(rows)
         return new
+
+    async def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
+        async with self._db.write() as conn:
+            result = await conn.execute(self._record, rows)
+            return {r.message_id for r in result}
