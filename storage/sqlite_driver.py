@@ -125,7 +125,7 @@ class OneTripCursor(aiosqlite.Cursor):
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> OneTripCursor:
-        self._rows = await self._conn.run(self._run_many, sql, parameters)
+        self._rows = await self._conn.run(self._run_many, sql, list(parameters))
         return self
 
     def _own(self) -> sqlite3.Cursor:
@@ -140,7 +140,25 @@ class OneTripCursor(aiosqlite.Cursor):
         return cursor.fetchall() if cursor.description else None
 
     def _run_many(self, sql: str, parameters: Iterable[Iterable[Any]]) -> None:
-        self._own().executemany(sql, parameters)  # type: ignore[arg-type]
+        """On whichever thread: the statement once per parameter set, all or none.
+
+        In autocommit mode, outside a transaction, each execution would commit on its own, and
+        a refusal of the second (another writer got in between) would leave the first done
+        when the whole call is tried again; so the lock is taken first, where a refusal has
+        changed nothing.
+        """
+        cursor = self._own()
+        connection = self._conn._conn
+        if connection.in_transaction or connection.isolation_level is not None:
+            cursor.executemany(sql, parameters)  # type: ignore[arg-type]  # sqlite3's own BEGIN
+            return
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.executemany(sql, parameters)  # type: ignore[arg-type]
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
 
     async def fetchall(self) -> Rows:
         rows, self._rows = self._rows, None

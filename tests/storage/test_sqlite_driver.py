@@ -145,3 +145,17 @@ async def test_sqlite_errors_reach_the_caller_and_the_connection_goes_on(
             await conn.execute(text("INSERT INTO t (name) VALUES ('same')"))
         await conn.rollback()
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+
+
+async def test_executemany_in_autocommit_takes_the_lock_first_and_writes_all_or_none(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        trips.clear()
+        await conn.execute(text("INSERT INTO t (name) VALUES (:n)"), [{"n": "a"}, {"n": "b"}])
+        assert trips == []
+        with pytest.raises(IntegrityError):
+            await conn.execute(text("INSERT INTO t (name) VALUES (:n)"), [{"n": "c"}, {"n": "a"}])
+        names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+        assert names == ["a", "b"]  # "c" went with the failed "a"
