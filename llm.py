@@ -6,7 +6,7 @@ import logging
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -18,6 +18,7 @@ from gemini.responses import (
     FunctionCall,
     audio_of,
     blocked_reason,
+    model_content,
     reply_of,
     searches_of,
     sources_of,
@@ -42,6 +43,19 @@ class Answer:
     sources: tuple[str, ...] = ()  # titles of the documents or pages it drew on
     tool_prompt_tokens: int = 0  # what tools put into the prompt (retrieved text, pages)
     searches: int = 0  # Google Search queries Gemini ran for it
+    content: types.Content | None = None  # the model's content as it came, to replay it
+
+    def __add__(self, later: Answer) -> Answer:
+        """`later`, with what this earlier round of the same answer cost added to it."""
+        return replace(
+            later,
+            prompt_tokens=self.prompt_tokens + later.prompt_tokens,
+            output_tokens=self.output_tokens + later.output_tokens,
+            thinking_tokens=self.thinking_tokens + later.thinking_tokens,
+            tool_prompt_tokens=self.tool_prompt_tokens + later.tool_prompt_tokens,
+            searches=self.searches + later.searches,
+            sources=(*self.sources, *(s for s in later.sources if s not in self.sources)),
+        )
 
     @property
     def use(self) -> TokenUse:
@@ -189,10 +203,13 @@ class Gemini:
         max_output_tokens: int,
         attachments: Sequence[Inline] = (),
         tools: Sequence[types.ToolDict] = (),
+        followups: Sequence[types.ContentUnionDict] = (),
+        calling: str | None = None,
     ) -> Answer:
         """One answer, or `LLMError` for every kind of failure (after the SDK's retries).
 
-        An answer may be a function call with no text (`Answer.function_calls`).
+        An answer may be a function call with no text (`Answer.function_calls`); `followups`
+        and `calling` carry on after one (`gemini.requests.build_request`).
         """
         contents, config = build_request(
             system_prompt,
@@ -201,6 +218,8 @@ class Gemini:
             max_output_tokens=max_output_tokens,
             attachments=attachments,
             tools=tools,
+            followups=followups,
+            calling=calling,
         )
         response = await self._call(self.model, contents, config)
         text, calls = reply_of(response)
@@ -216,6 +235,7 @@ class Gemini:
             sources=sources_of(response),
             tool_prompt_tokens=(usage.tool_use_prompt_token_count or 0) if usage else 0,
             searches=searches_of(response),
+            content=model_content(response) if calls else None,
         )
 
     async def speak(self, text: str, *, model: str, voice: str) -> Speech:
@@ -234,7 +254,10 @@ class Gemini:
         )
 
     async def _call(
-        self, model: str, contents: list[types.ContentDict], config: types.GenerateContentConfigDict
+        self,
+        model: str,
+        contents: list[types.ContentUnionDict],
+        config: types.GenerateContentConfigDict,
     ) -> types.GenerateContentResponse:
         """The SDK's call with its failures as LLMError."""
         try:
@@ -249,7 +272,10 @@ class Gemini:
             raise LLMError(f"Gemini answered malformed data: {type(exc).__name__}") from exc
 
     async def _generate(
-        self, model: str, contents: list[types.ContentDict], config: types.GenerateContentConfigDict
+        self,
+        model: str,
+        contents: list[types.ContentUnionDict],
+        config: types.GenerateContentConfigDict,
     ) -> types.GenerateContentResponse:
         """The SDK's call, made once more if a kept-alive connection was closed under it.
 

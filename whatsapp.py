@@ -139,6 +139,14 @@ class GraphClient:
         audio = {"id": media_id, "voice": True}
         return await self._send_message(to, "audio", audio, reply_to, "send_audio")
 
+    async def send_interactive(
+        self, to: str, interactive: dict[str, Any], *, reply_to: str | None = None
+    ) -> str:
+        """Send reply buttons or a list (`{"type": "button" | "list", "body", "action"}`);
+        only inside the 24-hour window. Returns Meta's message id."""
+        what = "send_interactive"
+        return await self._send_message(to, "interactive", interactive, reply_to, what)
+
     async def _send_message(
         self, to: str, kind: str, content: dict[str, Any], reply_to: str | None, what: str
     ) -> str:

@@ -10,6 +10,8 @@ from answering.job import HandoffRequest, Job, Outcome, log_fields
 from answering.notify import Notifier
 from config import Settings
 from domain.types import ConversationState, MessageState, Role, Turn
+from hours.schedule import Clock, system_clock
+from hours.words import away_text
 from language.replies import Reply
 from ops.logs import short_hash
 from storage.inbox import InboxRow
@@ -31,10 +33,17 @@ PROMPT_HINT = (
 class Handoff:
     """The pipeline's handoff step; does nothing while the console is off."""
 
-    def __init__(self, settings: Settings, store: Store, notifier: Notifier | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        notifier: Notifier | None,
+        clock: Clock = system_clock,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._notifier = notifier
+        self.clock = clock  # what "now" is for the business's opening hours
 
     @property
     def enabled(self) -> bool:
@@ -69,13 +78,17 @@ class Handoff:
         return ConversationState.ASSISTANT
 
     def reply(self, job: Job) -> str:
-        """HANDOFF_REPLY if set, else the catalogue's line in the user's language."""
-        return job.fixed(FixedReply(Reply.HANDOFF), self._settings.handoff_reply)
+        """HANDOFF_REPLY if set, else the catalogue's line in the user's language; while the
+        business is closed, with when its team is back (in the user's language)."""
+        reply = job.fixed(FixedReply(Reply.HANDOFF), self._settings.handoff_reply)
+        away = away_text(job.business.hours, self.clock(), job.language)
+        return f"{reply} {away}" if away else reply
 
     def asked(self, job: Job, reason: str, turns: tuple[Turn, ...] = ()) -> Outcome:
         """A person was asked for: the user is told so, and closing the row hands it over."""
         assert job.conversation is not None
-        request = HandoffRequest(reason, job.conversation.id)
+        closed = not job.business.hours.at(self.clock()).open
+        request = HandoffRequest(reason, job.conversation.id, outside_hours=closed)
         return Outcome(self.reply(job), MessageState.DONE, turns=turns, handoff=request)
 
     def asked_by_command(self, job: Job) -> Outcome:
@@ -119,4 +132,6 @@ class Handoff:
                 else None
             )
             user_id = row.conversation_key.split(":", 1)[-1]
-            await self._notifier.handoff(business, user_id, link)
+            await self._notifier.handoff(
+                business, user_id, link, outside_hours=request.outside_hours
+            )

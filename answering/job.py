@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from actions.choices import Choices
 from answering.inbound import FixedReply
 from domain.businesses import Business
 from domain.costs import NOTHING_USED, TokenUse
@@ -57,6 +58,7 @@ class HandoffRequest:
 
     reason: str
     conversation_id: int
+    outside_hours: bool = False  # asked while the business is closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Outcome:
     capped: bool = False  # a daily budget kept it from Gemini
     use: TokenUse = NOTHING_USED  # what Gemini spent on it (the answer, and speaking it)
     written_after: bool | None = None  # the user wrote again since (None: not looked up yet)
+    choices: Choices | None = None  # Gemini offers these: buttons or a list where they fit
 
     @property
     def label(self) -> str:

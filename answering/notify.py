@@ -12,10 +12,15 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 3
 
 
-def handoff_text(business: str, user_id: str, link: str | None) -> str:
-    """The notice: which business, the last digits of the number, a console link; no content."""
+def handoff_text(
+    business: str, user_id: str, link: str | None, *, outside_hours: bool = False
+) -> str:
+    """The notice: which business, the last digits of the number, whether it came while the
+    business is closed, a console link; no content."""
     tail = user_id[-4:] if user_id[-4:].isdigit() else "user"
     text = f"{business}: a customer (…{tail}) is waiting for a person."
+    if outside_hours:
+        text += " They asked outside business hours."
     return f"{text} Open the conversation: {link}" if link else text
 
 
@@ -32,8 +37,10 @@ class Notifier:
         self._http = http
         self._url = url
 
-    async def handoff(self, business: str, user_id: str, link: str | None) -> bool:
-        payload = {"text": handoff_text(business, user_id, link)}
+    async def handoff(
+        self, business: str, user_id: str, link: str | None, *, outside_hours: bool = False
+    ) -> bool:
+        payload = {"text": handoff_text(business, user_id, link, outside_hours=outside_hours)}
         retrying = AsyncRetrying(
             stop=stop_after_attempt(ATTEMPTS),
             wait=wait_exponential(multiplier=0.5, max=4),

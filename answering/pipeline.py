@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 
+from actions.calls import ToolCaller
 from answering.budget import Budget
 from answering.commands import command_of, run_command
 from answering.handoff import Handoff
@@ -25,6 +26,7 @@ from answering.token_refusal import token_refused
 from answering.windows import outside_reply_window, written_at
 from config import Settings
 from domain.types import Command, ConversationState, MessageState
+from hours.schedule import Clock, system_clock
 from llm import Gemini
 from ops.logs import short_hash
 from ops.metrics import Metrics
@@ -55,13 +57,15 @@ class Pipeline:
         metrics: Metrics,
         owner: str,
         notifier: Notifier | None = None,
+        caller: ToolCaller | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self._settings = settings
         self._store = store
         self._graphs = graphs
         self._metrics = metrics
         self.owner = owner
-        self._handoff = Handoff(settings, store, notifier)
+        self._handoff = Handoff(settings, store, notifier, clock)
         self._budget = Budget(settings, store, self._handoff)
         self._asker = Asker(
             settings=settings,
@@ -70,6 +74,7 @@ class Pipeline:
             metrics=metrics,
             owner=owner,
             handoff=self._handoff,
+            caller=caller,
         )
         speaker = Speaker(settings=settings, gemini=gemini, metrics=metrics)
         self._sender = Sender(settings=settings, store=store, owner=owner, speaker=speaker)

@@ -7,13 +7,15 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from actions.calling import FunctionCalling
+from actions.calls import ToolCaller
 from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import FixedReply, Question, refusal
 from answering.job import Job, Outcome
 from answering.media import Attachment, MediaRefused
 from answering.media import fetch as fetch_media
 from config import Settings
-from domain.types import MessageState, Role, Turn
+from domain.types import MessageState, Role, ToolCallRecord, Turn
 from gemini.requests import (
     TRANSFER_TO_HUMAN,
     file_search_tool,
@@ -53,13 +55,20 @@ class Asker:
         metrics: Metrics,
         owner: str,
         handoff: Handoff,
+        caller: ToolCaller | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._gemini = gemini
         self._metrics = metrics
         self._owner = owner
         self._handoff = handoff
+        self._functions = FunctionCalling(
+            gemini=gemini,
+            caller=caller,
+            interactive=settings.interactive_replies == "on",
+            handoff=handoff.enabled,
+            clock=handoff.clock,
+        )
 
     async def ask(self, job: Job, question: Question) -> Outcome:
         """Gemini's answer (or one saved before a crash), else a refusal or the apology."""
@@ -87,7 +96,9 @@ class Asker:
         prompt, tools = await self._instructions(job)
         started = time.perf_counter()
         try:
-            answer = await self._gemini.generate(
+            acted = await self._functions.answer(
+                job.business,
+                row.recipient,  # who the business's API may hear of: the sender, only
                 prompt,
                 history,
                 question.text,
@@ -100,12 +111,14 @@ class Asker:
             return self._apology(job, question, exc.reason)
         finally:
             self._metrics.gemini_latency.observe(time.perf_counter() - started)
+        answer, calls = acted.answer, acted.tool_calls
         self._metrics.count_tokens(job.business.name, answer)
         transfer = answer.called(TRANSFER_TO_HUMAN) if self._handoff.enabled else None
         if transfer is not None:
             reason = str(transfer.args.get("reason") or "Gemini could not help")
             reply = self._handoff.reply(job)
-            turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply))
+            said = Turn(Role.MODEL, reply, tool_calls=calls)
+            turns = (Turn(Role.USER, question.remembered_as), said)
             return replace(self._handoff.asked(job, reason[:255], turns), use=answer.use)
         if not markdown_to_whatsapp(answer.text).strip():
             apology = self._apology(job, question, "answer empty once formatted for WhatsApp")
@@ -127,8 +140,8 @@ class Asker:
         if answer.sources:  # counted, never logged: titles can say what was asked
             self._metrics.grounded.labels(job.business.name).inc()
         written_after = await self._store.inbox.save_reply(row, self._owner, answer.text)
-        outcome = answered(question, answer.text, answer.sources)
-        return replace(outcome, use=answer.use, written_after=written_after)
+        outcome = answered(question, answer.text, answer.sources, calls)
+        return replace(outcome, use=answer.use, written_after=written_after, choices=acted.choices)
 
     async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
         """The system prompt and the tools for this business: its documents (or the web),
@@ -164,6 +177,11 @@ class Asker:
         return Outcome(apology, MessageState.FAILED, reason[:255], user_turn)
 
 
-def answered(question: Question, reply: str, sources: tuple[str, ...] = ()) -> Outcome:
-    turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply, sources))
+def answered(
+    question: Question,
+    reply: str,
+    sources: tuple[str, ...] = (),
+    tool_calls: tuple[ToolCallRecord, ...] = (),
+) -> Outcome:
+    turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply, sources, tool_calls))
     return Outcome(reply, MessageState.DONE, None, turns, spoken=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 
+from actions.choices import interactive
 from answering.job import Job, Outcome
 from answering.speaking import Speaker, Voiced, wants_voice
 from answering.token_refusal import TOKEN_REFUSED, token_refused
+from answering.windows import outside_reply_window
 from config import Settings
 from domain.types import MessageState
 from markup.whatsapp import markdown_to_whatsapp, split_message
@@ -60,7 +63,7 @@ class Sender:
             reply_to = await self._quote(job, outcome)
             voiced = await self._spoken(job, outcome, reply_to)
             use += voiced.use
-            if not voiced.sent:
+            if not voiced.sent and not await self._send_choices(job, outcome, reply_to):
                 await self._send_text(job, outcome.reply, reply_to)
         except GraphAPIError as exc:
             if exc.code == TOKEN_REFUSED:
@@ -80,9 +83,23 @@ class Sender:
             written_after = await self._store.inbox.written_after(job.row)
         return job.row.message_id if written_after else None
 
+    async def _send_choices(self, job: Job, outcome: Outcome, reply_to: str | None) -> bool:
+        """Gemini's choices as reply buttons or a list, where they fit and WhatsApp's 24-hour
+        window is open; False: the reply goes as text (the options numbered in it)."""
+        row = job.row
+        if outcome.choices is None or row.parts_sent or outside_reply_window(row, time.time()):
+            return False
+        message = interactive(outcome.choices, job.language)
+        if message is None:
+            return False
+        await job.graph.send_interactive(row.recipient, message, reply_to=reply_to)
+        return True
+
     async def _spoken(self, job: Job, outcome: Outcome, reply_to: str | None) -> Voiced:
         """Send a Gemini answer as a voice note where wanted; Voiced.sent once it went out."""
         row, answer = job.row, outcome.reply
+        if outcome.choices is not None:  # the options are to be tapped, not listened to
+            return Voiced(False)
         if self._speaker is None or not outcome.spoken or answer is None or row.parts_sent:
             return Voiced(False)  # a reply half sent as text before a crash goes on as text
         if not wants_voice(job):

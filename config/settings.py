@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.actions import ActionSettings
 from config.assistant import AssistantSettings, KnowledgeSettings, LanguageVoiceSettings
 from config.console import ConsoleSettings
 from config.limits import LimitSettings, SpendingSettings
@@ -12,7 +13,9 @@ from config.meta import GraphSettings, RequiredSettings
 from config.operations import OperationsSettings, StorageSettings, TuningSettings
 from domain.businesses import DEFAULT_BUSINESS, Business, Businesses, refuse_duplicates
 from domain.costs import Prices
+from domain.tools import HttpTool
 from domain.types import Backoff
+from hours.schedule import opening_hours
 
 # The sections of the settings, in the order docs/settings.md and .env.example show them.
 SECTIONS = (
@@ -21,6 +24,7 @@ SECTIONS = (
     AssistantSettings,
     LanguageVoiceSettings,
     KnowledgeSettings,
+    ActionSettings,
     ConsoleSettings,
     LimitSettings,
     SpendingSettings,
@@ -39,6 +43,7 @@ class Settings(
     SpendingSettings,
     LimitSettings,
     ConsoleSettings,
+    ActionSettings,
     KnowledgeSettings,
     LanguageVoiceSettings,
     AssistantSettings,
@@ -72,12 +77,13 @@ class Settings(
                 "PHONE_NUMBER_ID and WHATSAPP_TOKEN make the business `default` together: "
                 "set both, or neither (the tenants file names the others)"
             )
-        if self.tenants_file is None and self.system_prompt_file is None:
+        if self.tenants_file is None and self.system_prompt_file is None and not self.tools_file:
             self._businesses = Businesses([self.default_business()])
         return self
 
-    def default_business(self) -> Business:
-        """The business of PHONE_NUMBER_ID and WHATSAPP_TOKEN; the others' fallbacks too."""
+    def default_business(self, tools: tuple[HttpTool, ...] = ()) -> Business:
+        """The business of PHONE_NUMBER_ID and WHATSAPP_TOKEN (with the tools start-up read
+        from TOOLS_FILE); the others' fallbacks too (tools are not: they are a business's own)."""
         return Business(
             name=DEFAULT_BUSINESS,
             phone_number_id=self.phone_number_id or "",
@@ -89,20 +95,24 @@ class Settings(
             rate_limit_per_minute=self.rate_limit_per_minute,
             rate_limit_per_day=self.rate_limit_per_day,
             fallback_message=self.fallback_message,
+            tools=tools,
+            hours=opening_hours(self.timezone, self.business_hours),
         )
 
     def with_prompt(self, system_prompt: str) -> Settings:
         """A copy with the prompt start-up read from SYSTEM_PROMPT_FILE."""
         return self.model_copy(update={"system_prompt": system_prompt})
 
-    def with_businesses(self, tenants: list[Business]) -> Settings:
-        """A copy that knows its businesses: the `default` one when PHONE_NUMBER_ID is set,
-        then those start-up read from TENANTS_FILE. ValueError for two businesses with one
-        number or one name."""
+    def with_businesses(
+        self, tenants: list[Business], tools: tuple[HttpTool, ...] = ()
+    ) -> Settings:
+        """A copy that knows its businesses: the `default` one when PHONE_NUMBER_ID is set
+        (with `tools`, from TOOLS_FILE), then those start-up read from TENANTS_FILE.
+        ValueError for two businesses with one number or one name."""
         settings = self.model_copy()
         businesses = list(tenants)
         if settings.phone_number_id is not None:
-            businesses.insert(0, settings.default_business())
+            businesses.insert(0, settings.default_business(tools))
         refuse_duplicates(businesses)
         settings._businesses = Businesses(businesses)
         return settings

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from domain.types import ConversationState
+from domain.types import ConversationState, ToolCallRecord
 
 __all__ = [
     "ConsoleData",
@@ -43,6 +43,7 @@ class TranscriptEntry:
     text: str
     operator: str | None = None  # who sent it (operator messages) or did it (events)
     sources: tuple[str, ...] = ()  # titles of the documents an assistant answer drew on
+    tool_calls: tuple[ToolCallRecord, ...] = ()  # the business's API, called for an answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,14 @@ class StoreConsoleData:
             else:
                 text = markdown_to_whatsapp(entry.text)
                 entries.append(
-                    TranscriptEntry(entry.id, entry.at, "assistant", text, sources=entry.sources)
+                    TranscriptEntry(
+                        entry.id,
+                        entry.at,
+                        "assistant",
+                        text,
+                        sources=entry.sources,
+                        tool_calls=entry.tool_calls,
+                    )
                 )
         return entries
 

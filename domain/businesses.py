@@ -15,6 +15,8 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from domain.secrets import placeholder_reason, without_bearer
+from domain.tools import HttpTool, read_tools_file
+from hours.schedule import ALWAYS_OPEN_UTC, OpeningHours, read_schedule, read_timezone
 from language.choice import normalise_language
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class Business:
     rate_limit_per_day: int = 0
     fallback_message: str | None = None
     daily_budget_usd: float = 0.0  # 0: no budget of its own (the deployment's may still bite)
+    tools: tuple[HttpTool, ...] = ()  # its HTTP tools (TOOLS_FILE, a tenant's tools_file)
+    hours: OpeningHours = ALWAYS_OPEN_UTC  # TIMEZONE and BUSINESS_HOURS
 
 
 class Businesses:
@@ -119,6 +123,13 @@ class TenantSettings(BaseModel):
         description="A daily budget of the business's own, in USD (`DAILY_BUDGET_USD` still "
         "applies to all businesses together). Unset: none of its own.",
     )
+    tools_file: Path | None = Field(
+        default=None,
+        description="The business's tools file (`TOOLS_FILE`'s format, docs/tools.md). Unset: no "
+        "tools; `TOOLS_FILE` is not a fallback.",
+    )
+    timezone: str | None = Field(default=None, description="The business's `TIMEZONE`.")
+    business_hours: str | None = Field(default=None, description="The business's `BUSINESS_HOURS`.")
 
     @field_validator("name")
     @classmethod
@@ -197,7 +208,31 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),
         fallback_message=tenant.fallback_message or defaults.fallback_message,
         daily_budget_usd=tenant.daily_budget_usd or 0.0,
+        tools=_tools(tenant, folder, label),
+        hours=_hours(tenant, defaults.hours, label),
     )
+
+
+def _tools(tenant: TenantSettings, folder: Path, label: str) -> tuple[HttpTool, ...]:
+    if tenant.tools_file is None:
+        return ()
+    return read_tools_file(folder / tenant.tools_file, f"TENANTS_FILE, {label}: tools_file")
+
+
+def _hours(tenant: TenantSettings, defaults: OpeningHours, label: str) -> OpeningHours:
+    """The business's time zone and hours, each falling back to TIMEZONE and BUSINESS_HOURS."""
+    zone, schedule = defaults.zone, defaults.schedule
+    try:
+        if tenant.timezone is not None:
+            zone = read_timezone(tenant.timezone)
+    except ValueError as exc:
+        raise ValueError(f"TENANTS_FILE, {label}: timezone {exc}") from None
+    try:
+        if tenant.business_hours is not None:
+            schedule = read_schedule(tenant.business_hours) if tenant.business_hours else None
+    except ValueError as exc:
+        raise ValueError(f"TENANTS_FILE, {label}: business_hours cannot be read: {exc}") from None
+    return OpeningHours(zone, schedule)
 
 
 def _or(value: int | None, default: int) -> int:

@@ -27,12 +27,24 @@ class Role(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallRecord:
+    """A call to the business's API made while answering, as the console shows it beside the
+    answer: never its arguments nor its result."""
+
+    name: str
+    status: int | None  # the HTTP status; None when there was no answer
+    error: str | None  # timeout, connection problem, invalid arguments
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """One message of a conversation as Gemini gets it back: who said it, and the text."""
 
     role: Role
     text: str
     sources: tuple[str, ...] = ()  # titles of the documents or pages an answer drew on
+    tool_calls: tuple[ToolCallRecord, ...] = ()  # the business's API, called for an answer
 
 
 class RateVerdict(enum.StrEnum):

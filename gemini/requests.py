@@ -71,12 +71,17 @@ def build_request(
     max_output_tokens: int,
     attachments: Sequence[Inline] = (),
     tools: Sequence[types.ToolDict] = (),
-) -> tuple[list[types.ContentDict], types.GenerateContentConfigDict]:
+    followups: Sequence[types.ContentUnionDict] = (),
+    calling: str | None = None,
+) -> tuple[list[types.ContentUnionDict], types.GenerateContentConfigDict]:
     """The contents and config of one generateContent call: history then the new message.
 
     Consecutive turns of one role are merged and a leading model turn is dropped, so the
     conversation always alternates and starts with the user, whatever the store held.
     Attachments (images, audio, video, PDF) go inline, before the message's text.
+    `followups` come after the message as they are: the model's function calls, exactly as
+    they came, and their responses. `calling` sets the function calling mode (`NONE`: answer
+    in words).
 
     The SDK's TypedDicts rather than its pydantic models: it converts either into the same
     JSON, and from dicts at about half the CPU cost (bench/RESULTS.md, section 5).
@@ -107,7 +112,9 @@ def build_request(
     if tools:  # declared, never called by the SDK itself: the caller decides what a call does
         config["tools"] = list(tools)
         config["automatic_function_calling"] = {"disable": True}
-    return contents, config
+        if calling is not None:
+            config["tool_config"] = {"function_calling_config": {"mode": calling}}  # type: ignore[typeddict-item]
+    return [*contents, *followups], config
 
 
 # Style goes in the text itself: text-to-speech models take no system instruction.
@@ -116,9 +123,9 @@ SPEAKING_STYLE = "Say this in a warm, natural, friendly voice, as in a voice mes
 
 def speech_request(
     text: str, voice: str
-) -> tuple[list[types.ContentDict], types.GenerateContentConfigDict]:
+) -> tuple[list[types.ContentUnionDict], types.GenerateContentConfigDict]:
     """A text-to-speech request: the words (with their style) in, one voice's audio out."""
-    contents: list[types.ContentDict] = [
+    contents: list[types.ContentUnionDict] = [
         {"role": "user", "parts": [{"text": f"{SPEAKING_STYLE}\n\n{text}"}]}
     ]
     config: types.GenerateContentConfigDict = {

@@ -15,6 +15,7 @@ class FunctionCall:
 
     name: str
     args: dict[str, Any]
+    id: str | None = None  # answered with the same id in the function's response
 
 
 def reply_of(response: types.GenerateContentResponse) -> tuple[str, tuple[FunctionCall, ...]]:
@@ -27,9 +28,17 @@ def reply_of(response: types.GenerateContentResponse) -> tuple[str, tuple[Functi
     for part in parts or []:
         if part.text and not part.thought:
             texts.append(part.text)
-        if part.function_call is not None and part.function_call.name:
-            calls.append(FunctionCall(part.function_call.name, dict(part.function_call.args or {})))
+        call = part.function_call
+        if call is not None and call.name:
+            calls.append(FunctionCall(call.name, dict(call.args or {}), call.id))
     return "".join(texts).strip(), tuple(calls)
+
+
+def model_content(response: types.GenerateContentResponse) -> types.Content | None:
+    """The model's content as it came (thought signatures included), to send back after its
+    function calls: Gemini 3 refuses a call replayed any other way."""
+    candidates = response.candidates or []
+    return candidates[0].content if candidates else None
 
 
 def blocked_reason(response: types.GenerateContentResponse) -> str:

@@ -60,6 +60,38 @@ class Reply(enum.StrEnum):
     BUDGET = N_("Sorry, I can't answer any more messages today. Please try again tomorrow.")
 
 
+class Phrase(enum.StrEnum):
+    """Words the service puts into a reply or a message of its own, in the user's language:
+    when the team is back while the business is closed, and the label of a list's button."""
+
+    AWAY = N_("We're closed right now; our team is back {when}.")
+    BACK_MONDAY = N_("on Monday at {time}")
+    BACK_TUESDAY = N_("on Tuesday at {time}")
+    BACK_WEDNESDAY = N_("on Wednesday at {time}")
+    BACK_THURSDAY = N_("on Thursday at {time}")
+    BACK_FRIDAY = N_("on Friday at {time}")
+    BACK_SATURDAY = N_("on Saturday at {time}")
+    BACK_SUNDAY = N_("on Sunday at {time}")
+    LIST_BUTTON = N_("See options")
+
+
+# Phrase.BACK_* by weekday (Monday 0), as `datetime.weekday()` counts.
+BACK_ON = (
+    Phrase.BACK_MONDAY,
+    Phrase.BACK_TUESDAY,
+    Phrase.BACK_WEDNESDAY,
+    Phrase.BACK_THURSDAY,
+    Phrase.BACK_FRIDAY,
+    Phrase.BACK_SATURDAY,
+    Phrase.BACK_SUNDAY,
+)
+
+
+def phrase_text(phrase: Phrase, language: str, **fields: str) -> str:
+    """The text of `phrase` in `language`, its placeholders filled in, as `reply_text`."""
+    return _translation(language).gettext(phrase.value).format(**fields)
+
+
 def reply_text(reply: Reply, language: str, **fields: str) -> str:
     """The text of `reply` in `language` ("en", "pt-BR", "es"; anything else gets English).
 

@@ -88,6 +88,20 @@ class Metrics:
             "business",
             "reason",
         )
+        self.tool_calls = counter(
+            "assistant_tool_calls",
+            "Calls of the businesses' HTTP tools, by business, tool and outcome: ok (2xx), "
+            "3xx/4xx/5xx, timeout, connection_error, invalid_arguments (nothing sent)",
+            "business",
+            "tool",
+            "outcome",
+        )
+        self.tool_call_seconds = histogram(
+            "assistant_tool_call_seconds",
+            "Time of one call of a business's HTTP tool, by business and tool",
+            "business",
+            "tool",
+        )
         self.graph_latency = histogram(
             "assistant_graph_latency_seconds",
             "Time of one Graph API call, retries included, by call",

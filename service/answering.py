@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from actions.calls import ToolCaller, tools_http_client
 from answering.dispatcher import Dispatcher
 from answering.notify import Notifier
 from answering.operators import OperatorDesk
@@ -102,6 +103,11 @@ async def running_answering(
         backoff=settings.backoff(settings.gemini_max_attempts),
     )
     graphs = graph_clients(settings, graph_http, metrics)
+    tools_http = (  # the businesses' own APIs, when any business has tools
+        tools_http_client(settings.max_concurrency + 4)
+        if any(business.tools for business in settings.businesses)
+        else None
+    )
     notify_http = (
         httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         if settings.console_enabled and settings.handoff_webhook_url
@@ -115,6 +121,7 @@ async def running_answering(
         metrics=metrics,
         owner=new_owner(),
         notifier=Notifier(notify_http, settings.handoff_webhook_url or "") if notify_http else None,
+        caller=ToolCaller(tools_http, metrics) if tools_http else None,
     )
     dispatcher = Dispatcher(settings=settings, store=store, pipeline=pipeline)
     metrics.in_flight.set_function(lambda: dispatcher.in_flight)
@@ -128,3 +135,5 @@ async def running_answering(
         await graph_http.aclose()
         if notify_http is not None:
             await notify_http.aclose()
+        if tools_http is not None:
+            await tools_http.aclose()

@@ -16,6 +16,7 @@ from config import Settings
 from config.problems import describe_problems, start_up_message
 from documents.library import has_files
 from domain.businesses import read_tenants_file
+from domain.tools import HttpTool, read_tools_file
 from ops.logs import configure_logging
 
 
@@ -46,13 +47,22 @@ def checked(settings: Settings) -> Settings:
 
 
 def read_files(settings: Settings) -> Settings:
-    """SYSTEM_PROMPT_FILE's prompt, and TENANTS_FILE's businesses with their tokens."""
+    """SYSTEM_PROMPT_FILE's prompt, TENANTS_FILE's businesses with their tokens (and their
+    tools files), and TOOLS_FILE's tools for the business of PHONE_NUMBER_ID."""
     if settings.system_prompt_file is not None:
         settings = settings.with_prompt(read_prompt(settings.system_prompt_file))
     tenants = []
     if settings.tenants_file is not None:
         tenants = read_tenants_file(settings.tenants_file, settings.default_business())
-    return settings.with_businesses(tenants)
+    tools: tuple[HttpTool, ...] = ()
+    if settings.tools_file is not None:
+        if settings.phone_number_id is None:
+            raise ValueError(
+                "TOOLS_FILE is the tools of the business of PHONE_NUMBER_ID, which is not set: "
+                "with TENANTS_FILE, give each business its own tools_file"
+            )
+        tools = read_tools_file(settings.tools_file)
+    return settings.with_businesses(tenants, tools)
 
 
 def read_prompt(path: Path) -> str:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-from domain.types import UNFINISHED, MessageState, Turn
+from domain.types import UNFINISHED, MessageState, ToolCallRecord, Turn
 from storage.database import Database
 from storage.schema import inbox, turns
 from webhook.events import clean_text
@@ -56,6 +56,15 @@ class InboxRow:
 
 
 _ROW_FIELDS = tuple(field.name for field in fields(InboxRow))
+
+
+def tool_calls_json(calls: Sequence[ToolCallRecord]) -> str | None:
+    """The calls an answer made, as the turns table keeps them (storage.transcripts reads it)."""
+    if not calls:
+        return None
+    return json.dumps(
+        [{"name": c.name, "status": c.status, "error": c.error, "ms": c.duration_ms} for c in calls]
+    )
 
 
 def _row(values: Any) -> InboxRow:
@@ -143,7 +152,15 @@ _FINISH = _OWNED.values(
     updated_at=bindparam("updated_at"),
 )
 # A closed message's turns, only while its claim is still ours, once per message and role.
-_TURN_COLUMNS = ["inbox_id", "conversation_key", "role", "text", "created_at", "sources"]
+_TURN_COLUMNS = [
+    "inbox_id",
+    "conversation_key",
+    "role",
+    "text",
+    "created_at",
+    "sources",
+    "tool_calls",
+]
 _TURN_FROM_CLAIM = select(
     inbox.c.id,
     inbox.c.conversation_key,
@@ -151,6 +168,7 @@ _TURN_FROM_CLAIM = select(
     bindparam("text", type_=Text),
     bindparam("created_at", type_=Float),
     bindparam("sources", type_=Text),
+    bindparam("tool_calls", type_=Text),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
 
 
@@ -290,6 +308,7 @@ class Inbox:
                             "text": clean_text(turn.text),
                             "created_at": now,
                             "sources": json.dumps(list(turn.sources)) if turn.sources else None,
+                            "tool_calls": tool_calls_json(turn.tool_calls),
                         }
                         for turn in new_turns
                     ],

@@ -84,6 +84,8 @@ turns = Table(
     Column("author", String(64), nullable=True),  # the operator who wrote it or did it
     Column("detail", String(255), nullable=True),  # an event's reason
     Column("sources", Text, nullable=True),  # JSON list of the document titles Gemini used
+    # JSON list of the business's API calls an answer made: [{name, status, error, ms}]
+    Column("tool_calls", Text, nullable=True),
     Index("ix_turns_conversation_id", "conversation_key", "id"),
     Index("ux_turns_inbox_role", "inbox_id", "role", unique=True),
     Index("ix_turns_created_at", "created_at"),

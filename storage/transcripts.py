@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 
-from domain.types import ConversationState, Role
+from domain.types import ConversationState, Role, ToolCallRecord
 from storage.database import Database
 from storage.schema import conversations, turns
 from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
@@ -47,6 +47,17 @@ class Entry:
     author: str | None
     detail: str | None
     sources: tuple[str, ...]
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+
+
+def tool_calls_of(stored: str | None) -> tuple[ToolCallRecord, ...]:
+    """The calls kept on a turn (storage.inbox.tool_calls_json wrote them)."""
+    if not stored:
+        return ()
+    return tuple(
+        ToolCallRecord(c["name"], c.get("status"), c.get("error"), c.get("ms", 0.0))
+        for c in json.loads(stored)
+    )
 
 
 def _like(search: str) -> str:
@@ -107,6 +118,7 @@ class Transcripts:
                 author=row.author,
                 detail=row.detail,
                 sources=tuple(json.loads(row.sources)) if row.sources else (),
+                tool_calls=tool_calls_of(row.tool_calls),
             )
             for row in reversed(rows)
         ]

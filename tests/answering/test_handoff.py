@@ -172,8 +172,9 @@ async def test_gemini_calling_transfer_to_human_hands_the_conversation_over(
     await say(app, "I want my money back", "wamid.g1")
 
     [request] = app.fakes.gemini_bodies()
-    [declaration] = request["tools"][0]["functionDeclarations"]
-    assert declaration["name"] == "transfer_to_human"
+    declarations = request["tools"][0]["functionDeclarations"]
+    assert [d["name"] for d in declarations] == ["transfer_to_human", "offer_choices"]
+    declaration = declarations[0]
     assert declaration["parameters"]["properties"]["reason"]["type"] == "STRING"
     assert "transfer_to_human" in request["systemInstruction"]["parts"][0]["text"]
     assert bodies(app) == [HANDOFF_REPLY_EN]  # the reply, not Gemini's own words
@@ -190,7 +191,12 @@ async def test_without_the_console_there_is_no_handoff_and_no_function(
     async with running_app(make_settings(database_url), fakes) as app:
         await say(app, "/human", "wamid.n1")
     assert bodies(app) == ["You said: /human"]
-    assert "tools" not in app.fakes.gemini_bodies()[0]
+    [tool] = app.fakes.gemini_bodies()[0]["tools"]  # INTERACTIVE_REPLIES' function alone
+    assert [d["name"] for d in tool["functionDeclarations"]] == ["offer_choices"]
+    assert (
+        "transfer_to_human"
+        not in app.fakes.gemini_bodies()[0]["systemInstruction"]["parts"][0]["text"]
+    )
 
 
 async def test_an_operator_replies_and_gemini_gets_it_back_as_the_assistants_side(

@@ -40,7 +40,18 @@ async def synchronised(app: Harness) -> str:
 
 
 def tools_of(app: Harness) -> list[dict[str, Any]]:
-    return list(app.fakes.gemini_bodies()[-1].get("tools", []))
+    """The tools of the last request, but functions (offer_choices is always declared)."""
+    tools = app.fakes.gemini_bodies()[-1].get("tools", [])
+    return [t for t in tools if not ({"functionDeclarations", "function_declarations"} & set(t))]
+
+
+def functions_of(app: Harness) -> list[str]:
+    tools = app.fakes.gemini_bodies()[-1].get("tools", [])
+    return [
+        declaration["name"]
+        for tool in tools
+        for declaration in tool.get("functionDeclarations", tool.get("function_declarations", []))
+    ]
 
 
 async def test_answers_search_the_documents_and_keep_their_sources(
@@ -87,7 +98,7 @@ async def test_the_console_shows_the_sources_of_an_answer(
     assert answer.sources == ("delivery.md", "faq.pdf")
     tools = tools_of(app)
     assert any("fileSearch" in t or "file_search" in t for t in tools)
-    assert any("functionDeclarations" in t or "function_declarations" in t for t in tools)
+    assert "transfer_to_human" in functions_of(app)
 
 
 async def test_without_documents_no_store_is_searched(

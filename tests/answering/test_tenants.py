@@ -61,7 +61,9 @@ async def app(
 
 
 def system_prompt(body: dict[str, Any]) -> str:
-    return str(body["systemInstruction"]["parts"][0]["text"])
+    """The business's own prompt: the first paragraph of the system instruction (the time and
+    the business's hours follow it)."""
+    return str(body["systemInstruction"]["parts"][0]["text"]).split("\n\n")[0]
 
 
 def texts_of(body: dict[str, Any]) -> list[str]:

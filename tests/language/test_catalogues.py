@@ -15,9 +15,10 @@ from babel.messages.pofile import read_po
 
 from language import replies
 from language.compile import compile_po, po_files
-from language.replies import CATALOGUES, DOMAIN, LOCALE_DIR, Reply
+from language.replies import CATALOGUES, DOMAIN, LOCALE_DIR, Phrase, Reply
 
 PO_FILES = po_files()
+MSGIDS = {reply.value for reply in Reply} | {phrase.value for phrase in Phrase}
 
 
 def _read(po_path: Path) -> Catalog:
@@ -48,7 +49,7 @@ def test_one_catalogue_per_translated_language() -> None:
 
 @pytest.mark.parametrize("po_path", PO_FILES, ids=lambda p: p.parent.parent.name)
 def test_catalogue_has_exactly_the_reply_msgids(po_path: Path) -> None:
-    assert set(_translations(_read(po_path))) == {reply.value for reply in Reply}
+    assert set(_translations(_read(po_path))) == MSGIDS
 
 
 @pytest.mark.parametrize("po_path", PO_FILES, ids=lambda p: p.parent.parent.name)
@@ -71,7 +72,7 @@ def test_placeholders_survive_translation(po_path: Path) -> None:
 def test_pybabel_extract_finds_every_msgid() -> None:
     with Path(replies.__file__).open("rb") as source:
         found = {message for _, message, _, _ in extract("python", source)}
-    assert found == {reply.value for reply in Reply}
+    assert found == MSGIDS
 
 
 def test_too_large_has_a_limit_placeholder() -> None:

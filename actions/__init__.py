@@ -1,0 +1,1 @@
+"""What the assistant does for the business beyond words: its HTTP tools, and choices as buttons."""

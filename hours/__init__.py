@@ -1,0 +1,1 @@
+"""Opening hours: when the business is open, in its own time zone, and saying so."""
