@@ -48,9 +48,9 @@ def gemini_schema_problem(schema: Mapping[str, Any], where: str = "") -> str | N
         at = f"{where}.{key}" if where else key
         if key not in DECLARED and key not in VALIDATION_ONLY:
             return f"{at}: Gemini's function declarations do not take the keyword {key!r}"
-        if key == "type" and value not in TYPES:
+        if key == "type" and not (isinstance(value, str) and value in TYPES):
             return f"{at}: must be one of {', '.join(sorted(TYPES))} (one type, not a list)"
-        if key == "enum" and not all(isinstance(item, str) for item in value):
+        if key == "enum" and not all(isinstance(item, str) for item in value or ()):
             return f"{at}: Gemini takes enums of strings only"
         problem = _nested_problem(key, value, at)
         if problem is not None:

@@ -53,7 +53,7 @@ def business_settings(tenants_file: str, tenant: str) -> dict[str, Any]:
     values = entry.model_dump(
         exclude={"name", "phone_number_id", "whatsapp_token_env"}, exclude_none=True
     )
-    for name in ("system_prompt_file", "knowledge_dir"):
+    for name in ("system_prompt_file", "knowledge_dir", "tools_file"):
         if name in values:
             values[name] = path.parent / values[name]
     return values
@@ -104,11 +104,12 @@ class FakeWhatsApp:
         body: dict[str, Any] = json.loads(request.content or b"{}")
         if body.get("status") == "read":
             return httpx.Response(200, json={"success": True})
-        if body.get("type") != "text":
+        if body.get("type") not in ("text", "interactive"):
             error = {"message": "the playground only shows text", "type": "OAuthException"}
             return httpx.Response(400, json={"error": {**error, "code": 100}})
         self.sent += 1
-        self._output.write(f"{ASSISTANT}{body['text']['body']}\n")
+        shown = body["text"]["body"] if body["type"] == "text" else interactive_text(body)
+        self._output.write(f"{ASSISTANT}{shown}\n")
         self._output.flush()
         return httpx.Response(
             200,
@@ -118,6 +119,18 @@ class FakeWhatsApp:
                 "messages": [{"id": f"wamid.playground-{self.sent}"}],
             },
         )
+
+
+def interactive_text(body: dict[str, Any]) -> str:
+    """Reply buttons or a list as the terminal shows them: the text, then `[option]` each
+    (type an option's title to choose it, as tapping it would send)."""
+    interactive = body["interactive"]
+    action = interactive["action"]
+    if interactive["type"] == "button":
+        titles = [button["reply"]["title"] for button in action["buttons"]]
+    else:
+        titles = [row["title"] for section in action["sections"] for row in section["rows"]]
+    return interactive["body"]["text"] + "\n" + "  ".join(f"[{title}]" for title in titles)
 
 
 async def read_line(input_stream: TextIO, output_stream: TextIO) -> str | None:
