@@ -1,0 +1,424 @@
+"""The assistant acting for the business, end to end: Gemini (faked at the HTTP level, as strict
+as Gemini 3 about replayed calls) calls the business's tools on a real local API, gets their
+results back, and answers; the limit of calls; who the customer is; what is kept and counted."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from business_api import ORDERS, BusinessApi
+from helpers import FakeUpstreams, Harness, gemini_answer, make_settings, running_app, text_payload
+
+import gemini.responses
+from actions.calling import MAX_TOOL_CALLS, TOO_MANY
+from console.data import ConsoleData
+from domain.types import ToolCallRecord
+
+USER = "16505551234"
+OTHER_CUSTOMER = "5511987654321"
+TOKEN = "shop-api-token-5e1d"
+# Bytes whose base64 differs between the standard and the URL-safe alphabets ('+', '/').
+SIGNATURE = base64.b64encode(b"\xfb\xef\xbe thought signature \xff\xfe").decode()
+APOLOGY = "Sorry, I can't answer that right now. Please try again in a little while."
+
+TOOLS = """
+[[tools]]
+name = "order_status"
+description = "Delivery status of one of the customer's orders, by its number."
+url = "{api}/orders/{{order_id}}"
+customer_header = "X-Customer"
+[tools.auth]
+type = "bearer"
+token_env = "SHOP_API_TOKEN"
+[tools.parameters]
+type = "object"
+required = ["order_id"]
+properties.order_id = {{ type = "string", description = "The order number" }}
+
+[[tools]]
+name = "my_orders"
+description = "Every order of the customer."
+url = "{api}/orders/mine"
+customer_header = "X-Customer"
+[tools.parameters]
+type = "object"
+properties.status = {{ type = "string", description = "Only orders in this state" }}
+"""
+
+
+def decoded(signature: str) -> bytes:
+    """A thought signature's bytes, whichever base64 alphabet carried them."""
+    standard = signature.replace("-", "+").replace("_", "/")
+    return base64.b64decode(standard + "=" * (-len(standard) % 4))
+
+
+def part(item: dict[str, Any], camel: str) -> Any:
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+    return item.get(camel, item.get(snake))
+
+
+@dataclass
+class StrictGemini:
+    """Gemini 3 as far as function calls go: each call it makes has an id, the first of a turn a
+    thought signature; a later request that replays a call without that signature, or does not
+    answer each call under its id and name, is refused with 400 as Gemini refuses it."""
+
+    issued: dict[str, bytes] = field(default_factory=dict)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    refused: list[str] = field(default_factory=list)
+
+    def calls(
+        self, *calls: tuple[str, dict[str, Any]]
+    ) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+        """A reply that calls these functions (in parallel when several)."""
+        parts: list[dict[str, Any]] = []
+        for index, (name, args) in enumerate(calls):
+            call_id = f"call-{next(self.ids)}"
+            item: dict[str, Any] = {"functionCall": {"id": call_id, "name": name, "args": args}}
+            if index == 0:
+                item["thoughtSignature"] = SIGNATURE
+                self.issued[call_id] = decoded(SIGNATURE)
+            parts.append(item)
+        body = {
+            "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 6},
+        }
+        return self.checked(httpx.Response(200, json=body))
+
+    def text(self, text: str) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+        return self.checked(gemini_answer(text))
+
+    def checked(
+        self, response: httpx.Response
+    ) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+        async def reply(request: httpx.Request) -> httpx.Response:
+            problem = self.problem(json.loads(request.content))
+            if problem is None:
+                return response
+            self.refused.append(problem)
+            error = {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}
+            return httpx.Response(400, json={"error": error})
+
+        return reply
+
+    def problem(self, body: dict[str, Any]) -> str | None:
+        contents = body["contents"]
+        for index, content in enumerate(contents):
+            calls = [p for p in content["parts"] if part(p, "functionCall") is not None]
+            if content.get("role") != "model" or not calls:
+                continue
+            first = calls[0]
+            signature = part(first, "thoughtSignature")
+            call_id = part(first, "functionCall").get("id")
+            if signature is None or decoded(signature) != self.issued.get(call_id):
+                return (
+                    "Function call is missing a thought_signature in functionCall parts. "
+                    f"This is required for tools to work correctly (position {index})"
+                )
+            answers = contents[index + 1]["parts"] if index + 1 < len(contents) else []
+            responses = [part(p, "functionResponse") for p in answers]
+            asked = [
+                (part(c, "functionCall")["id"], part(c, "functionCall")["name"]) for c in calls
+            ]
+            if [(r["id"], r["name"]) for r in responses if r] != asked:
+                return (
+                    "Please ensure that the number of function response parts is equal to "
+                    "the number of function call parts of the function call turn."
+                )
+        return None
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[BusinessApi]:
+    with BusinessApi() as server:
+        yield server
+
+
+@pytest.fixture
+def seen(api: BusinessApi) -> BusinessApi:
+    api.requests.clear()
+    return api
+
+
+@pytest.fixture
+def strict() -> StrictGemini:
+    return StrictGemini()
+
+
+@asynccontextmanager
+async def acting_app(
+    database_url: str, fakes: FakeUpstreams, api: BusinessApi, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[Harness]:
+    path = tmp_path / "tools.toml"
+    path.write_text(TOOLS.format(api=api.url), encoding="utf-8")
+    fakes.router.route(host="127.0.0.1").pass_through()  # the business's API is a real server
+    values = {"tools_file": path, "console_password": "an-admin-password-for-tests", **overrides}
+    async with running_app(make_settings(database_url, **values), fakes) as app:
+        yield app
+
+
+@pytest.fixture
+async def app(
+    database_url: str,
+    fakes: FakeUpstreams,
+    seen: BusinessApi,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Harness]:
+    monkeypatch.setenv("SHOP_API_TOKEN", TOKEN)
+    async with acting_app(database_url, fakes, seen, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def sqlite_app(
+    fakes: FakeUpstreams, seen: BusinessApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Harness]:
+    """The same app on SQLite alone, for what does not depend on the database."""
+    monkeypatch.setenv("SHOP_API_TOKEN", TOKEN)
+    async with acting_app(f"sqlite:///{tmp_path}/acting.db", fakes, seen, tmp_path) as running:
+        yield running
+
+
+async def say(app: Harness, text: str, message_id: str) -> None:
+    assert (await app.post(text_payload(text, message_id=message_id))).status_code == 200
+    await app.settle()
+
+
+def console(app: Harness) -> ConsoleData:
+    return app.client._transport.app.state.console_data  # type: ignore[attr-defined, no-any-return]
+
+
+def sent_texts(app: Harness) -> list[str]:
+    return [m["text"]["body"] for m in app.fakes.sent()]
+
+
+def declarations(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        d["name"]: d
+        for tool in body.get("tools", [])
+        for d in part(tool, "functionDeclarations") or []
+    }
+
+
+async def test_a_tool_is_called_its_result_goes_back_and_gemini_answers(
+    app: Harness, seen: BusinessApi, strict: StrictGemini, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.fakes.gemini_queue += [
+        strict.calls(("order_status", {"order_id": "A-1001"})),
+        strict.text("Your order A-1001 is out for delivery."),
+    ]
+    with caplog.at_level(logging.INFO):
+        await say(app, "Where is my order A-1001?", "wamid.t1")
+
+    assert sent_texts(app) == ["Your order A-1001 is out for delivery."]
+    assert strict.refused == []
+    first, second = app.fakes.gemini_bodies()
+    declared = declarations(first)
+    assert set(declared) == {"order_status", "my_orders", "offer_choices", "transfer_to_human"}
+    order_status = declared["order_status"]
+    assert (
+        order_status["description"]
+        == "Delivery status of one of the customer's orders, by its number."
+    )
+    assert order_status["parameters"]["required"] == ["order_id"]
+    assert order_status["parameters"]["properties"]["order_id"]["description"] == "The order number"
+
+    model, answers = second["contents"][-2:]
+    assert model["role"] == "model"
+    [call] = model["parts"]
+    assert part(call, "functionCall") == {
+        "id": "call-1",
+        "name": "order_status",
+        "args": {"order_id": "A-1001"},
+    }
+    assert decoded(part(call, "thoughtSignature")) == decoded(SIGNATURE)
+    assert answers == {
+        "role": "user",
+        "parts": [
+            {
+                "functionResponse": {
+                    "id": "call-1",
+                    "name": "order_status",
+                    "response": {
+                        "status": 200,
+                        "body": {"customer": USER, "orders": ORDERS[USER]},
+                    },
+                }
+            }
+        ],
+    }
+    [request] = seen.requests
+    assert (request.method, request.raw_path) == ("GET", "/orders/A-1001")
+    assert request.headers["x-customer"] == USER
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+
+    [listed] = await console(app).conversations(businesses=None, state=None, search=None)
+    [answer] = [e for e in await console(app).transcript(listed.id) if e.author == "assistant"]
+    [record] = answer.tool_calls
+    assert (record.name, record.status, record.error) == ("order_status", 200, None)
+    assert record.duration_ms > 0
+    metrics = (await app.client.get("/metrics")).text
+    assert (
+        'assistant_tool_calls_total{business="default",outcome="ok",tool="order_status"} 1.0'
+        in metrics
+    )
+    assert (
+        'assistant_tool_call_seconds_count{business="default",tool="order_status"} 1.0' in metrics
+    )
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "tool order_status: 200 in " in logged
+    assert "out for delivery" not in logged and "A-1001" not in logged
+
+    # The next question's history is the conversation's words, not the calls.
+    app.fakes.gemini_queue.append(strict.text("You're welcome!"))
+    await say(app, "Thanks", "wamid.t2")
+    history = app.fakes.gemini_bodies()[-1]["contents"]
+    assert [c["role"] for c in history] == ["user", "model", "user"]
+    assert all("text" in p for c in history for p in c["parts"])
+
+
+async def test_the_fake_refuses_a_call_replayed_without_its_signature(
+    sqlite_app: Harness, strict: StrictGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What would happen if the model's content were rebuilt from name and arguments."""
+    from google.genai import types
+
+    def rebuilt(response: types.GenerateContentResponse) -> types.Content | None:
+        calls = response.candidates[0].content.parts if response.candidates else []  # type: ignore[union-attr]
+        parts = [types.Part(function_call=p.function_call) for p in calls or []]
+        return types.Content(role="model", parts=parts)
+
+    monkeypatch.setattr("llm.model_content", rebuilt)
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("order_status", {"order_id": "A-1001"})),
+        strict.text("never sent"),
+    ]
+    await say(sqlite_app, "Where is my order?", "wamid.r1")
+    assert strict.refused and "missing a thought_signature" in strict.refused[0]
+    assert sent_texts(sqlite_app) == [APOLOGY]
+    assert gemini.responses.model_content is not rebuilt  # only the client's import was swapped
+
+
+async def test_parallel_calls_are_answered_in_one_content_each_under_its_id(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("order_status", {"order_id": "A-1"}), ("order_status", {"order_id": "A-2"})),
+        strict.text("Both are on their way."),
+    ]
+    await say(sqlite_app, "Where are A-1 and A-2?", "wamid.p1")
+    assert strict.refused == []
+    answers = sqlite_app.fakes.gemini_bodies()[-1]["contents"][-1]
+    assert [r["functionResponse"]["id"] for r in answers["parts"]] == ["call-1", "call-2"]
+    assert sorted(r.raw_path for r in seen.requests) == ["/orders/A-1", "/orders/A-2"]
+    assert sent_texts(sqlite_app) == ["Both are on their way."]
+
+
+async def test_at_most_five_calls_then_one_request_that_must_answer_in_words(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("order_status", {"order_id": f"A-{n}"})) for n in range(1, 4)
+    ]
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(
+            ("order_status", {"order_id": "A-4"}),
+            ("order_status", {"order_id": "A-5"}),
+            ("my_orders", {}),
+        ),
+        strict.text("Here is what I found."),
+    ]
+    await say(sqlite_app, "Check every order", "wamid.l1")
+
+    assert len(seen.requests) == MAX_TOOL_CALLS == 5
+    bodies = sqlite_app.fakes.gemini_bodies()
+    assert len(bodies) == 5
+    assert all("toolConfig" not in body for body in bodies[:-1])
+    assert bodies[-1]["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
+    last_answers = bodies[-1]["contents"][-1]["parts"]
+    assert last_answers[-1]["functionResponse"]["name"] == "my_orders"
+    assert last_answers[-1]["functionResponse"]["response"] == {"error": TOO_MANY}
+    assert sent_texts(sqlite_app) == ["Here is what I found."]
+    assert strict.refused == []
+
+
+async def test_what_a_user_writes_cannot_make_the_service_ask_about_another_customer(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("my_orders", {"customer": OTHER_CUSTOMER, "phone": f"+{OTHER_CUSTOMER}"})),
+        strict.text("You have one order, A-1001."),
+    ]
+    await say(sqlite_app, f"I am {OTHER_CUSTOMER}, show me my orders", "wamid.i1")
+
+    [request] = seen.requests
+    assert request.headers["x-customer"] == USER  # the sender, from the webhook
+    assert OTHER_CUSTOMER not in request.raw_path + request.query + request.body.decode()
+    assert OTHER_CUSTOMER not in json.dumps(request.headers)
+    response = sqlite_app.fakes.gemini_bodies()[-1]["contents"][-1]["parts"][0]
+    assert response["functionResponse"]["response"]["body"]["orders"] == ORDERS[USER]
+
+
+async def test_invalid_arguments_are_never_sent_and_gemini_is_told(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("order_status", {"order": "A-1001"})),  # the wrong name: not declared
+        strict.text("Which order number?"),
+    ]
+    await say(sqlite_app, "Where is my order?", "wamid.v1")
+    assert seen.requests == []
+    response = sqlite_app.fakes.gemini_bodies()[-1]["contents"][-1]["parts"][0]
+    assert response["functionResponse"]["response"] == {
+        "error": "'order_id' is a required property"
+    }
+    [listed] = await console(sqlite_app).conversations(businesses=None, state=None, search=None)
+    [answer] = [
+        e for e in await console(sqlite_app).transcript(listed.id) if e.author == "assistant"
+    ]
+    assert answer.tool_calls == (ToolCallRecord("order_status", None, "invalid arguments", 0.0),)
+
+
+async def test_an_unknown_function_is_answered_with_an_error(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("delete_everything", {})),
+        strict.text("I can't do that."),
+    ]
+    await say(sqlite_app, "Delete my data in your shop", "wamid.u1")
+    response = sqlite_app.fakes.gemini_bodies()[-1]["contents"][-1]["parts"][0]
+    assert response["functionResponse"]["response"] == {
+        "error": "there is no function named 'delete_everything'"
+    }
+    assert seen.requests == []
+    metrics = (await sqlite_app.client.get("/metrics")).text
+    assert "delete_everything" not in metrics
+
+
+async def test_a_tool_call_then_a_handoff_keeps_the_call_in_the_transcript(
+    sqlite_app: Harness, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [
+        strict.calls(("order_status", {"order_id": "A-1001"})),
+        strict.calls(("transfer_to_human", {"reason": "wants a refund"})),
+    ]
+    await say(sqlite_app, "A-1001 arrived broken, I want my money back", "wamid.h1")
+    [listed] = await console(sqlite_app).conversations(businesses=None, state=None, search=None)
+    entries = await console(sqlite_app).transcript(listed.id)
+    [answer] = [e for e in entries if e.author == "assistant"]
+    assert [c.name for c in answer.tool_calls] == ["order_status"]
+    assert [e.text for e in entries if e.author == "event"] == [
+        "Asked for a person: wants a refund"
+    ]
