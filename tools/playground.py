@@ -130,7 +130,8 @@ def interactive_text(body: dict[str, Any]) -> str:
         titles = [button["reply"]["title"] for button in action["buttons"]]
     else:
         titles = [row["title"] for section in action["sections"] for row in section["rows"]]
-    return interactive["body"]["text"] + "\n" + "  ".join(f"[{title}]" for title in titles)
+    text = str(interactive["body"]["text"])
+    return text + "\n" + "  ".join(f"[{title}]" for title in titles)
 
 
 async def read_line(input_stream: TextIO, output_stream: TextIO) -> str | None:
