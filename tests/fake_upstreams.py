@@ -32,6 +32,7 @@ class Recorded:
     # (business phone number id in the path, bearer token) of each message sent
     sent_from: list[tuple[str, str]] = field(default_factory=list)
     gemini_delay: float = 0.0  # seconds each Gemini answer takes; may be changed while running
+    gemini_replies: list[dict[str, Any]] = field(default_factory=list)  # given before echoing
 
 
 def build_fake(recorded: Recorded) -> FastAPI:
@@ -44,6 +45,8 @@ def build_fake(recorded: Recorded) -> FastAPI:
         recorded.headers.append(dict(request.headers))
         if recorded.gemini_delay:
             await asyncio.sleep(recorded.gemini_delay)
+        if recorded.gemini_replies:
+            return JSONResponse(recorded.gemini_replies.pop(0))
         question = body["contents"][-1]["parts"][0]["text"]
         return JSONResponse(
             {

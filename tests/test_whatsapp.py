@@ -321,6 +321,30 @@ async def test_send_text_with_reply_to_adds_context(
     assert body["to"] == "US.1"
 
 
+async def test_send_interactive_posts_the_buttons_through_the_one_helper(
+    router: respx.Router, graph: GraphClient
+) -> None:
+    route = router.post(MESSAGES).mock(return_value=sent_ok("wamid.buttons"))
+    buttons = {
+        "type": "button",
+        "body": {"text": "Which size?"},
+        "action": {"buttons": [{"type": "reply", "reply": {"id": "choice-1", "title": "Small"}}]},
+    }
+    assert await graph.send_interactive("16505551234", buttons, reply_to="wamid.in-2") == (
+        "wamid.buttons"
+    )
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(request.content) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "16505551234",
+        "type": "interactive",
+        "interactive": buttons,
+        "context": {"message_id": "wamid.in-2"},
+    }
+
+
 async def test_mark_read_body(router: respx.Router, graph: GraphClient) -> None:
     route = router.post(MESSAGES).mock(return_value=httpx.Response(200, json={"success": True}))
     await graph.mark_read("wamid.in-9")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from console.data import ConversationState, ConversationSummary, ReplyResult, TranscriptEntry
+from domain.types import ToolCallRecord
 
 Author = Literal["user", "assistant", "operator", "event"]
 WINDOW_SECONDS = 24 * 3600
@@ -94,6 +95,7 @@ class MemoryConsoleData:
         at: float | None = None,
         operator: str | None = None,
         sources: tuple[str, ...] = (),
+        tool_calls: tuple[ToolCallRecord, ...] = (),
     ) -> None:
         with self._lock:
             entry = TranscriptEntry(
@@ -103,6 +105,7 @@ class MemoryConsoleData:
                 text,
                 operator,
                 sources,
+                tool_calls,
             )
             self._conversations[conversation_id].entries.append(entry)
 
