@@ -137,7 +137,10 @@ def test_a_tenants_file_serves_two_businesses_through_a_worker_process(
             ("111111111111111", "tok-p-5d1"),
             ("222222222222222", "tok-o-77a"),
         ]
-        prompts = sorted(g["systemInstruction"]["parts"][0]["text"] for g in fake.recorded.gemini)
+        prompts = sorted(  # each business's own prompt, before the time and hours follow it
+            g["systemInstruction"]["parts"][0]["text"].split("\n\n")[0]
+            for g in fake.recorded.gemini
+        )
         assert prompts == ["You are the bakery's assistant.", "You are the garage's assistant."]
     finally:
         process.send_signal(signal.SIGTERM)
