@@ -19,12 +19,14 @@ RUN pip install --no-cache-dir -r requirements.txt
 # tests/). The app applies the migrations in storage/ at start-up; alembic.ini serves
 # `alembic upgrade head`.
 COPY *.py alembic.ini ./
+COPY actions/ ./actions/
 COPY answering/ ./answering/
 COPY config/ ./config/
 COPY console/ ./console/
 COPY documents/ ./documents/
 COPY domain/ ./domain/
 COPY gemini/ ./gemini/
+COPY hours/ ./hours/
 COPY language/ ./language/
 COPY markup/ ./markup/
 COPY ops/ ./ops/

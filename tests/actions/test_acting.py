@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 from business_api import ORDERS, BusinessApi
-from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
+from helpers import (
+    FakeUpstreams,
+    Harness,
+    load_payload,
+    make_settings,
+    running_app,
+    text_payload,
+)
 from strict_gemini import SIGNATURE, StrictGemini, decoded, part
 
 import gemini.responses
@@ -335,3 +342,27 @@ async def test_a_tool_call_then_a_handoff_keeps_the_call_in_the_transcript(
     assert [e.text for e in entries if e.author == "event"] == [
         "Asked for a person: wants a refund"
     ]
+
+
+async def test_without_a_number_the_customer_header_carries_the_business_scoped_id(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    sqlite_app.fakes.gemini_queue += [strict.calls(("my_orders", {})), strict.text("None yet.")]
+    assert (await sqlite_app.post(load_payload("bsuid"))).status_code == 200
+    await sqlite_app.settle()
+    [request] = seen.requests
+    assert request.headers["x-customer"] == "US.13491208655302741918"
+
+
+async def test_a_number_is_sent_rather_than_the_business_scoped_id(
+    sqlite_app: Harness, seen: BusinessApi, strict: StrictGemini
+) -> None:
+    payload = load_payload("bsuid")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = USER
+    value["messages"][0]["from"] = USER
+    sqlite_app.fakes.gemini_queue += [strict.calls(("my_orders", {})), strict.text("One order.")]
+    assert (await sqlite_app.post(payload)).status_code == 200
+    await sqlite_app.settle()
+    [request] = seen.requests
+    assert request.headers["x-customer"] == USER
