@@ -49,6 +49,11 @@ class ActionSettings(BaseModel):
         examples=["mon-fri 08:00-12:00, 13:30-18:00; sat 08:00-12:00; sun closed"],
     )
 
+    @field_validator("tools_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("interactive_replies", mode="before")
     @classmethod
     def _on_or_off(cls, value: Any) -> Any:

@@ -15,7 +15,7 @@ from fake_upstreams import free_port
 from helpers import ROOT
 
 from actions.calls import ToolCaller, tools_http_client
-from actions.toolfile import HttpTool, read_tools_file
+from domain.tools import HttpTool, read_tools_file
 from ops.metrics import Metrics
 
 TOKEN = "try-me-in-tests"

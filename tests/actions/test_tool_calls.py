@@ -16,7 +16,7 @@ from business_api import BusinessApi
 from fake_upstreams import free_port
 
 from actions.calls import MAX_BODY_BYTES, ToolCaller, prepare, segment, tools_http_client
-from actions.toolfile import HttpTool, read_tool
+from domain.tools import HttpTool, read_tool
 from ops.metrics import Metrics
 
 CUSTOMER = "16505551234"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from actions.toolfile import HttpTool, read_tools_file
-from config import load_settings
+from domain.tools import HttpTool, read_tools_file
+from service.startup_settings import load_settings
 
 SECRET = "sk-live-8f2a61c0b9d34e7f"
 GOOD_ENV = {
