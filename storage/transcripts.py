@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 
+from domain.delivery import Delivery, of_line
 from domain.types import ConversationState, Role
 from storage.database import Database
+from storage.delivery import Deliveries
 from storage.schema import conversations, turns
 from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
 
@@ -47,6 +49,7 @@ class Entry:
     author: str | None
     detail: str | None
     sources: tuple[str, ...]
+    delivery: Delivery | None = None  # the user's side of a message sent to them
 
 
 def _like(search: str) -> str:
@@ -57,8 +60,9 @@ def _like(search: str) -> str:
 class Transcripts:
     """Read-only queries for the console; every write goes through ConversationStates."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, deliveries: Deliveries) -> None:
         self._db = db
+        self._deliveries = deliveries
 
     async def listed(
         self,
@@ -89,7 +93,8 @@ class Transcripts:
         return [Listed(conversation_of(row), (row.preview or "")[:PREVIEW_CHARS]) for row in rows]
 
     async def entries(self, conversation_key: str) -> list[Entry]:
-        """The newest TRANSCRIPT_LIMIT lines of a conversation, oldest first."""
+        """The newest TRANSCRIPT_LIMIT lines of a conversation, oldest first; what the service
+        sent with its delivery status."""
         query = (
             select(turns)
             .where(turns.c.conversation_key == conversation_key)
@@ -98,6 +103,12 @@ class Transcripts:
         )
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).all()
+        sent = [row for row in rows if row.role == Role.MODEL.value]
+        lines = await self._deliveries.of_lines(
+            conversation_key,
+            inbox_ids=[row.inbox_id for row in sent if row.inbox_id is not None],
+            turn_ids=[row.id for row in sent],
+        )
         return [
             Entry(
                 id=row.id,
@@ -107,6 +118,12 @@ class Transcripts:
                 author=row.author,
                 detail=row.detail,
                 sources=tuple(json.loads(row.sources)) if row.sources else (),
+                delivery=of_line(
+                    lines.by_turn.get(row.id)
+                    or (lines.by_inbox.get(row.inbox_id, []) if row.inbox_id is not None else [])
+                )
+                if row.role == Role.MODEL.value
+                else None,
             )
             for row in reversed(rows)
         ]
