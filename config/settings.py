@@ -89,6 +89,7 @@ class Settings(
             rate_limit_per_minute=self.rate_limit_per_minute,
             rate_limit_per_day=self.rate_limit_per_day,
             fallback_message=self.fallback_message,
+            waba_id=self.whatsapp_business_account_id,
         )
 
     def with_prompt(self, system_prompt: str) -> Settings:

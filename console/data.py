@@ -43,6 +43,7 @@ class TranscriptEntry:
     text: str
     operator: str | None = None  # who sent it (operator messages) or did it (events)
     sources: tuple[str, ...] = ()  # titles of the documents an assistant answer drew on
+    delivery: str | None = None  # a sent message's latest status, in words (console/words.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from answering.handoff import HANDOFF_REQUESTED, TIMED_OUT
 from answering.operators import HANDED_BACK, TAKEN_OVER, OperatorDesk
 from config import Settings
 from console.data import ConversationSummary, ReplyResult, TranscriptEntry
+from console.words import refused_by_meta, status_word
 from domain.types import ConversationState, Role
 from markup.whatsapp import markdown_to_whatsapp
 from storage.conversations import RESET_EVENT
@@ -92,11 +93,27 @@ class StoreConsoleData:
                 entries.append(TranscriptEntry(entry.id, entry.at, "user", entry.text))
             elif entry.author:  # as the customer saw it on WhatsApp
                 text = markdown_to_whatsapp(entry.text)
-                entries.append(TranscriptEntry(entry.id, entry.at, "operator", text, entry.author))
+                entries.append(
+                    TranscriptEntry(
+                        entry.id,
+                        entry.at,
+                        "operator",
+                        text,
+                        entry.author,
+                        delivery=status_word(entry.delivery),
+                    )
+                )
             else:
                 text = markdown_to_whatsapp(entry.text)
                 entries.append(
-                    TranscriptEntry(entry.id, entry.at, "assistant", text, sources=entry.sources)
+                    TranscriptEntry(
+                        entry.id,
+                        entry.at,
+                        "assistant",
+                        text,
+                        sources=entry.sources,
+                        delivery=status_word(entry.delivery),
+                    )
                 )
         return entries
 
@@ -115,4 +132,5 @@ class StoreConsoleData:
         if found is None:
             return ReplyResult(False, "This conversation no longer exists.")
         sent = await self._desk.reply(found, operator, text)
-        return ReplyResult(sent.sent, sent.reason)
+        reason = refused_by_meta(sent.refused) if sent.refused is not None else sent.reason
+        return ReplyResult(sent.sent, reason)

@@ -38,6 +38,7 @@ class Business:
     rate_limit_per_day: int = 0
     fallback_message: str | None = None
     daily_budget_usd: float = 0.0  # 0: no budget of its own (the deployment's may still bite)
+    waba_id: str | None = None  # its WhatsApp Business Account, whose templates it can send
 
 
 class Businesses:
@@ -63,6 +64,16 @@ class Businesses:
 
     def named(self, name: str) -> Business | None:
         return next((b for b in self if b.name == name), None)
+
+
+def account_id(value: Any) -> Any:
+    """A WhatsApp Business Account id as Meta shows it (digits), or None when empty."""
+    text = str(value).strip() if isinstance(value, str | int) else value
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str) or not text.isdigit():
+        raise ValueError("must be the numeric WhatsApp Business Account ID from WhatsApp Manager")
+    return text
 
 
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -119,6 +130,11 @@ class TenantSettings(BaseModel):
         description="A daily budget of the business's own, in USD (`DAILY_BUDGET_USD` still "
         "applies to all businesses together). Unset: none of its own.",
     )
+    waba_id: str | None = Field(
+        default=None,
+        description="The business's WhatsApp Business Account id, whose approved templates "
+        "the console sends (`WHATSAPP_BUSINESS_ACCOUNT_ID`).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -134,6 +150,11 @@ class TenantSettings(BaseModel):
         if not isinstance(text, str) or not text.isdigit():
             raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
         return text
+
+    @field_validator("waba_id", mode="before")
+    @classmethod
+    def _account_digits(cls, value: Any) -> Any:
+        return account_id(value)
 
     @field_validator("whatsapp_token_env")
     @classmethod
@@ -197,6 +218,7 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),
         fallback_message=tenant.fallback_message or defaults.fallback_message,
         daily_budget_usd=tenant.daily_budget_usd or 0.0,
+        waba_id=tenant.waba_id or defaults.waba_id,
     )
 
 
