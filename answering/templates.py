@@ -77,7 +77,7 @@ class TemplateDesk:
         self._store = store
         self._graphs = graphs
         self._desk = desk
-        self._clock = clock
+        self.clock = clock  # tests move it
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str], tuple[float, tuple[Template, ...]]] = {}
 
@@ -89,7 +89,7 @@ class TemplateDesk:
             return Catalogue(configured=False)
         key = (business.waba_id, business.phone_number_id)
         kept = self._cache.get(key)
-        now = self._clock()
+        now = self.clock()
         if kept is not None and now - kept[0] < self._cache_seconds:
             return Catalogue(kept[1])
         try:
