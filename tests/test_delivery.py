@@ -3,30 +3,15 @@ move it forward (never answered), others' statuses are ignored, /metrics counts 
 
 from __future__ import annotations
 
-import copy
 import time
-from typing import Any
 
-from helpers import Harness, conversation, gemini_answer, load_payload, text_payload
+from delivery_support import statuses_payload
+from helpers import Harness, conversation, gemini_answer, text_payload
 
 from domain.delivery import Delivery, Status
 from domain.types import MessageState
 
 USER = "16505551234"
-
-
-def statuses_payload(*events: tuple[str, str] | tuple[str, str, int, str]) -> dict[str, Any]:
-    """Meta's statuses webhook with these (wamid, status[, error code, error title]) events."""
-    payload = copy.deepcopy(load_payload("statuses"))
-    value = payload["entry"][0]["changes"][0]["value"]
-    template = value["statuses"][0]
-    value["statuses"] = []
-    for event in events:
-        status = {**copy.deepcopy(template), "id": event[0], "status": event[1]}
-        if len(event) == 4:
-            status["errors"] = [{"code": event[2], "title": event[3], "message": event[3]}]
-        value["statuses"].append(status)
-    return payload
 
 
 async def answered(harness: Harness, text: str, message_id: str) -> str:

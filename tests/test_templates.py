@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from graph_templates import (
+from delivery_support import (
     WABA_ID,
     FakeTemplates,
     check_template_message,

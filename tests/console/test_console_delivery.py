@@ -12,15 +12,16 @@ from typing import Any
 
 import httpx
 from console_support import ADMIN_PASSWORD, signed_in, visible_text
-from graph_templates import (
+from delivery_support import (
     WABA_ID,
     FakeTemplates,
     check_template_message,
+    last_wamid,
+    statuses_payload,
     template_entry,
     template_sends,
 )
 from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
-from test_delivery import statuses_payload
 
 from domain.types import ConversationState
 
@@ -74,11 +75,6 @@ async def conversation_page(
         )
         await signed_in(harness.client, "admin", ADMIN_PASSWORD)
         yield Page(harness, templates, listed.conversation.id)
-
-
-def last_wamid(fakes: FakeUpstreams) -> str:
-    sends = [i for i, (body, status) in enumerate(fakes.graph_calls) if body.get("type")]
-    return f"wamid.out-{sends[-1]}"
 
 
 async def test_each_sent_message_shows_its_latest_status(

@@ -1,6 +1,7 @@
-"""Meta's list of a WhatsApp Business Account's templates, faked at the HTTP level (respx), and
-the check every template the service sends must pass (tests/schemas/template_message.schema.json,
-and Meta's own OpenAPI description when META_OPENAPI_SPEC names a copy of it)."""
+"""Delivery and templates in tests: Meta's statuses webhook, its list of a WhatsApp Business
+Account's templates faked at the HTTP level (respx), and the check every template the service
+sends must pass (tests/schemas/template_message.schema.json, and Meta's own OpenAPI description
+when META_OPENAPI_SPEC names a copy of it)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import jsonschema
 import respx
-from helpers import GRAPH_BASE
+from helpers import GRAPH_BASE, FakeUpstreams, load_payload
 
 WABA_ID = "102290129340398"
 SCHEMA = Path(__file__).resolve().parent / "schemas" / "template_message.schema.json"
@@ -101,3 +102,23 @@ def _metas_template_message(path: Path) -> dict[str, Any]:
     schemas = copy.deepcopy(document["components"]["schemas"])
     schemas["LanguageObject"]["required"] = ["code"]
     return {"$ref": "#/components/schemas/TemplateMessage", "components": {"schemas": schemas}}
+
+
+def statuses_payload(*events: tuple[str, str] | tuple[str, str, int, str]) -> dict[str, Any]:
+    """Meta's statuses webhook with these (wamid, status[, error code, error title]) events."""
+    payload = copy.deepcopy(load_payload("statuses"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["statuses"][0]
+    value["statuses"] = []
+    for event in events:
+        status = {**copy.deepcopy(template), "id": event[0], "status": event[1]}
+        if len(event) == 4:
+            status["errors"] = [{"code": event[2], "title": event[3], "message": event[3]}]
+        value["statuses"].append(status)
+    return payload
+
+
+def last_wamid(fakes: FakeUpstreams) -> str:
+    """The id the fake Meta gave the latest message sent (`wamid.out-<its call's index>`)."""
+    sends = [i for i, (body, _) in enumerate(fakes.graph_calls) if body.get("type")]
+    return f"wamid.out-{sends[-1]}"
