@@ -218,9 +218,6 @@ def test_each_business_has_its_whatsapp_business_account_else_the_deployments(
     )
     s = settings(tenants_file=tenants_file(tmp_path, text), whatsapp_business_account_id="777")
     assert [b.waba_id for b in s.businesses] == ["555000111", "777"]
-    assert (
-        settings(tenants_file=tenants_file(tmp_path)).businesses.named("Oficina do Zé") is not None
-    )
     without = settings(tenants_file=tenants_file(tmp_path), whatsapp_business_account_id="")
     assert [b.waba_id for b in without.businesses] == [None, None]
 
