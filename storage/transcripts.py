@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 
 from domain.delivery import Delivery, of_line
 from domain.types import ConversationState, Role
 from storage.database import Database
-from storage.delivery import Deliveries
+from storage.delivery import Deliveries, LineDeliveries
 from storage.schema import conversations, turns
 from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
 
@@ -50,6 +51,17 @@ class Entry:
     detail: str | None
     sources: tuple[str, ...]
     delivery: Delivery | None = None  # the user's side of a message sent to them
+
+
+def _delivery_of(row: Row[Any], lines: LineDeliveries) -> Delivery | None:
+    """What became of the messages a transcript line was sent as: an operator's message or a
+    template by its own id, an answer by the inbound message it answered."""
+    if row.role != Role.MODEL.value:
+        return None
+    parts = lines.by_turn.get(row.id)
+    if parts is None and row.inbox_id is not None:
+        parts = lines.by_inbox.get(row.inbox_id)
+    return of_line(parts or [])
 
 
 def _like(search: str) -> str:
@@ -118,12 +130,7 @@ class Transcripts:
                 author=row.author,
                 detail=row.detail,
                 sources=tuple(json.loads(row.sources)) if row.sources else (),
-                delivery=of_line(
-                    lines.by_turn.get(row.id)
-                    or (lines.by_inbox.get(row.inbox_id, []) if row.inbox_id is not None else [])
-                )
-                if row.role == Role.MODEL.value
-                else None,
+                delivery=_delivery_of(row, lines),
             )
             for row in reversed(rows)
         ]

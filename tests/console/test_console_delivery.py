@@ -291,3 +291,18 @@ async def test_without_an_account_id_the_page_says_what_templates_need(
 def test_the_helpers_payload_is_metas() -> None:
     payload = statuses_payload(("wamid.x", "failed", 131026, "Message undeliverable"))
     assert json.dumps(payload).count('"status": "failed"') == 1
+
+
+async def test_a_cross_site_template_post_is_refused_and_sends_nothing(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with conversation_page(database_url, fakes) as page:
+        response = await page.harness.client.post(
+            f"{page.url}/template",
+            data={"template": "hello|en"},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert response.status_code == 403
+        assert template_sends(fakes.graph_calls) == []
+        found = await page.harness.services.store.states.get(page.conversation_id)
+        assert found is not None and found.state is ConversationState.ASSISTANT
