@@ -18,13 +18,14 @@ from starlette.types import Receive, Scope, Send
 
 from config import Settings
 from domain.businesses import Businesses
+from domain.delivery import rank_of
 from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from service.lifespan import Services, build_lifespan
 from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
-from webhook.events import WebhookEvents, parse_webhook
+from webhook.events import StatusUpdate, WebhookEvents, parse_webhook
 from whatsapp import SIGNATURE_HEADER, verify_signature
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
@@ -155,6 +156,24 @@ def log_events(events: WebhookEvents, businesses: Businesses) -> int:
     return len(unknown)
 
 
+async def apply_statuses(
+    services: Services, businesses: Businesses, statuses: list[StatusUpdate]
+) -> None:
+    """Move the messages the service sent forward to their statuses (one statement), and count
+    them; statuses of messages another app sent are ignored."""
+    metrics = services.metrics
+    applied = await services.store.delivery.apply(statuses)
+    for event in applied:
+        business = businesses.get(event.phone_number_id)
+        name = business.name if business is not None else event.phone_number_id
+        metrics.delivery_statuses.labels(name, event.status).inc()
+        if event.status == "failed":
+            metrics.delivery_failures.labels(name, str(event.error_code or "none")).inc()
+    ignored = sum(1 for s in statuses if s.id and rank_of(s.status)) - len(applied)
+    if ignored > 0:
+        metrics.ignored_statuses.inc(ignored)
+
+
 async def receive_webhook(request: Request) -> Response:
     """Size limit, signature, parse, record, 200: nothing slow happens before the answer.
 
@@ -189,6 +208,9 @@ async def receive_webhook(request: Request) -> Response:
     new_ids = await services.store.recorder.record(messages)
     if new_ids:
         services.answering.notify()
+    statuses = [s for s in events.statuses if s.phone_number_id in businesses]
+    if statuses:
+        await apply_statuses(services, businesses, statuses)
     if len(new_ids) < len(messages):
         log.info("%d duplicate delivery(ies) ignored", len(messages) - len(new_ids))
     if not (events.messages or events.statuses or events.errors):

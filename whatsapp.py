@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -51,18 +52,30 @@ TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 13
 
 
 GRAPH_BACKOFF = Backoff(attempts=4)
+_CODE_PREFIX = re.compile(r"^\(#\d+\)\s*")
+TEMPLATE_FIELDS = "name,language,status,category,components,parameter_format"
+TEMPLATE_PAGES = 20  # 100 templates a page: more than any small business has
 
 
 class GraphAPIError(Exception):
     """A failed Graph API call: Meta's error code where it gave one, and whether to retry."""
 
     def __init__(
-        self, message: str, *, status: int | None, code: int | None, transient: bool
+        self,
+        message: str,
+        *,
+        status: int | None,
+        code: int | None,
+        transient: bool,
+        title: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.transient = transient
+        # What Meta said went wrong, for a person: the error's `message` (a send's error has
+        # no title), without the "(#131047) " Meta puts before it.
+        self.title = title
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> GraphAPIError:
@@ -75,7 +88,10 @@ class GraphAPIError(Exception):
             response.status_code >= 500 or response.status_code == 429 or code in TRANSIENT_CODES
         )
         message = as_str(error.get("type")) or response.reason_phrase or "error"
-        return cls(message, status=response.status_code, code=code, transient=transient)
+        title = _CODE_PREFIX.sub("", as_str(error.get("message"))).strip()[:255] or None
+        return cls(
+            message, status=response.status_code, code=code, transient=transient, title=title
+        )
 
     def __str__(self) -> str:
         return f"Graph API {self.args[0]} (status {self.status}, code {self.code})"
@@ -146,6 +162,36 @@ class GraphClient:
         only inside the 24-hour window. Returns Meta's message id."""
         what = "send_interactive"
         return await self._send_message(to, "interactive", interactive, reply_to, what)
+
+    async def send_template(
+        self, to: str, name: str, language: str, components: list[dict[str, Any]]
+    ) -> str:
+        """Send an approved template (allowed outside the 24-hour window); no `components` when
+        it has no parameters. Meta's message id."""
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if components:
+            template["components"] = components
+        return await self._send_message(to, "template", template, None, "send_template")
+
+    async def message_templates(self, waba_id: str) -> list[dict[str, Any]]:
+        """The approved templates of a WhatsApp Business Account, every page of them.
+
+        Pages are followed by their `after` cursor, under this client's own base URL, so the
+        token never goes where a `paging.next` address might point.
+        """
+        segment = urllib.parse.quote(waba_id, safe="")
+        url = f"/{self._version}/{segment}/message_templates"
+        params = {"status": "APPROVED", "fields": TEMPLATE_FIELDS, "limit": "100"}
+        entries: list[dict[str, Any]] = []
+        for _ in range(TEMPLATE_PAGES):
+            page = await self._request("GET", url, "message_templates", params=params)
+            entries.extend(as_dict(entry) for entry in as_list(page.get("data")))
+            paging = as_dict(page.get("paging"))
+            after = as_str(as_dict(paging.get("cursors")).get("after"))
+            if not paging.get("next") or not after or after == params.get("after"):
+                break
+            params = {**params, "after": after}
+        return entries
 
     async def _send_message(
         self, to: str, kind: str, content: dict[str, Any], reply_to: str | None, what: str

@@ -7,14 +7,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from answering.sending import GRAPH_OUTSIDE_WINDOW, pause_between_parts
+from answering.sending import pause_between_parts
 from answering.windows import REPLY_WINDOW_SECONDS
 from config import Settings
 from domain.types import ConversationState
 from markup.whatsapp import markdown_to_whatsapp, split_message
 from ops.logs import short_hash
+from storage.delivery import SentMessage
 from storage.states import Conversation
 from storage.store import Store
+from webhook.events import ErrorInfo
 from whatsapp import GraphAPIError, GraphClient
 
 log = logging.getLogger(__name__)
@@ -25,10 +27,18 @@ MAX_REPLY_CHARS = 4 * 4096
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """Whether an operator's reply went out; if not, why, in a sentence for the operator."""
+    """Whether an operator's reply went out; if not, why, in a sentence for the operator, or
+    Meta's error (its title and code), which the console words."""
 
     sent: bool
     reason: str | None = None
+    refused: ErrorInfo | None = None
+
+
+def meta_error(exc: GraphAPIError) -> ErrorInfo:
+    """Meta's refusal of a send as the console shows it: its title (the error's message) and
+    code; neither when Meta could not be reached."""
+    return ErrorInfo(exc.code, exc.title or "")
 
 
 def outside_window(conversation: Conversation, now: float) -> str | None:
@@ -52,6 +62,11 @@ class OperatorDesk:
         self._settings = settings
         self._store = store
         self._graphs = graphs
+
+    @property
+    def graphs(self) -> Mapping[str, GraphClient]:
+        """Each business's Graph client, by its phone number id."""
+        return self._graphs
 
     async def take_over(self, conversation: Conversation, operator: str) -> None:
         await self._store.states.change(
@@ -91,11 +106,13 @@ class OperatorDesk:
         ):
             await self.take_over(conversation, operator)
         parts = split_message(markdown_to_whatsapp(text))
+        sent: list[str] = []
         try:
             for index, part in enumerate(parts):
                 if index:
                     await pause_between_parts(self._settings.part_interval_seconds)
-                await graph.send_text(conversation.recipient, part)
+                wamid = await graph.send_text(conversation.recipient, part)
+                sent.append(await self.keep_sent(conversation, wamid, "text"))
         except GraphAPIError as exc:
             log.warning(
                 "operator reply to %s failed: %s",
@@ -104,11 +121,32 @@ class OperatorDesk:
             )
             if index:  # what did go out is part of the conversation
                 await self._store.states.operator_wrote(
-                    conversation.conversation_key, operator, ["\n\n".join(parts[:index])]
+                    conversation.conversation_key,
+                    operator,
+                    ["\n\n".join(parts[:index])],
+                    sent=sent,
                 )
-            if exc.code == GRAPH_OUTSIDE_WINDOW:
-                return Sent(False, "WhatsApp refused it: the 24-hour window has closed.")
-            return Sent(False, f"WhatsApp refused the message ({exc}). Nothing more was sent.")
-        await self._store.states.operator_wrote(conversation.conversation_key, operator, [text])
+            return Sent(False, refused=meta_error(exc))
+        await self._store.states.operator_wrote(
+            conversation.conversation_key, operator, [text], sent=sent
+        )
         log.info("operator replied in %s", short_hash(conversation.conversation_key))
         return Sent(True)
+
+    async def keep_sent(self, conversation: Conversation, wamid: str, kind: str) -> str:
+        """Keep a message Meta accepted, so that its statuses find it (a failure to keep it is
+        logged: the message went out all the same)."""
+        if not wamid:
+            return wamid
+        message = SentMessage(
+            wamid, conversation.conversation_key, conversation.phone_number_id, kind
+        )
+        try:
+            await self._store.delivery.sent([message])
+        except Exception as exc:
+            log.warning(
+                "message sent in %s not kept for its statuses: %s",
+                short_hash(conversation.conversation_key),
+                type(exc).__name__,
+            )
+        return wamid

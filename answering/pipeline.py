@@ -25,7 +25,7 @@ from answering.speaking import Speaker
 from answering.token_refusal import token_refused
 from answering.windows import outside_reply_window, written_at
 from config import Settings
-from domain.types import Command, ConversationState, MessageState
+from domain.types import Command, ConversationState, MessageState, Role, Turn
 from hours.schedule import Clock, system_clock
 from llm import Gemini
 from ops.logs import short_hash
@@ -97,14 +97,15 @@ class Pipeline:
                 extra=job.log_fields("triage"),
             )
             return Outcome(None, MessageState.DONE)
-        if outside_reply_window(row, time.time()):
-            return Outcome(None, MessageState.EXPIRED, "outside the 24-hour reply window")
         conversation = await self._store.states.touch(row, written_at(row))
+        remembered = plan.remembered_as if isinstance(plan, Question) else f"[{row.kind}]"
+        if outside_reply_window(row, time.time()):  # shown in the console, never answered
+            turns = (Turn(Role.USER, remembered),)
+            return Outcome(None, MessageState.EXPIRED, "outside the 24-hour reply window", turns)
         job = replace(job, conversation=conversation)
         state = await self._handoff.settled(job, conversation)
         command = command_of(row, self._settings)
         if command is None and state is not ConversationState.ASSISTANT:
-            remembered = plan.remembered_as if isinstance(plan, Question) else f"[{row.kind}]"
             return self._handoff.held(remembered)  # a person answers: no Gemini, no receipt
         limited = None if command else await rate_limited(job, self._store)
         if limited is not None:

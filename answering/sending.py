@@ -16,6 +16,7 @@ from config import Settings
 from domain.types import MessageState
 from markup.whatsapp import markdown_to_whatsapp, split_message
 from ops.logs import short_hash
+from storage.delivery import SentMessage
 from storage.store import Store
 from whatsapp import GraphAPIError
 
@@ -106,6 +107,7 @@ class Sender:
             return Voiced(False)
         voiced = await self._speaker.send(job, answer, reply_to)
         if voiced.sent:
+            await self._keep(job, voiced.message_id, "audio")
             parts = len(split_message(markdown_to_whatsapp(answer)))
             await self._store.inbox.mark_parts_sent(row.id, self._owner, parts)  # all of it
         return voiced
@@ -122,6 +124,24 @@ class Sender:
             if index > row.parts_sent:
                 await pause_between_parts(self._settings.part_interval_seconds)
             quote = reply_to if index == 0 else None
-            await job.graph.send_text(row.recipient, parts[index], reply_to=quote)
+            wamid = await job.graph.send_text(row.recipient, parts[index], reply_to=quote)
+            await self._keep(job, wamid, "text")
             if len(parts) > 1:
                 await self._store.inbox.mark_parts_sent(row.id, self._owner, index + 1)
+
+    async def _keep(self, job: Job, wamid: str | None, kind: str) -> None:
+        """Keep a message Meta accepted, so its statuses find it; a failure here is logged and
+        stops nothing (the message went out: sending it again would be worse)."""
+        if not wamid:
+            return
+        row = job.row
+        sent = SentMessage(wamid, row.conversation_key, row.phone_number_id, kind, inbox_id=row.id)
+        try:
+            await self._store.delivery.sent([sent])
+        except Exception as exc:
+            log.warning(
+                "message sent for %s not kept for its statuses: %s",
+                short_hash(row.message_id),
+                type(exc).__name__,
+                extra=job.log_fields("delivery"),
+            )

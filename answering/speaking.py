@@ -40,6 +40,7 @@ class Voiced:
 
     sent: bool
     use: TokenUse = NOTHING_USED
+    message_id: str | None = None  # Meta's id of the voice note sent
 
 
 class Speaker:
@@ -65,23 +66,28 @@ class Speaker:
         self._metrics.gemini_tokens.labels(job.business.name, "tts").inc(
             speech.prompt_tokens + speech.output_tokens
         )
-        return Voiced(await self._send_speech(job, speech, reply_to), speech.use)
+        message_id = await self._send_speech(job, speech, reply_to)
+        return Voiced(message_id is not None, speech.use, message_id or None)
 
-    async def _send_speech(self, job: Job, speech: Speech, reply_to: str | None) -> bool:
+    async def _send_speech(self, job: Job, speech: Speech, reply_to: str | None) -> str | None:
+        """Meta's id of the voice note sent, or None when the text is to go instead."""
         try:
             note = await to_voice_note_async(speech.audio, speech.mime_type)
         except VoiceError as exc:
-            return self._fallback(job, "conversion", exc.reason)
+            self._fallback(job, "conversion", exc.reason)
+            return None
         try:
             media_id = await job.graph.upload_media(note, VOICE_NOTE_MIME, "answer.ogg")
         except GraphAPIError as exc:
-            return self._fallback(job, "upload", str(exc))
+            self._fallback(job, "upload", str(exc))
+            return None
         try:
-            await job.graph.send_audio(job.row.recipient, media_id, reply_to=reply_to)
+            message_id = await job.graph.send_audio(job.row.recipient, media_id, reply_to=reply_to)
         except GraphAPIError as exc:
             if exc.code == GRAPH_OUTSIDE_WINDOW:
                 raise
-            return self._fallback(job, "send", str(exc))
+            self._fallback(job, "send", str(exc))
+            return None
         self._metrics.voice_replies.labels(job.business.name).inc()
         log.info(
             "voice note sent for message %s (%d bytes)",
@@ -89,7 +95,7 @@ class Speaker:
             len(note),
             extra=job.log_fields("voice"),
         )
-        return True
+        return message_id  # "" if Meta gave no id: sent all the same
 
     def _fallback(self, job: Job, reason: str, detail: str = "") -> bool:
         self._metrics.voice_fallbacks.labels(job.business.name, reason).inc()

@@ -13,9 +13,9 @@ loop idles between calls as it does in the service:
 - the database work of one message: the app's `Store` on SQLite doing what the pipeline does
   for a text Gemini answers (record, look for work, claim, the conversation's state, the rate
   limits, history, the business's documents, save the reply and learn whether the user wrote
-  since, close with its turns, count the usage); baseline: the very same SQL statements and
-  parameters, captured from the Store's run, replayed through Python's `sqlite3` on a copy of
-  the database as it was before.
+  since, keep the sent message's id for its statuses, close with its turns, count the usage);
+  baseline: the very same SQL statements and parameters, captured from the Store's run,
+  replayed through Python's `sqlite3` on a copy of the database as it was before.
 
 CPU is this process's (all threads: aiosqlite runs statements on its own), per call.
 """
@@ -45,6 +45,7 @@ from domain.costs import TokenUse
 from domain.types import MessageState, Role, Turn
 from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
 from ops.memory import settle_garbage_collector
+from storage.delivery import SentMessage
 from storage.rate_limits import Window
 from storage.store import Store
 from webhook.events import InboundMessage, parse_webhook
@@ -174,6 +175,10 @@ async def one_answered_message(store: Store, message: InboundMessage) -> None:
     await store.conversations.history(row.conversation_key, 20, 16000)
     await store.knowledge.searchable(row.phone_number_id)
     await store.inbox.save_reply(row, "budget", f"**Echo:** {message.text}")
+    wamid = f"wamid.out-{row.id}"  # what Meta answers the send with
+    await store.delivery.sent(
+        [SentMessage(wamid, row.conversation_key, row.phone_number_id, "text", inbox_id=row.id)]
+    )
     turns = [Turn(Role.USER, message.text or ""), Turn(Role.MODEL, f"*Echo:* {message.text}")]
     await store.inbox.finish(row.id, "budget", MessageState.DONE, new_turns=turns)
     await store.usage.add(

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from domain.businesses import account_id
 from domain.secrets import placeholder_problem, refuse_placeholder, without_bearer
 
 log = logging.getLogger("config")
@@ -161,6 +162,24 @@ class GraphSettings(BaseModel):
         "reports for the number, else its display number. Never the word `default`.",
         examples=["Padaria Central"],
     )
+
+    whatsapp_business_account_id: str | None = Field(
+        default=None,
+        description="The WhatsApp Business Account id (digits), whose approved templates the "
+        "console lists and sends: the only messages WhatsApp allows outside the 24-hour "
+        "window (docs/delivery-and-templates.md). A business of `TENANTS_FILE`: `waba_id`, "
+        "else this one. Unset: no templates.",
+        examples=["102290129340398"],
+        json_schema_extra={
+            "where": "WhatsApp Manager > Account tools, under the account's name; or the Meta "
+            "app dashboard > WhatsApp > API Setup > WhatsApp Business Account ID",
+        },
+    )
+
+    @field_validator("whatsapp_business_account_id", mode="before")
+    @classmethod
+    def _account_id(cls, value: Any) -> Any:
+        return account_id(value)
 
     @field_validator("graph_api_base_url")
     @classmethod

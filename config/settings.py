@@ -97,6 +97,7 @@ class Settings(
             fallback_message=self.fallback_message,
             tools=tools,
             hours=opening_hours(self.timezone, self.business_hours),
+            waba_id=self.whatsapp_business_account_id,
         )
 
     def with_prompt(self, system_prompt: str) -> Settings:

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from config import Settings
-from console import conversations, knowledge, login, operators, usage
+from console import conversations, knowledge, login, operators, template_sending, usage
 from console.data import ConsoleData, EmptyConsoleData
 from console.knowledge_data import EmptyKnowledgeData, KnowledgeData
 from console.signin import ensure_admin
@@ -54,6 +54,7 @@ def add_console(
     app.state.console_data = data  # None: start_console chooses
     app.state.knowledge_data = knowledge_data  # likewise
     app.state.usage_data = usage_data  # likewise
+    app.state.templates = None  # the lifespan's TemplateDesk, with the store's console data
     get: list[tuple[str, Callable[..., Any]]] = [
         (PREFIX, conversations.conversation_list),
         (f"{PREFIX}/login", login.login_page),
@@ -71,6 +72,7 @@ def add_console(
         (f"{PREFIX}/conversations/{{conversation_id}}/take-over", conversations.take_over),
         (f"{PREFIX}/conversations/{{conversation_id}}/hand-back", conversations.hand_back),
         (f"{PREFIX}/conversations/{{conversation_id}}/reply", conversations.reply),
+        (f"{PREFIX}/conversations/{{conversation_id}}/template", template_sending.send_template),
         (f"{PREFIX}/operators", operators.add_operator),
         (f"{PREFIX}/operators/{{operator_id}}", operators.update_operator),
         (f"{PREFIX}/operators/{{operator_id}}/remove", operators.remove_operator),

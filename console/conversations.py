@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Form, Request, Response
 
 from console.data import ConversationState, ConversationSummary
+from console.template_form import template_context
 from console.web import (
     PREFIX,
     OperatorDep,
@@ -111,16 +112,25 @@ async def conversation_context(
         "entries": await data.transcript(conversation_id),
         "show_business": len(data.business_names()) > 1,
         "window_closed": last_user_at is None or now_of(request) - last_user_at > WINDOW_SECONDS,
+        "window_until": window_until(last_user_at, now_of(request)),
         "mine": summary.state == ConversationState.OPERATOR
         and summary.operator == operator.username,
     }
 
 
+def window_until(last_user_at: float | None, now: float) -> float | None:
+    """When WhatsApp's 24-hour window closes, while it is open."""
+    if last_user_at is None or now - last_user_at > WINDOW_SECONDS:
+        return None
+    return last_user_at + WINDOW_SECONDS
+
+
 async def conversation_page(
-    request: Request, operator: OperatorDep, conversation_id: int
+    request: Request, operator: OperatorDep, conversation_id: int, template: str = ""
 ) -> Response:
     context = await conversation_context(request, operator, conversation_id)
-    return render(request, "conversation.html", max_reply=MAX_REPLY_CHARS, **context)
+    forms = await template_context(request, context["c"], template)
+    return render(request, "conversation.html", max_reply=MAX_REPLY_CHARS, **context, **forms)
 
 
 async def conversation_live(

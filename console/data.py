@@ -44,6 +44,7 @@ class TranscriptEntry:
     operator: str | None = None  # who sent it (operator messages) or did it (events)
     sources: tuple[str, ...] = ()  # titles of the documents an assistant answer drew on
     tool_calls: tuple[ToolCallRecord, ...] = ()  # the business's API, called for an answer
+    delivery: str | None = None  # a sent message's latest status, in words (console/words.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from answering.handoff import HANDOFF_REQUESTED, TIMED_OUT
 from answering.operators import HANDED_BACK, TAKEN_OVER, OperatorDesk
 from config import Settings
 from console.data import ConversationSummary, ReplyResult, TranscriptEntry
+from console.words import refused_by_meta, status_word
 from domain.types import ConversationState, Role
 from markup.whatsapp import markdown_to_whatsapp
 from storage.conversations import RESET_EVENT
@@ -92,7 +93,16 @@ class StoreConsoleData:
                 entries.append(TranscriptEntry(entry.id, entry.at, "user", entry.text))
             elif entry.author:  # as the customer saw it on WhatsApp
                 text = markdown_to_whatsapp(entry.text)
-                entries.append(TranscriptEntry(entry.id, entry.at, "operator", text, entry.author))
+                entries.append(
+                    TranscriptEntry(
+                        entry.id,
+                        entry.at,
+                        "operator",
+                        text,
+                        entry.author,
+                        delivery=status_word(entry.delivery),
+                    )
+                )
             else:
                 text = markdown_to_whatsapp(entry.text)
                 entries.append(
@@ -103,6 +113,7 @@ class StoreConsoleData:
                         text,
                         sources=entry.sources,
                         tool_calls=entry.tool_calls,
+                        delivery=status_word(entry.delivery),
                     )
                 )
         return entries
@@ -122,4 +133,5 @@ class StoreConsoleData:
         if found is None:
             return ReplyResult(False, "This conversation no longer exists.")
         sent = await self._desk.reply(found, operator, text)
-        return ReplyResult(sent.sent, sent.reason)
+        reason = refused_by_meta(sent.refused) if sent.refused is not None else sent.reason
+        return ReplyResult(sent.sent, reason)

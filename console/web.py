@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.exceptions import HTTPException
 
 from config import Settings
-from console import flash
+from console import flash, words
 from console.data import ConsoleData
 from console.passwords import Passwords
 from console.signin import session_operator
@@ -67,7 +67,9 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.globals.update(iso=iso_time, utc=utc_time, static=self._static_url)
+        self.templates.globals.update(
+            iso=iso_time, utc=utc_time, static=self._static_url, words=words
+        )
         static = HERE / "static"
         self._versions = {  # "vendor/uplot/uPlot.min.css" and the like too
             path.relative_to(static).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:10]

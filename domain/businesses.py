@@ -42,6 +42,7 @@ class Business:
     daily_budget_usd: float = 0.0  # 0: no budget of its own (the deployment's may still bite)
     tools: tuple[HttpTool, ...] = ()  # its HTTP tools (TOOLS_FILE, a tenant's tools_file)
     hours: OpeningHours = ALWAYS_OPEN_UTC  # TIMEZONE and BUSINESS_HOURS
+    waba_id: str | None = None  # its WhatsApp Business Account, whose templates it can send
 
 
 class Businesses:
@@ -67,6 +68,16 @@ class Businesses:
 
     def named(self, name: str) -> Business | None:
         return next((b for b in self if b.name == name), None)
+
+
+def account_id(value: Any) -> Any:
+    """A WhatsApp Business Account id as Meta shows it (digits), or None when empty."""
+    text = str(value).strip() if isinstance(value, str | int) else value
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str) or not text.isdigit():
+        raise ValueError("must be the numeric WhatsApp Business Account ID from WhatsApp Manager")
+    return text
 
 
 _ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -130,6 +141,11 @@ class TenantSettings(BaseModel):
     )
     timezone: str | None = Field(default=None, description="The business's `TIMEZONE`.")
     business_hours: str | None = Field(default=None, description="The business's `BUSINESS_HOURS`.")
+    waba_id: str | None = Field(
+        default=None,
+        description="The business's WhatsApp Business Account id, whose approved templates "
+        "the console sends (`WHATSAPP_BUSINESS_ACCOUNT_ID`).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -145,6 +161,11 @@ class TenantSettings(BaseModel):
         if not isinstance(text, str) or not text.isdigit():
             raise ValueError("must be the numeric Phone number ID from the Meta dashboard")
         return text
+
+    @field_validator("waba_id", mode="before")
+    @classmethod
+    def _account_digits(cls, value: Any) -> Any:
+        return account_id(value)
 
     @field_validator("whatsapp_token_env")
     @classmethod
@@ -210,6 +231,7 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         daily_budget_usd=tenant.daily_budget_usd or 0.0,
         tools=_tools(tenant, folder, label),
         hours=_hours(tenant, defaults.hours, label),
+        waba_id=tenant.waba_id or defaults.waba_id,
     )
 
 

@@ -47,6 +47,23 @@ class Metrics:
             "assistant_unknown_number_messages",
             "Messages for a phone number id that no business of this deployment has (ignored)",
         )
+        self.delivery_statuses = counter(
+            "assistant_delivery_statuses",
+            "Status events (sent, delivered, read, played, failed) of messages the service sent, "
+            "by business and status",
+            "business",
+            "status",
+        )
+        self.delivery_failures = counter(
+            "assistant_delivery_failures",
+            "Failed statuses of messages the service sent, by business and Meta error code",
+            "business",
+            "code",
+        )
+        self.ignored_statuses = counter(
+            "assistant_ignored_statuses",
+            "Status events for messages this service did not send (another app on the number)",
+        )
         self.backlog = gauge("assistant_inbox_backlog", "Messages recorded but not answered yet")
         self.in_flight = gauge(
             "assistant_answers_in_flight", "Answers being worked on by this process"

@@ -123,6 +123,10 @@ async def open_console(
             operator_desk(settings, store, metrics, graph_transport=graph_transport)
         )
         app.state.console_data = StoreConsoleData(settings, store, desk)
+        if app.state.templates is None:  # a test may have put one with its own clock
+            from answering.templates import TemplateDesk
+
+            app.state.templates = TemplateDesk(store, desk.graphs, desk)
     if app.state.knowledge_data is None and app.state.library is not None:
         from console.knowledge_store_data import LibraryKnowledgeData
 

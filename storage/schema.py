@@ -213,6 +213,31 @@ budget_notices = Table(
 )
 
 
+# Every message the service sent, by the id Meta gave it (`wamid`), and how far it got: Meta's
+# status events move it forward (storage/delivery.py). A transcript line finds its messages by
+# `inbox_id` (an answer to that inbound message) or `turn_id` (an operator's message, a template).
+sent_messages = Table(
+    "sent_messages",
+    metadata,
+    Column("wamid", String(255), primary_key=True),
+    Column("conversation_key", String(320), nullable=False),
+    Column("phone_number_id", String(64), nullable=False),
+    Column("inbox_id", BigInteger, nullable=True),
+    Column("turn_id", BigInteger, nullable=True),
+    Column("kind", String(16), nullable=False),  # text, audio, template
+    Column("status", String(16), nullable=True),  # None until Meta's first status event
+    Column("rank", Integer, nullable=False),  # the status's stage: only ever grows
+    Column("error_code", Integer, nullable=True),
+    Column("error_title", String(255), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_sent_messages_inbox", "inbox_id"),
+    Index("ix_sent_messages_turn", "turn_id"),
+    Index("ix_sent_messages_conversation", "conversation_key"),
+    Index("ix_sent_messages_created_at", "created_at"),
+)
+
+
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from domain.types import ConversationState, Role
 from storage.database import Database
 from storage.inbox import InboxRow
-from storage.schema import conversations, turns
+from storage.schema import conversations, sent_messages, turns
 
 CONVERSATION_COLUMNS = (
     conversations.c.id,
@@ -150,24 +150,39 @@ class ConversationStates:
             )
 
     async def operator_wrote(
-        self, conversation_key: str, operator: str, parts: Sequence[str]
+        self,
+        conversation_key: str,
+        operator: str,
+        parts: Sequence[str],
+        *,
+        sent: Sequence[str] = (),
+        detail: str | None = None,
     ) -> None:
-        """What an operator sent, kept as the assistant's side of the history Gemini gets."""
+        """What an operator sent, kept as the assistant's side of the history Gemini gets;
+        `sent`: the ids Meta gave its messages (kept already), whose statuses the line shows."""
         now = time.time()
         async with self._db.transaction() as conn:
-            await conn.execute(
-                turns.insert(),
+            added = await conn.execute(
+                turns.insert().returning(turns.c.id),
                 [
                     {
                         "conversation_key": conversation_key,
                         "role": Role.MODEL.value,
                         "text": text,
                         "author": operator,
+                        "detail": detail[:255] if detail else None,
                         "created_at": now,
                     }
                     for text in parts
                 ],
             )
+            turn_ids = [row.id for row in added]
+            if sent and turn_ids:
+                await conn.execute(
+                    update(sent_messages)
+                    .where(sent_messages.c.wamid.in_(list(sent)))
+                    .values(turn_id=turn_ids[-1])
+                )
             await conn.execute(
                 update(conversations)
                 .where(conversations.c.conversation_key == conversation_key)

@@ -1,4 +1,4 @@
-"""The store: one database and the tables' keepers (recorder, inbox, conversations, rate limits)."""
+"""The store: one database and the tables' keepers (recorder, inbox, conversations, delivery...)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
+from storage.delivery import Deliveries
 from storage.inbox import Inbox
 from storage.knowledge import KnowledgeStores
 from storage.operators import Operators
@@ -34,7 +35,8 @@ class Store:
         self.conversations = Conversations(db)
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)
-        self.transcripts = Transcripts(db)
+        self.delivery = Deliveries(db)
+        self.transcripts = Transcripts(db, self.delivery)
         self.knowledge = KnowledgeStores(db)
         self.tokens = RefusedTokens(db)
         self.usage = Usage(db)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 
+from domain.delivery import Delivery, of_line
 from domain.types import ConversationState, Role, ToolCallRecord
 from storage.database import Database
+from storage.delivery import Deliveries, LineDeliveries
 from storage.schema import conversations, turns
 from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
 
@@ -48,6 +51,7 @@ class Entry:
     detail: str | None
     sources: tuple[str, ...]
     tool_calls: tuple[ToolCallRecord, ...] = ()
+    delivery: Delivery | None = None  # the user's side of a message sent to them
 
 
 def tool_calls_of(stored: str | None) -> tuple[ToolCallRecord, ...]:
@@ -60,6 +64,17 @@ def tool_calls_of(stored: str | None) -> tuple[ToolCallRecord, ...]:
     )
 
 
+def _delivery_of(row: Row[Any], lines: LineDeliveries) -> Delivery | None:
+    """What became of the messages a transcript line was sent as: an operator's message or a
+    template by its own id, an answer by the inbound message it answered."""
+    if row.role != Role.MODEL.value:
+        return None
+    parts = lines.by_turn.get(row.id)
+    if parts is None and row.inbox_id is not None:
+        parts = lines.by_inbox.get(row.inbox_id)
+    return of_line(parts or [])
+
+
 def _like(search: str) -> str:
     escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped.lower()}%"
@@ -68,8 +83,9 @@ def _like(search: str) -> str:
 class Transcripts:
     """Read-only queries for the console; every write goes through ConversationStates."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, deliveries: Deliveries) -> None:
         self._db = db
+        self._deliveries = deliveries
 
     async def listed(
         self,
@@ -100,7 +116,8 @@ class Transcripts:
         return [Listed(conversation_of(row), (row.preview or "")[:PREVIEW_CHARS]) for row in rows]
 
     async def entries(self, conversation_key: str) -> list[Entry]:
-        """The newest TRANSCRIPT_LIMIT lines of a conversation, oldest first."""
+        """The newest TRANSCRIPT_LIMIT lines of a conversation, oldest first; what the service
+        sent with its delivery status."""
         query = (
             select(turns)
             .where(turns.c.conversation_key == conversation_key)
@@ -109,6 +126,12 @@ class Transcripts:
         )
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).all()
+        sent = [row for row in rows if row.role == Role.MODEL.value]
+        lines = await self._deliveries.of_lines(
+            conversation_key,
+            inbox_ids=[row.inbox_id for row in sent if row.inbox_id is not None],
+            turn_ids=[row.id for row in sent],
+        )
         return [
             Entry(
                 id=row.id,
@@ -119,6 +142,7 @@ class Transcripts:
                 detail=row.detail,
                 sources=tuple(json.loads(row.sources)) if row.sources else (),
                 tool_calls=tool_calls_of(row.tool_calls),
+                delivery=_delivery_of(row, lines),
             )
             for row in reversed(rows)
         ]

@@ -46,6 +46,7 @@ OTHER_VARIABLES: dict[str, tuple[str, str]] = {
     "TEST_WORKERS": ("`make test`", "test processes (`auto`: one per core)"),
     "PYTEST_ARGS": ("`make test`, `make faults`", "more arguments for pytest"),
     "BENCH_KEEP_LOGS": ("`make bench`", "keep the benchmark servers' logs"),
+    "LABEL": ("`make profile`", "names the flame graphs and the profile table's rows"),
     "PYTHON_VERSION": ("Render", "the Python version Render installs (as `.python-version`)"),
     "HTTPS_PROXY": ("the HTTP clients", "a proxy for Gemini and the Graph API"),
     "SHOP_API_TOKEN": (

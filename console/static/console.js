@@ -1,7 +1,7 @@
 // The console's only script. Every page works without it; it makes them live: lists and
 // transcripts refresh every few seconds (documents while some are processing), times show in
 // the browser's time zone, a reply being typed survives a refresh, a file too large for an
-// upload is refused before it is sent. Nothing here inserts text as HTML except the server's
+// upload is refused before it is sent, a chosen template shows its parameters' fields. Nothing here inserts text as HTML except the server's
 // own partials.
 "use strict";
 
@@ -101,11 +101,46 @@
     });
   }
 
+  // The template form: choosing a template shows its body and one field per parameter at
+  // once (without the script, the form's Choose button asks the server for them).
+  function templateForm(select) {
+    var fields = document.getElementById(select.getAttribute("data-template-parameters"));
+    var body = document.getElementById(select.getAttribute("data-template-body"));
+    var choose = select.form.querySelector("[data-choose]");
+    if (!fields) return;
+    if (choose) choose.hidden = true;
+    select.addEventListener("change", function () {
+      var option = select.options[select.selectedIndex];
+      var labels = option.getAttribute("data-labels") || "";
+      fields.replaceChildren();
+      labels.split("\n").filter(Boolean).forEach(function (text, index) {
+        var label = document.createElement("label");
+        var input = document.createElement("input");
+        input.id = "parameter-" + (index + 1);
+        input.name = "parameter";
+        input.type = "text";
+        input.maxLength = 1024;
+        input.autocomplete = "off";
+        label.htmlFor = input.id;
+        label.textContent = text;
+        fields.append(label, input);
+      });
+      if (!fields.children.length) {
+        var none = document.createElement("p");
+        none.className = "hint";
+        none.textContent = fields.getAttribute("data-none");
+        fields.append(none);
+      }
+      if (body) body.textContent = option.getAttribute("data-body") || "";
+    });
+  }
+
   function start() {
     localTimes(document);
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("textarea[data-draft]").forEach(keepDraft);
     document.querySelectorAll("input[type=file][data-max-bytes]").forEach(sizeLimit);
+    document.querySelectorAll("select[data-template-parameters]").forEach(templateForm);
     confirmations();
     if (document.querySelector("[data-keep-bottom]")) toBottom();
   }

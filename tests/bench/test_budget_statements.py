@@ -27,7 +27,10 @@ def capture(store: Store) -> list[str]:
 async def test_the_bench_runs_the_statements_of_one_answered_message(
     tmp_path: Path, fakes: FakeUpstreams
 ) -> None:
-    settings = make_settings(f"sqlite:///{tmp_path}/app.db", rate_limit_per_minute=12)
+    # No timed polls for work: one landing between two of its statements would move them.
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/app.db", rate_limit_per_minute=12, poll_interval_seconds=60
+    )
     async with running_app(settings, fakes) as app:
         await app.post(text_payload("warm up", message_id="wamid.warm"))
         await app.settle()

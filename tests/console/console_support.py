@@ -140,6 +140,7 @@ ACTIONS = [
     "/console/conversations/{id}/take-over",
     "/console/conversations/{id}/hand-back",
     "/console/conversations/{id}/reply",
+    "/console/conversations/{id}/template",
     "/console/operators",
     "/console/operators/{operator}",
     "/console/operators/{operator}/remove",

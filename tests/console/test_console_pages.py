@@ -127,7 +127,7 @@ async def test_transcript_oldest_first_with_authors_sources_and_events(database_
     for name in ("Take over", "Hand back", "Send", "Sign out"):
         assert f">{name}</button>" in html
     assert '<label for="reply">Reply</label>' in html
-    assert html.count("<time datetime=") == 4
+    assert html.count("<time datetime=") == 5  # the four lines and the window's end
 
 
 async def test_take_over_reply_and_hand_back_say_what_happened(database_url: str) -> None:

@@ -208,3 +208,24 @@ def test_a_placeholder_token_variable_names_the_word_at_start_up_never_the_value
 def test_the_example_tenants_file_is_valid(tokens: None) -> None:
     loaded = settings(tenants_file=ROOT / "examples" / "tenants.toml")
     assert loaded.businesses.names() == ["Padaria Central", "Oficina do Zé"]
+
+
+def test_each_business_has_its_whatsapp_business_account_else_the_deployments(
+    tmp_path: Path, tokens: None
+) -> None:
+    text = TWO_BUSINESSES.replace(
+        "daily_budget_usd = 2.5\n", 'daily_budget_usd = 2.5\nwaba_id = " 555000111 "\n'
+    )
+    s = settings(tenants_file=tenants_file(tmp_path, text), whatsapp_business_account_id="777")
+    assert [b.waba_id for b in s.businesses] == ["555000111", "777"]
+    without = settings(tenants_file=tenants_file(tmp_path), whatsapp_business_account_id="")
+    assert [b.waba_id for b in without.businesses] == [None, None]
+
+
+@pytest.mark.parametrize("value", ["WABA-123", "12 34", "your-waba-id"])
+def test_a_whatsapp_business_account_id_is_digits(value: str, tmp_path: Path, tokens: None) -> None:
+    assert "WhatsApp Business Account ID" in refusal(
+        tenants_file=tenants_file(tmp_path), whatsapp_business_account_id=value
+    )
+    text = TWO_BUSINESSES.replace("daily_budget_usd = 2.5\n", f'waba_id = "{value}"\n')
+    assert "WhatsApp Business Account ID" in refusal(tenants_file=tenants_file(tmp_path, text))

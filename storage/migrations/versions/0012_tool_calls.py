@@ -2,7 +2,7 @@
 the answer's turn for the console's transcript.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-10
 """
 
@@ -12,9 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-# The head when this was written; 0011 is written beside it, and whichever merges second
-# points its down_revision at the other.
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

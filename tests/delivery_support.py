@@ -1,0 +1,124 @@
+"""Delivery and templates in tests: Meta's statuses webhook, its list of a WhatsApp Business
+Account's templates faked at the HTTP level (respx), and the check every template the service
+sends must pass (tests/schemas/template_message.schema.json, and Meta's own OpenAPI description
+when META_OPENAPI_SPEC names a copy of it)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import respx
+from helpers import GRAPH_BASE, FakeUpstreams, load_payload
+
+WABA_ID = "102290129340398"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "template_message.schema.json"
+
+
+def template_entry(
+    name: str,
+    body: str,
+    *,
+    language: str = "pt_BR",
+    category: str = "UTILITY",
+    status: str = "APPROVED",
+    named: bool = False,
+    more: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One entry of `GET /{version}/{WABA id}/message_templates`, as Meta lists it."""
+    entry: dict[str, Any] = {
+        "id": f"9{abs(hash((name, language))) % 10**14}",
+        "name": name,
+        "language": language,
+        "status": status,
+        "category": category,
+        "components": [{"type": "BODY", "text": body}, *(more or [])],
+    }
+    if named:
+        entry["parameter_format"] = "NAMED"
+    return entry
+
+
+@dataclass
+class FakeTemplates:
+    """The templates endpoint, in pages of `page_size`, following Meta's cursors."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    page_size: int = 2
+    requests: list[httpx.Request] = field(default_factory=list)
+    queue: list[httpx.Response] = field(default_factory=list)
+
+    def install(self, router: respx.Router) -> None:
+        router.get(
+            url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<waba>\d+)/message_templates(\?.*)?$"
+        ).mock(side_effect=self._list)
+
+    def _list(self, request: httpx.Request, waba: str) -> httpx.Response:
+        self.requests.append(request)
+        if self.queue:
+            return self.queue.pop(0)
+        if waba != WABA_ID:
+            return httpx.Response(400, json={"error": {"message": "Unknown WABA", "code": 100}})
+        after = request.url.params.get("after", "")
+        start = int(after.removeprefix("cursor-")) if after else 0
+        page = self.entries[start : start + self.page_size]
+        paging: dict[str, Any] = {
+            "cursors": {"before": f"cursor-{start}", "after": f"cursor-{start + len(page)}"}
+        }
+        if start + len(page) < len(self.entries):
+            # Meta's next address; the client follows the cursor under its own base URL instead.
+            paging["next"] = f"https://elsewhere.test/v25.0/{waba}/message_templates?after=x"
+        return httpx.Response(200, json={"data": copy.deepcopy(page), "paging": paging})
+
+
+def template_sends(graph_calls: list[tuple[dict[str, Any], int]]) -> list[dict[str, Any]]:
+    """Template messages posted to Meta, accepted or not."""
+    return [body for body, _ in graph_calls if body.get("type") == "template"]
+
+
+def check_template_message(body: dict[str, Any]) -> None:
+    """Raise unless `body` is a template message as the contract and Meta describe it."""
+    jsonschema.validate(body, json.loads(SCHEMA.read_text(encoding="utf-8")))
+    spec = os.environ.get("META_OPENAPI_SPEC")
+    if spec:
+        jsonschema.validate(body, _metas_template_message(Path(spec)))
+
+
+def _metas_template_message(path: Path) -> dict[str, Any]:
+    """TemplateMessage of Meta's OpenAPI description (facebook/openapi), its references kept.
+
+    Meta's LanguageObject requires `policy`, which Meta's guides and the contract leave out;
+    that one requirement is dropped.
+    """
+    yaml: Any = importlib.import_module("yaml")  # PyYAML comes with schemathesis
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    schemas = copy.deepcopy(document["components"]["schemas"])
+    schemas["LanguageObject"]["required"] = ["code"]
+    return {"$ref": "#/components/schemas/TemplateMessage", "components": {"schemas": schemas}}
+
+
+def statuses_payload(*events: tuple[str, str] | tuple[str, str, int, str]) -> dict[str, Any]:
+    """Meta's statuses webhook with these (wamid, status[, error code, error title]) events."""
+    payload = copy.deepcopy(load_payload("statuses"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["statuses"][0]
+    value["statuses"] = []
+    for event in events:
+        status = {**copy.deepcopy(template), "id": event[0], "status": event[1]}
+        if len(event) == 4:
+            status["errors"] = [{"code": event[2], "title": event[3], "message": event[3]}]
+        value["statuses"].append(status)
+    return payload
+
+
+def last_wamid(fakes: FakeUpstreams) -> str:
+    """The id the fake Meta gave the latest message sent (`wamid.out-<its call's index>`)."""
+    sends = [i for i, (body, _) in enumerate(fakes.graph_calls) if body.get("type")]
+    return f"wamid.out-{sends[-1]}"
