@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any, cast
 
 import httpx
 from fastapi import Depends, FastAPI, Request, Response
@@ -27,12 +27,6 @@ from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
 from webhook.events import StatusUpdate, WebhookEvents, parse_webhook
 from whatsapp import SIGNATURE_HEADER, verify_signature
-
-if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
-    from console.data import ConsoleData  # and the console only when it is on
-    from console.knowledge_data import KnowledgeData
-    from console.usage_data import UsageData
-
 
 log = logging.getLogger("main")
 
@@ -233,18 +227,12 @@ def create_app(
     settings: Settings | None = None,
     *,
     graph_transport: httpx.AsyncBaseTransport | None = None,
-    console_data: ConsoleData | None = None,
-    knowledge_data: KnowledgeData | None = None,
-    usage_data: UsageData | None = None,
 ) -> FastAPI:
     """Build the app; without `settings` they are read from the environment and `.env`
     (given ones are checked as start-up checks them: their files read, their folders probed).
 
     `graph_transport` replaces the network under the Graph API client (the playground
-    prints what would be sent to WhatsApp instead of sending it). `console_data` is what the
-    console shows and acts on (with CONSOLE_PASSWORD set); None: the lifespan provides it.
-    `knowledge_data` is the Knowledge page's documents, likewise, and `usage_data` the Usage
-    page's figures.
+    prints what would be sent to WhatsApp instead of sending it).
     """
     settings = load_settings() if settings is None else checked(settings)
     configure_logging(settings)
@@ -260,7 +248,7 @@ def create_app(
     if settings.console_enabled:  # off: no route under /console at all, so each one is 404
         from console.app import add_console
 
-        add_console(app, settings, console_data, knowledge_data, usage_data)
+        add_console(app, settings)
     return app
 
 

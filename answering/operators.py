@@ -86,15 +86,18 @@ class OperatorDesk:
         )
         log.info("conversation %s handed back", short_hash(conversation.conversation_key))
 
-    async def reply(self, conversation: Conversation, operator: str, text: str) -> Sent:
+    async def reply(
+        self, conversation: Conversation, operator: str, text: str, *, now: float | None = None
+    ) -> Sent:
         """Send `text` as the assistant would (WhatsApp formatting, parts of at most 4096
-        characters, paced), taking the conversation over first if another had it."""
+        characters, paced), taking the conversation over first if another had it; refused
+        outside WhatsApp's window as of `now` (the console's clock; None: the time)."""
         text = text.strip()
         if not text:
             return Sent(False, "Write a reply first.")
         if len(text) > MAX_REPLY_CHARS:
             return Sent(False, f"That reply is too long: at most {MAX_REPLY_CHARS} characters.")
-        refusal = outside_window(conversation, time.time())
+        refusal = outside_window(conversation, time.time() if now is None else now)
         if refusal is not None:
             return Sent(False, refusal)
         graph = self._graphs.get(conversation.phone_number_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -13,13 +13,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from config import Settings
-from console import conversations, knowledge, login, operators, template_sending, usage
-from console.data import ConsoleData, EmptyConsoleData
-from console.knowledge_data import EmptyKnowledgeData, KnowledgeData
-from console.signin import ensure_admin
-from console.usage_data import EmptyUsageData, UsageData
+from console import conversations, knowledge, operators, signin, template_sending, usage
+from console.sessions import ensure_admin
 from console.web import HERE, PREFIX, Console, ConsoleRoute, not_found, same_site, secure
-from storage.store import Store
+
+if TYPE_CHECKING:
+    from answering.operators import OperatorDesk
+    from answering.templates import TemplateDesk
+    from documents.library import Library
+    from storage.store import Store
 
 
 class ConsoleStatic(StaticFiles):
@@ -41,23 +43,13 @@ async def nothing_here(request: Request, rest: str) -> Response:
     raise not_found()
 
 
-def add_console(
-    app: FastAPI,
-    settings: Settings,
-    data: ConsoleData | None,
-    knowledge_data: KnowledgeData | None = None,
-    usage_data: UsageData | None = None,
-) -> None:
+def add_console(app: FastAPI, settings: Settings) -> None:
     """Register the console after the service's own routes, so none of them (the webhook
     above all) matches any later or pays for any of this."""
     app.state.console = Console(settings)
-    app.state.console_data = data  # None: start_console chooses
-    app.state.knowledge_data = knowledge_data  # likewise
-    app.state.usage_data = usage_data  # likewise
-    app.state.templates = None  # the lifespan's TemplateDesk, with the store's console data
     get: list[tuple[str, Callable[..., Any]]] = [
         (PREFIX, conversations.conversation_list),
-        (f"{PREFIX}/login", login.login_page),
+        (f"{PREFIX}/login", signin.login_page),
         (f"{PREFIX}/live/list", conversations.conversation_rows),
         (f"{PREFIX}/conversations/{{conversation_id}}", conversations.conversation_page),
         (f"{PREFIX}/live/conversations/{{conversation_id}}", conversations.conversation_live),
@@ -67,8 +59,8 @@ def add_console(
         (f"{PREFIX}/usage", usage.usage_page),
     ]
     post: list[tuple[str, Callable[..., Any]]] = [
-        (f"{PREFIX}/login", login.login),
-        (f"{PREFIX}/logout", login.logout),
+        (f"{PREFIX}/login", signin.login),
+        (f"{PREFIX}/logout", signin.logout),
         (f"{PREFIX}/conversations/{{conversation_id}}/take-over", conversations.take_over),
         (f"{PREFIX}/conversations/{{conversation_id}}/hand-back", conversations.hand_back),
         (f"{PREFIX}/conversations/{{conversation_id}}/reply", conversations.reply),
@@ -109,19 +101,15 @@ def add_console(
     )
 
 
-async def start_console(app: FastAPI, store: Store) -> None:
-    """At start-up, before answering starts: the admin's password, and the data the pages show,
-    documents and usage (what create_app was given or the lifespan set; else empty ones that
-    list nothing, refuse uploads, and count nothing)."""
+async def start_console(
+    app: FastAPI, store: Store, desk: OperatorDesk, template_desk: TemplateDesk, library: Library
+) -> Console:
+    """At start-up, before answering starts: what the pages reach, and the admin's password."""
     console: Console = app.state.console
+    console.start(store, desk, template_desk, library)
     password = console.settings.console_password
     if password is not None:
         await ensure_admin(
             store.operators, console.passwords, password.get_secret_value(), console.clock()
         )
-    if app.state.console_data is None:
-        app.state.console_data = EmptyConsoleData()
-    if app.state.knowledge_data is None:
-        app.state.knowledge_data = EmptyKnowledgeData(app.state.console_data.business_names())
-    if app.state.usage_data is None:
-        app.state.usage_data = EmptyUsageData(app.state.console_data.business_names())
+    return console

@@ -3,36 +3,140 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Form, Request, Response
 
-from console.data import ConversationState, ConversationSummary
+from answering.handoff import HANDOFF_REQUESTED, TIMED_OUT
+from answering.operators import HANDED_BACK, TAKEN_OVER
 from console.template_form import template_context
 from console.web import (
     PREFIX,
     OperatorDep,
-    data_of,
+    console_of,
     not_found,
     now_of,
     redirect_with_flash,
     render,
 )
+from console.words import refused_by_meta, status_word
+from domain.businesses import Businesses
+from domain.types import ConversationState, Role, ToolCallRecord
+from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import short_hash
+from storage.conversations import RESET_EVENT
 from storage.operators import Operator
+from storage.states import Conversation
+from storage.transcripts import Entry
 
 log = logging.getLogger("console")
 
 WINDOW_SECONDS = 24 * 3600  # WhatsApp's customer-service window
-MAX_REPLY_CHARS = 8000  # the data layer splits a reply into parts of at most 4096
+MAX_REPLY_CHARS = 8000  # the operator desk splits a reply into parts of at most 4096
 MAX_SEARCH_CHARS = 100
+LIST_LIMIT = 200
 FILTERS: list[tuple[str, str]] = [
     ("", "All"),
     (ConversationState.WAITING.value, "Waiting"),
     (ConversationState.OPERATOR.value, "With a person"),
     (ConversationState.ASSISTANT.value, "Assistant"),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# A stored conversation as the pages show it
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One conversation as the list and its page head show it."""
+
+    id: int
+    business: str  # the business's name (its number id once it is no longer configured)
+    name: str  # the profile name; else the number; else the username or business-scoped id
+    number: str  # the user's WhatsApp number (`wa_id`), digits; "" when Meta sent none
+    state: ConversationState
+    operator: str | None  # the operator who has it (state OPERATOR)
+    last_activity: float  # epoch seconds
+    preview: str  # a short extract of the newest message
+    last_user_at: float | None  # when the user last wrote (WhatsApp's 24-hour window)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    """One line of a transcript: a message, or an event (a takeover, say) in words."""
+
+    id: int
+    at: float  # epoch seconds
+    author: Literal["user", "assistant", "operator", "event"]
+    text: str
+    operator: str | None = None  # who sent it (operator messages) or did it (events)
+    sources: tuple[str, ...] = ()  # titles of the documents an assistant answer drew on
+    tool_calls: tuple[ToolCallRecord, ...] = ()  # the business's API, called for an answer
+    delivery: str | None = None  # a sent message's latest status, in words (console/words.py)
+
+
+def summary(
+    conversation: Conversation, businesses: Businesses, preview: str = ""
+) -> ConversationSummary:
+    business = businesses.get(conversation.phone_number_id)
+    # `recipient` is the wa_id whenever Meta sent one; `user_id` may be a business-scoped id.
+    number = conversation.recipient if conversation.recipient.isdigit() else ""
+    return ConversationSummary(
+        id=conversation.id,
+        business=business.name if business else conversation.phone_number_id,
+        name=conversation.profile_name or number or conversation.user_id,
+        number=number,
+        state=conversation.state,
+        operator=conversation.operator,
+        last_activity=conversation.last_activity_at,
+        preview=preview,
+        last_user_at=conversation.last_user_at,
+    )
+
+
+def event_text(entry: Entry, timeout_hours: float) -> str:
+    """An event in words, for the transcript (the page adds who did it)."""
+    if entry.text == HANDOFF_REQUESTED:
+        return "Asked for a person" + (f": {entry.detail}" if entry.detail else "")
+    if entry.text == TAKEN_OVER:
+        return "Taken over"
+    if entry.text == HANDED_BACK:
+        return "Handed back to the assistant"
+    if entry.text == TIMED_OUT:
+        return f"Back to the assistant: no operator message for {timeout_hours:g} hours"
+    if entry.text == RESET_EVENT:
+        return "The customer started a fresh conversation"
+    return entry.text
+
+
+def transcript_entry(entry: Entry, timeout_hours: float) -> TranscriptEntry:
+    """A stored line as the operator reads it: answers as the customer saw them on WhatsApp."""
+    if entry.role == "event":
+        text = event_text(entry, timeout_hours)
+        return TranscriptEntry(entry.id, entry.at, "event", text, entry.author)
+    if entry.role == Role.USER.value:
+        return TranscriptEntry(entry.id, entry.at, "user", entry.text)
+    text, delivery = markdown_to_whatsapp(entry.text), status_word(entry.delivery)
+    if entry.author:
+        return TranscriptEntry(
+            entry.id, entry.at, "operator", text, entry.author, delivery=delivery
+        )
+    return TranscriptEntry(
+        entry.id,
+        entry.at,
+        "assistant",
+        text,
+        sources=entry.sources,
+        tool_calls=entry.tool_calls,
+        delivery=delivery,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The list
 
 
 def list_query(state: str, search: str) -> str:
@@ -49,13 +153,17 @@ def parse_filters(state: str, q: str) -> tuple[ConversationState | None, str]:
 
 async def list_context(request: Request, operator: Operator, state: str, q: str) -> dict[str, Any]:
     chosen, search = parse_filters(state, q)
-    data = data_of(request)
-    conversations = await data.conversations(
-        businesses=operator.scope, state=chosen, search=search or None
+    console = console_of(request)
+    businesses = console.settings.businesses
+    numbers = None  # the admin: every business, those since taken out of the tenants file too
+    if operator.scope is not None:
+        numbers = [b.phone_number_id for b in businesses if b.name in operator.scope]
+    listed = await console.store.transcripts.listed(
+        phone_number_ids=numbers, state=chosen, search=search or None, limit=LIST_LIMIT
     )
     return {
-        "conversations": conversations,
-        "show_business": len(data.business_names()) > 1,
+        "conversations": [summary(item.conversation, businesses, item.preview) for item in listed],
+        "show_business": len(businesses) > 1,
         "filtered": bool(chosen or search),
     }
 
@@ -89,32 +197,39 @@ async def conversation_rows(
     return render(request, "_conversation_rows.html", partial=True, **context)
 
 
-async def visible(
-    request: Request, operator: Operator, conversation_id: int
-) -> ConversationSummary:
+# ---------------------------------------------------------------------------------------------
+# One conversation
+
+
+async def visible(request: Request, operator: Operator, conversation_id: int) -> Conversation:
     """The conversation, if this operator serves its business; otherwise 404, as if absent."""
-    summary = await data_of(request).conversation(conversation_id)
-    if summary is None:
+    found = await console_of(request).store.states.get(conversation_id)
+    if found is None:
         raise not_found()
-    if operator.scope is not None and summary.business not in operator.scope:
-        raise not_found()
-    return summary
+    if operator.scope is not None:
+        business = console_of(request).settings.businesses.get(found.phone_number_id)
+        if business is None or business.name not in operator.scope:
+            raise not_found()
+    return found
 
 
 async def conversation_context(
     request: Request, operator: Operator, conversation_id: int
 ) -> dict[str, Any]:
-    summary = await visible(request, operator, conversation_id)
-    data = data_of(request)
-    last_user_at = summary.last_user_at
+    conversation = await visible(request, operator, conversation_id)
+    console = console_of(request)
+    timeout = console.settings.handoff_timeout_hours
+    stored = await console.store.transcripts.entries(conversation.conversation_key)
+    last_user_at = conversation.last_user_at
     return {
-        "c": summary,
-        "entries": await data.transcript(conversation_id),
-        "show_business": len(data.business_names()) > 1,
+        "conversation": conversation,
+        "c": summary(conversation, console.settings.businesses),
+        "entries": [transcript_entry(entry, timeout) for entry in stored],
+        "show_business": len(console.settings.businesses) > 1,
         "window_closed": last_user_at is None or now_of(request) - last_user_at > WINDOW_SECONDS,
         "window_until": window_until(last_user_at, now_of(request)),
-        "mine": summary.state == ConversationState.OPERATOR
-        and summary.operator == operator.username,
+        "mine": conversation.state == ConversationState.OPERATOR
+        and conversation.operator == operator.username,
     }
 
 
@@ -129,7 +244,8 @@ async def conversation_page(
     request: Request, operator: OperatorDep, conversation_id: int, template: str = ""
 ) -> Response:
     context = await conversation_context(request, operator, conversation_id)
-    forms = await template_context(request, context["c"], template)
+    conversation = context.pop("conversation")
+    forms = await template_context(request, conversation, template)
     return render(request, "conversation.html", max_reply=MAX_REPLY_CHARS, **context, **forms)
 
 
@@ -141,20 +257,24 @@ async def conversation_live(
     return render(request, "_conversation.html", partial=True, **context)
 
 
+# ---------------------------------------------------------------------------------------------
+# Actions
+
+
 def back_to(request: Request, conversation_id: int, kind: str, text: str) -> Response:
     return redirect_with_flash(request, f"{PREFIX}/conversations/{conversation_id}", kind, text)
 
 
 async def take_over(request: Request, operator: OperatorDep, conversation_id: int) -> Response:
-    await visible(request, operator, conversation_id)
-    await data_of(request).take_over(conversation_id, operator.username)
+    conversation = await visible(request, operator, conversation_id)
+    await console_of(request).desk.take_over(conversation, operator.username)
     log.info("conversation %d taken over by %s", conversation_id, _who(operator))
     return back_to(request, conversation_id, "ok", "You took over this conversation.")
 
 
 async def hand_back(request: Request, operator: OperatorDep, conversation_id: int) -> Response:
-    await visible(request, operator, conversation_id)
-    await data_of(request).hand_back(conversation_id, operator.username)
+    conversation = await visible(request, operator, conversation_id)
+    await console_of(request).desk.hand_back(conversation, operator.username)
     log.info("conversation %d handed back by %s", conversation_id, _who(operator))
     return back_to(request, conversation_id, "ok", "Handed back: the assistant answers again.")
 
@@ -165,22 +285,24 @@ async def reply(
     conversation_id: int,
     text: Annotated[str, Form()] = "",
 ) -> Response:
-    await visible(request, operator, conversation_id)
+    conversation = await visible(request, operator, conversation_id)
     text = text.strip()
     if not text:
         return back_to(request, conversation_id, "error", "Write a reply first.")
     if len(text) > MAX_REPLY_CHARS:
         message = f"Not sent: a reply can have at most {MAX_REPLY_CHARS} characters."
         return back_to(request, conversation_id, "error", message)
-    result = await data_of(request).send_reply(conversation_id, operator.username, text)
+    desk = console_of(request).desk
+    sent = await desk.reply(conversation, operator.username, text, now=now_of(request))
     log.info(
         "reply to conversation %d by %s %s",
         conversation_id,
         _who(operator),
-        "sent" if result.sent else "refused",
+        "sent" if sent.sent else "refused",
     )
-    if not result.sent:
-        reason = result.reason or "WhatsApp did not accept it."
+    if not sent.sent:
+        reason = refused_by_meta(sent.refused) if sent.refused else sent.reason
+        reason = reason or "WhatsApp did not accept it."
         return back_to(request, conversation_id, "error", f"Not sent. {reason}")
     return back_to(request, conversation_id, "sent", "Sent.")
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Form, Request, Response
 
-from console.knowledge_data import KnowledgeData, KnowledgeRefused
 from console.knowledge_upload import UploadProblem, human_size, read_upload
-from console.web import PREFIX, OperatorDep, not_found, redirect_with_flash, render
+from console.web import PREFIX, OperatorDep, console_of, not_found, redirect_with_flash, render
+from documents.filesearch import KnowledgeError
+from documents.sync import MIME_TYPES
+from domain.businesses import Business
 from ops.logs import short_hash
 from storage.operators import Operator
 
@@ -21,28 +23,25 @@ STATES = {"active": "Ready", "pending": "Processing", "failed": "Failed"}
 SOURCES = {"folder": "From the folder", "console": "Uploaded here"}
 
 
-def knowledge_of(request: Request) -> KnowledgeData:
-    return cast(KnowledgeData, request.app.state.knowledge_data)
-
-
 # ---------------------------------------------------------------------------------------------
 # Which business
 
 
-def served(request: Request, operator: Operator) -> list[str]:
+def served(request: Request, operator: Operator) -> list[Business]:
     """The businesses with documents this operator may act for (the admin: all)."""
-    names = knowledge_of(request).business_names()
-    return names if operator.scope is None else [n for n in names if n in operator.scope]
+    businesses = console_of(request).settings.businesses
+    return [b for b in businesses if operator.scope is None or b.name in operator.scope]
 
 
-def chosen(request: Request, operator: Operator, business: str) -> str | None:
+def chosen(request: Request, operator: Operator, business: str) -> Business | None:
     """The business asked for, or the first served when none is; another's answers 404."""
     businesses = served(request, operator)
     if not business:
         return businesses[0] if businesses else None
-    if business not in businesses:
+    found = next((b for b in businesses if b.name == business), None)
+    if found is None:
         raise not_found()
-    return business
+    return found
 
 
 def page_url(business: str) -> str:
@@ -57,16 +56,16 @@ def back(request: Request, business: str, kind: str, text: str) -> Response:
 # The page, and its table alone for live updates
 
 
-async def listing(request: Request, business: str) -> dict[str, Any]:
+async def listing(request: Request, business: Business) -> dict[str, Any]:
     """The table's context: the documents by title, or the reason Google gave none."""
     try:
-        documents = await knowledge_of(request).documents(business)
+        documents = await console_of(request).library.documents(business)
         problem = None
-    except KnowledgeRefused as refused:
-        documents, problem = [], refused.reason
-    documents.sort(key=lambda d: (d.title.casefold(), d.name))
+    except KnowledgeError as exc:
+        documents, problem = [], f"Gemini File Search could not be reached: {exc.reason}"
+    documents.sort(key=lambda d: (d.display_name.casefold(), d.name))
     return {
-        "business": business,
+        "business": business.name,
         "documents": documents,
         "problem": problem,
         "processing": any(d.state == "pending" for d in documents),
@@ -74,35 +73,37 @@ async def listing(request: Request, business: str) -> dict[str, Any]:
         "states": STATES,
         "sources": SOURCES,
         "size": human_size,
-        "live_url": f"{PREFIX}/live/knowledge?{urlencode({'business': business})}",
+        "live_url": f"{PREFIX}/live/knowledge?{urlencode({'business': business.name})}",
     }
 
 
 async def knowledge_page(request: Request, operator: OperatorDep, business: str = "") -> Response:
-    name = chosen(request, operator, business)
-    businesses = served(request, operator)
-    knowledge = knowledge_of(request)
-    allowed = sorted(knowledge.allowed_types())
+    found = chosen(request, operator, business)
+    name = found.name if found else None
+    limit = console_of(request).max_upload_bytes
+    allowed = sorted(MIME_TYPES)
     context: dict[str, Any] = {
         "business": name,
-        "businesses": [(b, page_url(b), b == name) for b in businesses],
+        "businesses": [
+            (b.name, page_url(b.name), b.name == name) for b in served(request, operator)
+        ],
         "accept": ",".join(allowed),
         "allowed": ", ".join(allowed),
-        "max_bytes": knowledge.max_upload_bytes(),
-        "max_size": human_size(knowledge.max_upload_bytes()),
+        "max_bytes": limit,
+        "max_size": human_size(limit),
         "upload_url": f"{PAGE}/upload?{urlencode({'business': name or ''})}",
     }
-    if name is not None:
-        context.update(await listing(request, name))
+    if found is not None:
+        context.update(await listing(request, found))
     return render(request, "knowledge.html", **context)
 
 
 async def knowledge_rows(request: Request, operator: OperatorDep, business: str = "") -> Response:
     """The documents' table alone, which the page's script swaps in while some are processing."""
-    name = chosen(request, operator, business)
-    if name is None:
+    found = chosen(request, operator, business)
+    if found is None:
         raise not_found()
-    return render(request, "_knowledge_rows.html", partial=True, **await listing(request, name))
+    return render(request, "_knowledge_rows.html", partial=True, **await listing(request, found))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,28 +111,29 @@ async def knowledge_rows(request: Request, operator: OperatorDep, business: str 
 
 
 async def upload(request: Request, operator: OperatorDep, business: str = "") -> Response:
-    """Check the document (size, type) before handing it on; a refusal hands on nothing."""
-    name = chosen(request, operator, business)
-    if name is None:
+    """Check the document (size, type) before handing it on; a refusal hands on nothing.
+    Google processes it in the background: the page lists it as Processing meanwhile."""
+    found = chosen(request, operator, business)
+    if found is None:
         raise not_found()
-    knowledge = knowledge_of(request)
-    limit = knowledge.max_upload_bytes()
+    console = console_of(request)
     try:
-        document = await read_upload(request, limit, knowledge.allowed_types())
+        document = await read_upload(request, console.max_upload_bytes, MIME_TYPES)
     except UploadProblem as problem:
         log.info("knowledge upload by %s refused: %s", _who(operator), problem.kind)
         if problem.too_large:
             return render(
-                request, "knowledge_refused.html", 413, message=problem.reason, back=page_url(name)
+                request,
+                "knowledge_refused.html",
+                413,
+                message=problem.reason,
+                back=page_url(found.name),
             )
-        return back(request, name, "error", problem.reason)
-    try:
-        await knowledge.upload(name, document.filename, document.data, document.mime_type)
-    except KnowledgeRefused as refused:
-        return back(request, name, "error", f"Not uploaded. {refused.reason}")
+        return back(request, found.name, "error", problem.reason)
+    console.uploads.start(console.library, found, document)
     log.info("knowledge upload by %s: %d bytes", _who(operator), len(document.data))
     text = f"Uploaded {document.filename}. The assistant uses it once it is Ready."
-    return back(request, name, "ok", text)
+    return back(request, found.name, "ok", text)
 
 
 async def delete(
@@ -141,22 +143,24 @@ async def delete(
     document: Annotated[str, Form()] = "",
 ) -> Response:
     """Delete one of the business's documents: only a name its own list shows."""
-    name = chosen(request, operator, business)
-    if name is None or not business:
+    found = chosen(request, operator, business)
+    if found is None or not business:
         raise not_found()
-    knowledge = knowledge_of(request)
+    library = console_of(request).library
     try:
-        found = next((d for d in await knowledge.documents(name) if d.name == document), None)
-        if found is None:
-            return back(request, name, "error", "Not deleted: that document is not there.")
-        await knowledge.delete(name, found.name)
-    except KnowledgeRefused as refused:
-        return back(request, name, "error", f"Not deleted. {refused.reason}")
+        listed = next((d for d in await library.documents(found) if d.name == document), None)
+        if listed is None:
+            return back(request, found.name, "error", "Not deleted: that document is not there.")
+        await library.delete(found, listed.name)
+    except KnowledgeError as exc:
+        return back(
+            request, found.name, "error", f"Not deleted. Gemini File Search refused: {exc.reason}"
+        )
     log.info("knowledge document deleted by %s", _who(operator))
-    text = f"Deleted {found.title}."
-    if found.source == "folder":
+    text = f"Deleted {listed.display_name}."
+    if listed.source == "folder":
         text += " The next sync uploads it again while its file is in the folder."
-    return back(request, name, "ok", text)
+    return back(request, found.name, "ok", text)
 
 
 def _who(operator: Operator) -> str:

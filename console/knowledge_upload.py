@@ -1,8 +1,10 @@
-"""Reading a document uploaded on the Knowledge page: streamed into memory and refused as soon
-as its size or type is wrong, never written to a file."""
+"""A document uploaded on the Knowledge page: streamed into memory and refused as soon as its
+size or type is wrong (never written to a file), then handed to the library in the background."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -14,8 +16,15 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
+from documents.filesearch import KnowledgeError
+
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
+
+    from documents.library import Library
+    from domain.businesses import Business
+
+log = logging.getLogger("console")
 
 FIELD = b"document"  # the form's file input
 FORM_BYTES = 16 * 1024  # what a form adds around its file: boundaries, part headers
@@ -186,3 +195,29 @@ async def read_upload(request: Request, limit: int, allowed: Mapping[str, str]) 
     if not part.data:
         raise UploadProblem("empty", f"Not uploaded: {part.filename} is empty.")
     return Upload(part.filename, part.mime_type, bytes(part.data))
+
+
+class Uploads:
+    """Documents on their way to File Search: the page answers at once and lists an upload as
+    Processing until Gemini is done with it; shutdown waits for those under way."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, library: Library, business: Business, upload: Upload) -> None:
+        task = asyncio.create_task(self._upload(library, business, upload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _upload(self, library: Library, business: Business, upload: Upload) -> None:
+        try:
+            await library.upload(business, upload.filename, upload.data, upload.mime_type)
+        except KnowledgeError as exc:
+            log.warning("a console upload for %s failed: %s", business.name, exc.reason)
+        except Exception:  # a background task: nobody else would see it
+            log.exception("a console upload for %s failed", business.name)
+
+    async def wait(self) -> None:
+        """Until the uploads under way are done (shutdown, tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))

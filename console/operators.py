@@ -9,12 +9,11 @@ from typing import Annotated
 from fastapi import Form, Request, Response
 
 from console.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from console.signin import USERNAME, normalise_username
+from console.sessions import USERNAME, normalise_username
 from console.web import (
     PREFIX,
     AdminDep,
     console_of,
-    data_of,
     not_found,
     operators_of,
     redirect_with_flash,
@@ -33,7 +32,7 @@ Businesses = Annotated[list[str], Form()]
 
 async def operators_page(request: Request, admin: AdminDep) -> Response:
     operators = await operators_of(request).all()
-    names = data_of(request).business_names()
+    names = console_of(request).settings.businesses.names()
     return render(
         request,
         "operators.html",
@@ -72,7 +71,7 @@ async def add_operator(
     problem = password_problem(password)
     if problem:
         return back(request, "error", f"Not added. {problem}")
-    picked = chosen(businesses, data_of(request).business_names())
+    picked = chosen(businesses, console_of(request).settings.businesses.names())
     if picked is None:
         return back(request, "error", "Not added: unknown business.")
     console = console_of(request)
@@ -95,7 +94,7 @@ async def update_operator(
     operator = await operators.get(operator_id)
     if operator is None or operator.is_admin:
         raise not_found()
-    allowed = {*data_of(request).business_names(), *operator.businesses}
+    allowed = {*console_of(request).settings.businesses.names(), *operator.businesses}
     picked = chosen(businesses, allowed)
     if picked is None:
         return back(request, "error", "Not saved: unknown business.")

@@ -1,118 +1,104 @@
-"""Signing operators in and out: the throttle, password checks, sessions, the admin at start-up."""
+"""The console's sign-in page, and the Sign out button's route."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import re
-import secrets
-from dataclasses import dataclass
+import math
+from typing import Annotated
 
-from console.passwords import Passwords
-from ops.logs import short_hash
-from storage.operators import Operator, Operators
+from fastapi import Form, Request, Response
 
-log = logging.getLogger("console")
+from console.sessions import Refused, SignedIn, Throttled, session_operator, sign_in, sign_out
+from console.web import (
+    PREFIX,
+    SESSION_COOKIE,
+    OperatorDep,
+    console_of,
+    now_of,
+    operators_of,
+    redirect,
+    render,
+    safe_next,
+)
 
-ADMIN = "admin"
-THROTTLE_WINDOW_SECONDS = 15 * 60.0
-THROTTLE_FAILURES = 10  # failures per username, or per client address, within the window
-USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
-
-
-def normalise_username(value: str) -> str:
-    """Usernames are compared without case and surrounding spaces."""
-    return value.strip().lower()[:256]
+WRONG = "Wrong username or password."
 
 
-def digest(value: str) -> str:
-    """SHA-256 in hex: what a session token or a throttle key is stored as."""
-    return hashlib.sha256(value.encode()).hexdigest()
+async def login_page(request: Request, next: str = "") -> Response:
+    """The sign-in form; an operator already signed in goes straight on."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        operator = await session_operator(operators_of(request), token, now_of(request))
+        if operator is not None:
+            return redirect(safe_next(next))
+    return login_form(request, next=next)
 
 
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    operator: Operator
-    token: str  # the cookie's value; only its digest is stored
-    expires_at: float
+def login_form(
+    request: Request, status: int = 200, *, next: str = "", error: str | None = None
+) -> Response:
+    return render(request, "login.html", status, error=error, next=safe_next(next), username="")
 
 
-@dataclass(frozen=True, slots=True)
-class Throttled:
-    retry_after: float  # seconds
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A wrong name or password (which one is not said)."""
-
-
-SignInOutcome = SignedIn | Throttled | Refused
-
-
-async def sign_in(
-    operators: Operators,
-    passwords: Passwords,
-    *,
-    username: str,
-    password: str,
-    address: str,
-    now: float,
-    session_seconds: float,
-) -> SignInOutcome:
-    """Check a sign-in attempt and start a session; refused attempts are counted, throttled
-    ones are not even checked (a right password is refused too until the window slides)."""
-    name = normalise_username(username)
-    name_key, address_key = digest("name:" + name), digest("address:" + address)
-    wait = await operators.retry_after(
-        name_key,
-        address_key,
-        now=now,
-        window=THROTTLE_WINDOW_SECONDS,
-        limit=THROTTLE_FAILURES,
+async def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    console = console_of(request)
+    operators = operators_of(request)
+    outcome = await sign_in(
+        operators,
+        console.passwords,
+        username=username,
+        password=password,
+        address=request.client.host if request.client else "unknown",
+        now=console.clock(),
+        session_seconds=console.settings.console_session_hours * 3600,
     )
-    if wait > 0:
-        log.warning("console sign-in throttled for %s", short_hash(name))
-        return Throttled(wait)
-    account = await operators.account(name) if USERNAME.fullmatch(name) else None
-    check = await passwords.check(account.password_hash if account else None, password)
-    if account is None or not check.matches:
-        await operators.record_failure(name_key, address_key, now)
-        log.warning("console sign-in failed for %s", short_hash(name))
-        return Refused()
-    if check.rehash:
-        await operators.set_password(account.operator.id, await passwords.hash(password))
-    token = secrets.token_urlsafe(32)
-    expires_at = now + session_seconds
-    await operators.start_session(digest(token), account.operator.id, now, expires_at)
-    log.info("console sign-in by %s", short_hash(name))
-    return SignedIn(account.operator, token, expires_at)
+    if isinstance(outcome, Throttled):
+        minutes = max(1, math.ceil(outcome.retry_after / 60))
+        response = render(
+            request,
+            "login.html",
+            429,
+            error=f"Too many failed sign-ins. Try again in {minutes} minute(s).",
+            next=safe_next(next),
+            username=username[:64],
+        )
+        response.headers["Retry-After"] = str(math.ceil(outcome.retry_after))
+        return response
+    if isinstance(outcome, Refused):
+        return render(
+            request, "login.html", 401, error=WRONG, next=safe_next(next), username=username[:64]
+        )
+    await sign_out(operators, request.cookies.get(SESSION_COOKIE))  # a fresh session each time
+    return signed_in_response(request, outcome, safe_next(next))
 
 
-async def session_operator(operators: Operators, token: str | None, now: float) -> Operator | None:
-    """The operator whose live session this cookie value opens, or None."""
-    if not token or len(token) > 256:
-        return None
-    return await operators.session(digest(token), now)
+def signed_in_response(request: Request, outcome: SignedIn, target: str) -> Response:
+    response = redirect(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        outcome.token,
+        max_age=int(console_of(request).settings.console_session_hours * 3600),
+        path=PREFIX,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",
+    )
+    return response
 
 
-async def sign_out(operators: Operators, token: str | None) -> None:
-    if token and len(token) <= 256:
-        await operators.end_session(digest(token))
-
-
-async def ensure_admin(
-    operators: Operators, passwords: Passwords, password: str, now: float
-) -> None:
-    """The operator `admin` exists with this password (its hash only); untouched when the
-    stored hash already matches it with the current parameters."""
-    account = await operators.account(ADMIN)
-    check = None
-    if account is not None and account.operator.is_admin:
-        check = await passwords.check(account.password_hash, password)
-        if check.matches and not check.rehash:
-            return
-    await operators.save_admin(ADMIN, await passwords.hash(password), now)
-    if account is not None and not (check and check.matches):  # a new password: sign out
-        await operators.end_sessions(account.operator.id)
-    log.info("console admin %s", "updated" if account else "created")
+async def logout(request: Request, operator: OperatorDep) -> Response:
+    """End the session on the server (the cookie, replayed, opens nothing) and forget it here."""
+    await sign_out(operators_of(request), request.cookies.get(SESSION_COOKIE))
+    response = redirect(f"{PREFIX}/login")
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path=PREFIX,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",
+    )
+    return response

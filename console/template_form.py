@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from fastapi import Request
 
-from answering.templates import Catalogue, TemplateDesk
+from answering.templates import Catalogue
 from console import words
-from console.data import ConversationSummary
 from console.web import console_of
 from domain.businesses import Business
 from domain.templates import Template
+from storage.states import Conversation
 
 
-def templates_of(request: Request) -> TemplateDesk | None:
-    """The template desk the lifespan opened; None when the console's data is not the store's."""
-    return cast(TemplateDesk | None, getattr(request.app.state, "templates", None))
-
-
-def business_of(request: Request, summary: ConversationSummary) -> Business | None:
-    return console_of(request).settings.businesses.named(summary.business)
+def business_of(request: Request, conversation: Conversation) -> Business | None:
+    """The conversation's business, while this deployment still serves it."""
+    return console_of(request).settings.businesses.get(conversation.phone_number_id)
 
 
 async def template_context(
-    request: Request, summary: ConversationSummary, chosen_key: str
+    request: Request, conversation: Conversation, chosen_key: str
 ) -> dict[str, Any]:
     """What `_templates.html` shows: the catalogue, the template chosen (by `?template=`, else
     the first), and why there is none to offer."""
-    desk = templates_of(request)
-    business = business_of(request, summary)
+    business = business_of(request, conversation)
     catalogue = Catalogue(configured=False)
-    if desk is not None and business is not None:
-        catalogue = await desk.catalogue(business)
+    if business is not None:
+        catalogue = await console_of(request).template_desk.catalogue(business)
     chosen: Template | None = catalogue.find(chosen_key) or next(iter(catalogue.templates), None)
     problem = None
     if not catalogue.configured:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, cast
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Form, Request, Response
@@ -11,10 +11,9 @@ from fastapi import Form, Request, Response
 from answering.templates import Refusal, TemplateSent
 from console import words
 from console.conversations import visible
-from console.template_form import business_of, templates_of
-from console.web import PREFIX, OperatorDep, not_found, redirect_with_flash
+from console.template_form import business_of
+from console.web import PREFIX, OperatorDep, console_of, redirect_with_flash
 from ops.logs import short_hash
-from storage.store import Store
 
 log = logging.getLogger("console")
 
@@ -43,18 +42,11 @@ async def send_template(
     parameter: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Send the chosen template with its parameters; the page says what happened."""
-    summary = await visible(request, operator, conversation_id)
-    store = cast(Store, request.app.state.services.store)
-    conversation = await store.states.get(conversation_id)
-    desk = templates_of(request)
-    if conversation is None:
-        raise not_found()
+    conversation = await visible(request, operator, conversation_id)
     values = (parameter or [])[:MAX_PARAMETERS]
-    if desk is None:
-        result = TemplateSent(False, Refusal.NOT_CONFIGURED)
-    else:
-        business = business_of(request, summary)
-        result = await desk.send(conversation, business, operator.username, template, values)
+    business = business_of(request, conversation)
+    desk = console_of(request).template_desk
+    result = await desk.send(conversation, business, operator.username, template, values)
     log.info(
         "template for conversation %d by %s %s",
         conversation_id,

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
-from console.usage_data import ALL_BUSINESSES, BudgetState, DayUsage, UsageData
-from console.web import PREFIX, OperatorDep, not_found, now_of, render
+from config import Settings
+from console.web import PREFIX, OperatorDep, console_of, not_found, now_of, render
 from storage.operators import Operator
+from storage.usage import Day, Usage
 
 PAGE = f"{PREFIX}/usage"
+ALL_BUSINESSES = "All businesses"  # the scope of the deployment's own budget
 DAYS = 30
 FIGURES = ("messages", "answers", "handoffs", "prompt_tokens", "output_tokens", "tts_tokens")
 REACHED = "Budget reached: the assistant stops answering until midnight UTC"
@@ -25,8 +27,14 @@ ESTIMATE = (
 )
 
 
-def usage_of(request: Request) -> UsageData:
-    return cast(UsageData, request.app.state.usage_data)
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """Today's (UTC) spending against one daily budget."""
+
+    scope: str  # ALL_BUSINESSES (the deployment's) or a business's name
+    limit_usd: float | None  # None: no budget
+    spent_usd: float  # today's estimated spend in that scope
+    biting: bool  # the spend reached the limit: Gemini is not called until tomorrow (UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +50,19 @@ class BudgetLine:
 # Which businesses
 
 
-def served(request: Request, operator: Operator) -> list[str]:
+def served(settings: Settings, operator: Operator) -> list[str]:
     """The businesses whose usage this operator may see (the admin: all)."""
-    names = usage_of(request).business_names()
+    names = settings.businesses.names()
     return names if operator.scope is None else [n for n in names if n in operator.scope]
+
+
+def number_ids(settings: Settings, businesses: Collection[str] | None) -> list[str] | None:
+    """The phone number ids of the named businesses; None (every business, those since
+    taken out of the tenants file included) stays None."""
+    if businesses is None:
+        return None
+    named = (settings.businesses.named(name) for name in businesses)
+    return [business.phone_number_id for business in named if business is not None]
 
 
 def asked_for(
@@ -76,26 +93,22 @@ def filters(businesses: list[str], business: str) -> list[tuple[str, str, bool]]
 # Figures
 
 
-def zero(day: date) -> DayUsage:
-    return DayUsage(day, 0, 0, 0, 0, 0, 0, 0, 0.0)
-
-
-def window(found: Sequence[DayUsage], since: date) -> list[DayUsage]:
-    """Exactly the DAYS days from `since`, oldest first; a day the data left out is zeros."""
+def window(found: Sequence[Day], since: date) -> list[Day]:
+    """Exactly the DAYS days from `since`, oldest first; a day the store has nothing of is
+    an empty Day."""
     by_day = {d.day: d for d in found}
-    days = (since + timedelta(days=i) for i in range(DAYS))
-    return [by_day.get(day) or zero(day) for day in days]
+    days = ((since + timedelta(days=i)).isoformat() for i in range(DAYS))
+    return [by_day.get(day) or Day(day) for day in days]
 
 
-def total(days: Sequence[DayUsage], since: date) -> DayUsage:
+def total(days: Sequence[Day], since: date) -> Day:
     """The totals row: every figure summed over the days."""
-    sums = {name: sum(getattr(d, name) for d in days) for name in (*FIGURES, "searches")}
-    return DayUsage(since, **sums, cost_usd=sum(d.cost_usd for d in days))
+    return sum(days, Day(since.isoformat()))
 
 
-def chart_data(label: str, days: Sequence[DayUsage]) -> dict[str, Any]:
+def chart_data(label: str, days: Sequence[Day]) -> dict[str, Any]:
     """What the charts draw, oldest day first: read by usage.js from the page's JSON element."""
-    data: dict[str, Any] = {"business": label, "days": [d.day.isoformat() for d in days]}
+    data: dict[str, Any] = {"business": label, "days": [d.day for d in days]}
     for name in FIGURES:
         data[name] = [getattr(d, name) for d in days]
     data["cost_usd"] = [d.cost_usd for d in days]
@@ -134,28 +147,46 @@ def budget_lines(states: Sequence[BudgetState], operator: Operator) -> list[Budg
     return [budget_line(deployment, figures=False), *(budget_line(s) for s in own)]
 
 
+async def budget_states(
+    settings: Settings, usage: Usage, businesses: Collection[str] | None
+) -> list[BudgetState]:
+    """The deployment's budget first (always; `limit_usd` None when it has none), then each of
+    `businesses` (None: every business) that has a budget of its own."""
+    limit = settings.daily_budget_usd
+    spent = await usage.spent_today()
+    states = [BudgetState(ALL_BUSINESSES, limit or None, spent, 0 < limit <= spent)]
+    for business in settings.businesses:
+        own = business.daily_budget_usd
+        if own <= 0 or (businesses is not None and business.name not in businesses):
+            continue
+        spent = await usage.spent_today([business.phone_number_id])
+        states.append(BudgetState(business.name, own, spent, own <= spent))
+    return states
+
+
 # ---------------------------------------------------------------------------------------------
 # The page
 
 
 async def usage_page(request: Request, operator: OperatorDep, business: str = "") -> Response:
-    usage = usage_of(request)
-    businesses = served(request, operator)
+    console = console_of(request)
+    settings, usage = console.settings, console.store.usage
+    businesses = served(settings, operator)
     context: dict[str, Any] = {"label": None, "note": ESTIMATE, "all_businesses": ALL_BUSINESSES}
     if operator.scope is None or businesses:
         label, asked = asked_for(operator, businesses, business)
         today = datetime.fromtimestamp(now_of(request), UTC).date()
         since = today - timedelta(days=DAYS - 1)
-        days = window(await usage.days(asked, since), since)
-        limit = usage.user_daily_token_limit()
+        days = window(await usage.days(number_ids(settings, asked), since.isoformat()), since)
+        limit = settings.user_daily_token_limit
         context.update(
             label=label,
             filters=filters(businesses, business),
             rows=list(reversed(days)),
             totals=total(days, since),
-            today=today,
+            today=today.isoformat(),
             chart=chart_data(label, days),
-            budgets=budget_lines(await usage.budgets(asked), operator),
+            budgets=budget_lines(await budget_states(settings, usage, asked), operator),
             user_limit=count(limit) if limit > 0 else None,
             money=money,
             count=count,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
@@ -21,10 +21,17 @@ from starlette.exceptions import HTTPException
 
 from config import Settings
 from console import flash, words
-from console.data import ConsoleData
+from console.knowledge_upload import Uploads
 from console.passwords import Passwords
-from console.signin import session_operator
+from console.sessions import session_operator
+from documents.sync import MAX_FILE_BYTES
 from storage.operators import Operator, Operators
+
+if TYPE_CHECKING:  # the answering side's classes, imported for their types only
+    from answering.operators import OperatorDesk
+    from answering.templates import TemplateDesk
+    from documents.library import Library
+    from storage.store import Store
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/console"
@@ -54,12 +61,20 @@ NAV: list[NavItem] = [
 
 
 class Console:
-    """What every console route shares, kept on `app.state.console`."""
+    """What every console route shares, kept on `app.state.console`: made with the app, and
+    given the store, the operator desk and the documents' library when the service starts."""
+
+    store: Store  # conversations, operators, usage: the pages call its methods
+    desk: OperatorDesk  # an operator's actions, sent from each conversation's own business
+    template_desk: TemplateDesk  # each business's approved templates, listed and sent
+    library: Library  # each business's documents in Gemini File Search
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.passwords = Passwords()
         self.clock: Callable[[], float] = time.time  # tests move it
+        self.uploads = Uploads()  # documents still on their way to File Search
+        self.max_upload_bytes = MAX_FILE_BYTES  # tests lower it
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -76,6 +91,13 @@ class Console:
             for path in static.rglob("*")
             if path.is_file()
         }
+
+    def start(
+        self, store: Store, desk: OperatorDesk, template_desk: TemplateDesk, library: Library
+    ) -> None:
+        """What the pages reach, once the lifespan has opened it (before the first request)."""
+        self.store, self.desk, self.template_desk = store, desk, template_desk
+        self.library = library
 
     def _static_url(self, name: str) -> str:
         """A static file's address, with its content's hash so a new version is fetched."""
@@ -99,11 +121,7 @@ def console_of(request: Request) -> Console:
 
 
 def operators_of(request: Request) -> Operators:
-    return cast(Operators, request.app.state.services.store.operators)
-
-
-def data_of(request: Request) -> ConsoleData:
-    return cast(ConsoleData, request.app.state.console_data)
+    return console_of(request).store.operators
 
 
 def now_of(request: Request) -> float:

@@ -113,31 +113,22 @@ async def open_console(
     stack: AsyncExitStack,
     graph_transport: httpx.AsyncBaseTransport | None,
 ) -> None:
-    """The console's data over the store, its actions through the businesses' numbers."""
+    """The console's pages over the store and the library, its actions (replies, templates)
+    through the businesses' numbers; shutdown waits for the documents an operator is still
+    uploading."""
+    from answering.templates import TemplateDesk
     from console.app import start_console
-    from console.store_data import StoreConsoleData
     from service.answering import operator_desk
 
-    if app.state.console_data is None:  # create_app may have been given another (tests)
-        desk = await stack.enter_async_context(
-            operator_desk(settings, store, metrics, graph_transport=graph_transport)
-        )
-        app.state.console_data = StoreConsoleData(settings, store, desk)
-        if app.state.templates is None:  # a test may have put one with its own clock
-            from answering.templates import TemplateDesk
-
-            app.state.templates = TemplateDesk(store, desk.graphs, desk)
-    if app.state.knowledge_data is None and app.state.library is not None:
-        from console.knowledge_store_data import LibraryKnowledgeData
-
-        knowledge = LibraryKnowledgeData(settings, app.state.library)
-        stack.push_async_callback(knowledge.uploads_done)
-        app.state.knowledge_data = knowledge
-    if app.state.usage_data is None:
-        from console.usage_store_data import StoreUsageData
-
-        app.state.usage_data = StoreUsageData(settings, store)
-    await start_console(app, store)
+    library = app.state.library
+    if library is None:  # running_library always opens one while the console is on
+        raise RuntimeError("the console needs the documents' library")
+    desk = await stack.enter_async_context(
+        operator_desk(settings, store, metrics, graph_transport=graph_transport)
+    )
+    templates = TemplateDesk(store, desk.graphs, desk)
+    console = await start_console(app, store, desk, templates, library)
+    stack.push_async_callback(console.uploads.wait)
 
 
 async def start_worker_processes(

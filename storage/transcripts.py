@@ -95,6 +95,9 @@ class Transcripts:
         search: str | None,
         limit: int,
     ) -> list[Listed]:
+        """The newest conversations first (by last activity) of the businesses whose number ids
+        are given (None: all); `search` matches the profile name (without case), the user's
+        id or the number answered (`recipient`, the `wa_id` where Meta sent one)."""
         query = select(*CONVERSATION_COLUMNS, _LAST_MESSAGE.label("preview"))
         if phone_number_ids is not None:
             query = query.where(conversations.c.phone_number_id.in_(list(phone_number_ids)))
@@ -108,9 +111,12 @@ class Transcripts:
                         pattern, escape="\\"
                     ),
                     conversations.c.user_id.like(pattern, escape="\\"),
+                    conversations.c.recipient.like(pattern, escape="\\"),
                 )
             )
-        query = query.order_by(conversations.c.last_activity_at.desc()).limit(limit)
+        query = query.order_by(
+            conversations.c.last_activity_at.desc(), conversations.c.id.desc()
+        ).limit(limit)
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [Listed(conversation_of(row), (row.preview or "")[:PREVIEW_CHARS]) for row in rows]

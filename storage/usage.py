@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, func, select
 
-from domain.costs import TokenUse
+from domain.costs import NOTHING_USED, TokenUse
 from storage.database import Database
 from storage.schema import budget_notices, usage_days, user_days
 
@@ -36,11 +36,40 @@ class Day:
     """One day of one or several businesses, summed."""
 
     day: str
-    messages: int
-    answers: int
-    handoffs: int
-    use: TokenUse
-    cost_usd: float
+    messages: int = 0  # the users' messages received
+    answers: int = 0  # the assistant's answers
+    handoffs: int = 0  # times a person was asked for
+    use: TokenUse = NOTHING_USED
+    cost_usd: float = 0.0  # estimated from the token counts and the prices in the settings
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.use.prompt
+
+    @property
+    def output_tokens(self) -> int:
+        """What Gemini wrote, thinking included."""
+        return self.use.output + self.use.thinking
+
+    @property
+    def tts_tokens(self) -> int:
+        return self.use.tts
+
+    @property
+    def searches(self) -> int:
+        """Google Search queries Gemini made."""
+        return self.use.searches
+
+    def __add__(self, other: Day) -> Day:
+        """Both days' figures summed, under this one's date (a total's first day)."""
+        return Day(
+            self.day,
+            self.messages + other.messages,
+            self.answers + other.answers,
+            self.handoffs + other.handoffs,
+            self.use + other.use,
+            self.cost_usd + other.cost_usd,
+        )
 
 
 _COUNTED = (
@@ -145,7 +174,9 @@ class Usage:
             return found.first() is not None
 
     async def days(self, phone_number_ids: Collection[str] | None, since: str) -> list[Day]:
-        """Each day from `since` that has anything, oldest first, summed over the businesses."""
+        """Each day from `since` that has anything, oldest first, summed over the businesses
+        (None: every one, those since taken out of the tenants file included); a day without
+        anything is `Day(day)`."""
         sums = [func.sum(getattr(usage_days.c, name)).label(name) for name in _COUNTED]
         query = select(usage_days.c.day, *sums).where(usage_days.c.day >= since)
         if phone_number_ids is not None:

@@ -26,6 +26,8 @@ from helpers import (
 )
 from pg_server import PostgresServer, find_postgres_bin
 
+pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str | None]:

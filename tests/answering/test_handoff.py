@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from console.data import ConsoleData
 from helpers import (
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
@@ -22,7 +23,6 @@ from helpers import (
 )
 from sqlalchemy import update
 
-from console.data import ConsoleData
 from domain.types import ConversationState
 from language.replies import Reply, reply_text
 from storage.schema import conversations

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from console.knowledge_data import KnowledgeDocument, KnowledgeRefused
+
 from documents.sync import MIME_TYPES
 
 State = Literal["active", "pending", "failed"]

@@ -6,26 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from console_apps import ADMIN_PASSWORD, console_app, served_console
 from console_support import (
     ACTIONS,
-    ADMIN_PASSWORD,
     PAGES,
     SECRET_NAME,
     SECRET_TEXT,
     assert_console_headers,
-    console_app,
     cookie_flags,
     fill,
-    served_console,
     set_cookie_header,
     sign_in,
     signed_in,
     with_conversation,
 )
-from helpers import make_settings
-from memory_data import MemoryConsoleData
+from helpers import FakeUpstreams, make_settings
 
-from console.data import ConversationState
+from domain.types import ConversationState
 from main import create_app
 
 # ---------------------------------------------------------------------------------------------
@@ -45,8 +42,10 @@ async def test_without_console_password_every_console_path_is_404(tmp_path: Path
             assert (await client.get("/health")).status_code == 200
 
 
-async def test_console_routes_stay_out_of_the_openapi_document(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_console_routes_stay_out_of_the_openapi_document(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         paths = (await console.client.get("/openapi.json")).json()["paths"]
     assert sorted(paths) == ["/health", "/metrics", "/ready", "/webhook"]
 
@@ -56,10 +55,10 @@ async def test_console_routes_stay_out_of_the_openapi_document(database_url: str
 
 
 async def test_signed_out_every_page_redirects_to_login_and_shows_nothing(
-    database_url: str,
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
+    async with console_app(database_url, fakes) as console:
+        conversation = await with_conversation(console)
         for path in PAGES:
             response = await console.client.get(fill(path, conversation))
             assert response.status_code == 303, path
@@ -72,9 +71,12 @@ async def test_signed_out_every_page_redirects_to_login_and_shows_nothing(
         assert 'for="username">Username</label>' in login.text
 
 
-async def test_signed_out_every_action_is_refused_and_changes_nothing(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
+async def test_signed_out_every_action_is_refused_and_changes_nothing(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
+        conversation = await with_conversation(console)
+        sent_before = len(fakes.sent())
         operators_before = await console.store.operators.all()
         for path in ACTIONS:
             response = await console.client.post(
@@ -83,15 +85,17 @@ async def test_signed_out_every_action_is_refused_and_changes_nothing(database_u
             )
             assert response.status_code in (303, 401), path
             assert SECRET_NAME not in response.text
-        summary = console.data.state_of(conversation)
-        assert summary.state == ConversationState.ASSISTANT
-        assert console.data.sent == []
+        found = await console.conversation(conversation)
+        assert found.state == ConversationState.ASSISTANT
+        assert len(fakes.sent()) == sent_before
         assert await console.store.operators.all() == operators_before
 
 
-async def test_signing_in_leads_back_to_the_page_asked_for(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
+async def test_signing_in_leads_back_to_the_page_asked_for(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
+        conversation = await with_conversation(console)
         asked = await console.client.get(f"/console/conversations/{conversation}")
         page = f"/console/conversations/{conversation}"
         assert asked.headers["location"] == f"/console/login?next={page}"
@@ -125,9 +129,9 @@ async def test_signing_in_leads_back_to_the_page_asked_for(database_url: str) ->
 
 
 async def test_a_failed_sign_in_shows_the_form_with_an_error_and_sets_no_cookie(
-    database_url: str,
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    async with console_app(database_url) as console:
+    async with console_app(database_url, fakes) as console:
         for username, password in (("admin", "wrong-password"), ("nobody", ADMIN_PASSWORD)):
             response = await sign_in(console.client, username, password)
             assert response.status_code == 401
@@ -139,14 +143,16 @@ async def test_a_failed_sign_in_shows_the_form_with_an_error_and_sets_no_cookie(
         assert (await console.client.get("/console")).status_code == 303
 
 
-async def test_username_is_matched_without_case_or_spaces(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_username_is_matched_without_case_or_spaces(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         await signed_in(console.client, "  Admin ", ADMIN_PASSWORD)
         assert (await console.client.get("/console")).status_code == 200
 
 
-async def test_session_cookie_flags_over_http(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_session_cookie_flags_over_http(database_url: str, fakes: FakeUpstreams) -> None:
+    async with console_app(database_url, fakes) as console:
         response = await sign_in(console.client, "admin", ADMIN_PASSWORD)
         header = set_cookie_header(response, "console_session")
         flags = cookie_flags(header)
@@ -161,16 +167,18 @@ async def test_session_cookie_flags_over_http(database_url: str) -> None:
         assert stored is None, "the token itself is never a session's key"
 
 
-async def test_session_cookie_is_secure_over_https(database_url: str) -> None:
-    async with console_app(database_url, base_url="https://testserver") as console:
+async def test_session_cookie_is_secure_over_https(database_url: str, fakes: FakeUpstreams) -> None:
+    async with console_app(database_url, fakes, base_url="https://testserver") as console:
         response = await sign_in(console.client, "admin", ADMIN_PASSWORD)
         assert "secure" in cookie_flags(set_cookie_header(response, "console_session"))
 
 
-def test_session_cookie_is_secure_behind_a_proxy_that_says_https(tmp_path: Path) -> None:
+def test_session_cookie_is_secure_behind_a_proxy_that_says_https(
+    tmp_path: Path, fakes: FakeUpstreams
+) -> None:
     """uvicorn with proxy headers (as the Dockerfile and render.yaml run it) takes the scheme
     from X-Forwarded-Proto."""
-    with served_console(f"sqlite:///{tmp_path}/proxy.db", MemoryConsoleData()) as served:
+    with served_console(f"sqlite:///{tmp_path}/proxy.db", fakes) as served:
         data = {"username": "admin", "password": ADMIN_PASSWORD}
         direct = httpx.post(f"{served.url}/console/login", data=data)
         forwarded = httpx.post(
@@ -180,8 +188,10 @@ def test_session_cookie_is_secure_behind_a_proxy_that_says_https(tmp_path: Path)
     assert "secure" in cookie_flags(set_cookie_header(forwarded, "console_session"))
 
 
-async def test_session_ends_after_console_session_hours(database_url: str) -> None:
-    async with console_app(database_url, console_session_hours=2) as console:
+async def test_session_ends_after_console_session_hours(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes, console_session_hours=2) as console:
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         console.clock.advance(2 * 3600 - 60)
         assert (await console.client.get("/console")).status_code == 200
@@ -190,10 +200,10 @@ async def test_session_ends_after_console_session_hours(database_url: str) -> No
 
 
 async def test_sign_out_ends_the_session_and_the_old_cookie_opens_nothing(
-    database_url: str,
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
+    async with console_app(database_url, fakes) as console:
+        conversation = await with_conversation(console)
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         token = console.client.cookies["console_session"]
         page = await console.client.get("/console")
@@ -212,4 +222,4 @@ async def test_sign_out_ends_the_session_and_the_old_cookie_opens_nothing(
                 assert SECRET_NAME not in response.text
             response = await replay.post(f"/console/conversations/{conversation}/take-over")
             assert response.status_code == 303
-        assert console.data.state_of(conversation).state == ConversationState.ASSISTANT
+        assert (await console.conversation(conversation)).state == ConversationState.ASSISTANT

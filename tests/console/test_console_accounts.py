@@ -7,20 +7,12 @@ import logging
 
 import pytest
 from argon2 import PasswordHasher
-from console_support import (
-    ADMIN_PASSWORD,
-    OPERATOR_PASSWORD,
-    add_operator,
-    cheap_passwords,
-    console_app,
-    sign_in,
-    signed_in,
-    visible_text,
-)
-from memory_data import MemoryConsoleData
+from console_apps import ADMIN_PASSWORD, cheap_passwords, console_app, number_id
+from console_support import OPERATOR_PASSWORD, add_operator, sign_in, signed_in, visible_text
+from helpers import FakeUpstreams
 
-from console.data import ConversationState
 from console.passwords import Passwords
+from domain.types import ConversationState
 
 BUSINESSES = ("Padaria Central", "Oficina Rápida")
 
@@ -30,10 +22,10 @@ BUSINESSES = ("Padaria Central", "Oficina Rápida")
 
 
 async def test_admin_is_created_at_start_up_with_only_a_hash(
-    database_url: str, caplog: pytest.LogCaptureFixture
+    database_url: str, fakes: FakeUpstreams, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with console_app(database_url, passwords=Passwords()) as console:
+    async with console_app(database_url, fakes, passwords=Passwords()) as console:
         account = await console.store.operators.account("admin")
         assert account is not None and account.operator.is_admin
         assert account.password_hash.startswith("$argon2id$")
@@ -43,16 +35,18 @@ async def test_admin_is_created_at_start_up_with_only_a_hash(
     assert ADMIN_PASSWORD not in caplog.text
 
 
-async def test_admin_password_follows_the_setting_across_restarts(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_admin_password_follows_the_setting_across_restarts(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         first = await console.store.operators.account("admin")
     assert first is not None
-    async with console_app(database_url) as console:
+    async with console_app(database_url, fakes) as console:
         same = await console.store.operators.account("admin")
         assert same == first, "an unchanged password is not hashed again"
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         assert await console.store.operators.count_sessions(first.operator.id) == 1
-    async with console_app(database_url, console_password="a-new-admin-password") as console:
+    async with console_app(database_url, fakes, console_password="a-new-admin-password") as console:
         assert await console.store.operators.count_sessions(first.operator.id) == 0
         changed = await console.store.operators.account("admin")
         assert changed is not None
@@ -63,11 +57,13 @@ async def test_admin_password_follows_the_setting_across_restarts(database_url: 
         assert len(await console.store.operators.all()) == 1
 
 
-async def test_hashes_made_with_old_parameters_are_replaced(database_url: str) -> None:
-    async with console_app(database_url) as console:  # cheap parameters
+async def test_hashes_made_with_old_parameters_are_replaced(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:  # cheap parameters
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         await add_operator(console, "olivia", [])
-    async with console_app(database_url, passwords=Passwords()) as console:
+    async with console_app(database_url, fakes, passwords=Passwords()) as console:
         admin = await console.store.operators.account("admin")
         assert admin is not None and "m=65536" in admin.password_hash  # rehashed at start-up
         before = await console.store.operators.account("olivia")
@@ -81,9 +77,8 @@ async def test_hashes_made_with_old_parameters_are_replaced(database_url: str) -
 # The Operators page
 
 
-async def test_operators_page_is_the_admins(database_url: str) -> None:
-    data = MemoryConsoleData(BUSINESSES)
-    async with console_app(database_url, data) as console:
+async def test_operators_page_is_the_admins(database_url: str, fakes: FakeUpstreams) -> None:
+    async with console_app(database_url, fakes, businesses=BUSINESSES) as console:
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         page = await console.client.get("/console/operators")
         assert page.status_code == 200
@@ -104,9 +99,10 @@ async def test_operators_page_is_the_admins(database_url: str) -> None:
         assert [o.username for o in await console.store.operators.all()] == ["admin", "olivia"]
 
 
-async def test_admin_adds_changes_and_removes_an_operator(database_url: str) -> None:
-    data = MemoryConsoleData(BUSINESSES)
-    async with console_app(database_url, data) as console:
+async def test_admin_adds_changes_and_removes_an_operator(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes, businesses=BUSINESSES) as console:
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         olivia = await add_operator(console, "Olivia", ["Padaria Central"])
         page = (await console.client.get("/console/operators")).text
@@ -152,9 +148,9 @@ async def test_admin_adds_changes_and_removes_an_operator(database_url: str) -> 
     ],
 )
 async def test_operator_forms_refuse_bad_input_with_a_message(
-    database_url: str, form: dict[str, object], message: str
+    database_url: str, fakes: FakeUpstreams, form: dict[str, object], message: str
 ) -> None:
-    async with console_app(database_url, MemoryConsoleData(BUSINESSES)) as console:
+    async with console_app(database_url, fakes, businesses=BUSINESSES) as console:
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         response = await console.client.post("/console/operators", data=form)
         assert response.status_code == 303
@@ -164,8 +160,10 @@ async def test_operator_forms_refuse_bad_input_with_a_message(
         assert [o.username for o in await console.store.operators.all()] == ["admin"]
 
 
-async def test_the_admin_cannot_be_changed_or_removed_on_the_page(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_the_admin_cannot_be_changed_or_removed_on_the_page(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         admin = await console.store.operators.account("admin")
         assert admin is not None
@@ -183,13 +181,14 @@ async def test_the_admin_cannot_be_changed_or_removed_on_the_page(database_url: 
 # Operators limited to some businesses
 
 
-async def test_an_operator_sees_only_the_businesses_given_to_them(database_url: str) -> None:
-    data = MemoryConsoleData(BUSINESSES)
-    bakery = data.add_conversation(business="Padaria Central", name="Ana Bakery")
-    garage = data.add_conversation(business="Oficina Rápida", name="Bruno Garage")
-    data.add_entry(garage, "user", "garage secret")
-    data.set_state(garage, ConversationState.WAITING)
-    async with console_app(database_url, data) as console:
+async def test_an_operator_sees_only_the_businesses_given_to_them(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes, businesses=BUSINESSES) as console:
+        bakery = await console.write("Hello", name="Ana Bakery", to=number_id(0))
+        garage = await console.write("garage secret", name="Bruno Garage", to=number_id(1))
+        await console.write("/human", name="Bruno Garage", to=number_id(1))
+        sent_before = len(fakes.sent())
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         everything = visible_text((await console.client.get("/console")).text)
         assert "Ana Bakery" in everything and "Bruno Garage" in everything
@@ -215,14 +214,15 @@ async def test_an_operator_sees_only_the_businesses_given_to_them(database_url: 
                     f"/console/conversations/{garage}/{action}", data={"text": "hello"}
                 )
                 assert response.status_code == 404, action
-        assert data.state_of(garage).state == ConversationState.WAITING
-        assert data.sent == []
+        assert (await console.conversation(garage)).state == ConversationState.WAITING
+        assert len(fakes.sent()) == sent_before
 
 
-async def test_an_operator_without_businesses_sees_no_conversation(database_url: str) -> None:
-    data = MemoryConsoleData(BUSINESSES)
-    data.add_conversation(business="Padaria Central", name="Ana Bakery")
-    async with console_app(database_url, data) as console:
+async def test_an_operator_without_businesses_sees_no_conversation(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes, businesses=BUSINESSES) as console:
+        await console.write("Hello", name="Ana Bakery", to=number_id(0))
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         await add_operator(console, "olivia", [])
         async with console.client_from("192.0.2.31") as olivia:

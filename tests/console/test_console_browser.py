@@ -16,11 +16,10 @@ from browser_support import (  # the fixtures are used by name
     served_fixture,  # noqa: F401
     sign_in,
 )
+from console.data import ConversationState
 from console_support import Served
 from memory_data import MemoryConsoleData
 from playwright.sync_api import Browser, expect
-
-from console.data import ConversationState
 
 LIVE_MS = 5000  # the contract: new conversations and messages appear within 5 seconds
 SCRIPT_NAME = '<script>alert("name")</script>Eve'

@@ -4,28 +4,30 @@ cross-site POSTs refused without any change."""
 from __future__ import annotations
 
 import pytest
+from console_apps import ADMIN_PASSWORD, Console, console_app
 from console_support import (
     ACTIONS,
-    ADMIN_PASSWORD,
     PAGES,
-    Console,
     assert_console_headers,
-    console_app,
     fill,
     sign_in,
     signed_in,
     with_conversation,
 )
+from helpers import FakeUpstreams
 
-from console.data import ConversationState
+from answering.handoff import HANDOFF_REQUESTED
+from domain.types import ConversationState
 
 # ---------------------------------------------------------------------------------------------
 # Headers
 
 
-async def test_every_console_response_carries_the_security_headers(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
+async def test_every_console_response_carries_the_security_headers(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
+        conversation = await with_conversation(console)
         client = console.client
         assert_console_headers(await client.get("/console/login"))
         assert_console_headers(await sign_in(client, "admin", "wrong-password"))
@@ -50,9 +52,11 @@ async def test_every_console_response_carries_the_security_headers(database_url:
         assert_console_headers(missing_file, page=False)
 
 
-async def test_pages_load_scripts_and_styles_only_from_files(database_url: str) -> None:
-    async with console_app(database_url) as console:
-        conversation = with_conversation(console.data)
+async def test_pages_load_scripts_and_styles_only_from_files(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
+        conversation = await with_conversation(console)
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         for path in ["/console/login", *PAGES]:
             html = (await console.client.get(fill(path, conversation))).text
@@ -74,7 +78,7 @@ CROSS_SITE = [
 
 
 async def signed_in_console(console: Console) -> tuple[int, int]:
-    conversation = with_conversation(console.data)
+    conversation = await with_conversation(console)
     await signed_in(console.client, "admin", ADMIN_PASSWORD)
     response = await console.client.post(
         "/console/operators",
@@ -87,11 +91,13 @@ async def signed_in_console(console: Console) -> tuple[int, int]:
 
 @pytest.mark.parametrize("headers", CROSS_SITE)
 async def test_cross_site_posts_are_refused_and_change_nothing(
-    database_url: str, headers: dict[str, str]
+    database_url: str, fakes: FakeUpstreams, headers: dict[str, str]
 ) -> None:
-    async with console_app(database_url) as console:
+    async with console_app(database_url, fakes) as console:
         conversation, olivia = await signed_in_console(console)
-        console.data.set_state(conversation, ConversationState.WAITING)
+        key = (await console.conversation(conversation)).conversation_key
+        await console.store.states.change(key, ConversationState.WAITING, event=HANDOFF_REQUESTED)
+        sent_before = len(fakes.sent())
         before = await console.store.operators.all()
         for path in ACTIONS:
             response = await console.client.post(
@@ -102,14 +108,16 @@ async def test_cross_site_posts_are_refused_and_change_nothing(
             assert response.status_code == 403, path
             assert "another site" in response.text
             assert_console_headers(response)
-        assert console.data.state_of(conversation).state == ConversationState.WAITING
-        assert console.data.sent == []
+        assert (await console.conversation(conversation)).state == ConversationState.WAITING
+        assert len(fakes.sent()) == sent_before
         assert await console.store.operators.all() == before
         assert (await console.client.get("/console")).status_code == 200  # still signed in
 
 
-async def test_a_cross_site_sign_in_is_refused_without_a_cookie(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_a_cross_site_sign_in_is_refused_without_a_cookie(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         response = await sign_in(
             console.client, "admin", ADMIN_PASSWORD, **{"Sec-Fetch-Site": "cross-site"}
         )
@@ -117,8 +125,10 @@ async def test_a_cross_site_sign_in_is_refused_without_a_cookie(database_url: st
         assert "set-cookie" not in response.headers
 
 
-async def test_same_origin_posts_from_a_browser_pass(database_url: str) -> None:
-    async with console_app(database_url, public_url="https://console.example") as console:
+async def test_same_origin_posts_from_a_browser_pass(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes, public_url="https://console.example") as console:
         conversation, _ = await signed_in_console(console)
         for headers in (
             {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
@@ -129,4 +139,4 @@ async def test_same_origin_posts_from_a_browser_pass(database_url: str) -> None:
                 f"/console/conversations/{conversation}/take-over", headers=headers
             )
             assert response.status_code == 303, headers
-        assert console.data.state_of(conversation).state == ConversationState.OPERATOR
+        assert (await console.conversation(conversation)).state == ConversationState.OPERATOR

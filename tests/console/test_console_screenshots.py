@@ -16,6 +16,8 @@ from browser_support import (  # the fixtures are used by name
     served_fixture,  # noqa: F401
     sign_in,
 )
+from console.data import ConversationState
+from console.usage_data import ALL_BUSINESSES
 from console_support import Served
 from helpers import ROOT
 from memory_data import MemoryConsoleData
@@ -23,8 +25,6 @@ from memory_knowledge import MemoryKnowledgeData
 from memory_usage import MemoryUsageData
 from playwright.sync_api import Browser, ViewportSize, expect
 
-from console.data import ConversationState
-from console.usage_data import ALL_BUSINESSES
 from documents.sync import MAX_FILE_BYTES
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"

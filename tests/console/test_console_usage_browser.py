@@ -17,11 +17,10 @@ from browser_support import (  # the fixtures are used by name
     served_fixture,  # noqa: F401
     sign_in,
 )
+from console.usage_data import ALL_BUSINESSES
 from console_support import ADMIN_PASSWORD, Served
 from memory_usage import MemoryUsageData
 from playwright.sync_api import Browser, Page, expect
-
-from console.usage_data import ALL_BUSINESSES
 
 
 @pytest.fixture(name="usage")

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from console.usage_data import ALL_BUSINESSES
 from console_support import (
     ADMIN_PASSWORD,
     Clock,
@@ -26,7 +27,6 @@ from knowledge_support import operator_client
 from memory_data import MemoryConsoleData
 from memory_usage import MemoryUsageData
 
-from console.usage_data import ALL_BUSINESSES
 from main import create_app
 
 PAGE = "/console/usage"

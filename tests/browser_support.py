@@ -1,5 +1,6 @@
-"""Shared pieces of the console's browser tests: Debian's Chromium through Playwright (never a
-downloaded browser), the app served by a real uvicorn, a tab that records dialogs and errors."""
+"""The console's browser tests' fixtures and tabs: Debian's Chromium through Playwright (never a
+downloaded browser), the app served by a real uvicorn over an SQLite file, a tab that records
+dialogs and errors. A plugin of tests/conftest.py, so its fixtures are found by name."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from console_support import ADMIN_PASSWORD, Served, served_console
-from memory_data import MemoryConsoleData
+from console_apps import ADMIN_PASSWORD, Served, served_console
+from helpers import FakeUpstreams
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -64,16 +65,17 @@ class Tab:
 
 def open_tab(
     browser: Browser,
-    served: Served,
+    url: str,
     viewport: ViewportSize,
     timezone: str = "UTC",
     *,
     accept_dialogs: bool = False,
 ) -> Tab:
-    """A tab that records dialogs (dismissed, or accepted with `accept_dialogs`) and errors."""
+    """A tab on the service at `url` that records dialogs (dismissed, or accepted with
+    `accept_dialogs`) and errors."""
     context = browser.new_context(viewport=viewport, timezone_id=timezone, locale="en-GB")
     page = context.new_page()
-    tab = Tab(page, served.url)
+    tab = Tab(page, url)
 
     def on_dialog(dialog: Dialog) -> None:
         tab.dialogs.append(dialog.message)
@@ -114,12 +116,8 @@ def not_reloaded(page: Page) -> bool:
     return bool(page.evaluate("window.__notReloaded === true"))
 
 
-@pytest.fixture(name="data")
-def data_fixture() -> MemoryConsoleData:
-    return MemoryConsoleData()
-
-
 @pytest.fixture(name="served")
-def served_fixture(tmp_path: Path, data: MemoryConsoleData) -> Iterator[Served]:
-    with served_console(f"sqlite:///{tmp_path}/browser.db", data) as running:
+def served_fixture(tmp_path: Path, fakes: FakeUpstreams) -> Iterator[Served]:
+    """The app with the console behind uvicorn, over an SQLite file, one business."""
+    with served_console(f"sqlite:///{tmp_path}/browser.db", fakes) as running:
         yield running
