@@ -118,6 +118,7 @@ def not_reloaded(page: Page) -> bool:
 
 @pytest.fixture(name="served")
 def served_fixture(tmp_path: Path, fakes: FakeUpstreams) -> Iterator[Served]:
-    """The app with the console behind uvicorn, over an SQLite file, one business."""
-    with served_console(f"sqlite:///{tmp_path}/browser.db", fakes) as running:
+    """The app with the console behind uvicorn, over an SQLite file, one business: a bakery."""
+    database_url = f"sqlite:///{tmp_path}/browser.db"
+    with served_console(database_url, fakes, businesses=["Padaria Central"]) as running:
         yield running

@@ -109,7 +109,8 @@ def tenants_file(folder: Path, businesses: Sequence[Tenant | str]) -> Path:
 
 
 def business_settings(folder: Path, businesses: Sequence[Tenant | str]) -> dict[str, Any]:
-    """Settings for these businesses alone (none: the one business of PHONE_NUMBER_ID)."""
+    """Settings for these businesses alone (none: the one business of PHONE_NUMBER_ID; give
+    `phone_number_id` and `whatsapp_token` too for that one beside them, named `default`)."""
     if not businesses:
         return {}
     path = tenants_file(folder, businesses)
@@ -145,6 +146,11 @@ def customer_message(
         message["timestamp"] = str(ts)
     value["contacts"] = [contact]
     return payload
+
+
+def first_number(settings: Settings) -> str:
+    """The phone number id of the deployment's first business."""
+    return next(iter(settings.businesses)).phone_number_id
 
 
 def signed(payload: Any) -> tuple[bytes, dict[str, str]]:
@@ -197,14 +203,19 @@ class Console:
         state: ConsoleState = self.app.state.console
         return state
 
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
     def client_from(self, address: str, base_url: str = "http://testserver") -> httpx.AsyncClient:
         """Another browser, at another client address (close it yourself)."""
         transport = httpx.ASGITransport(app=self.app, client=(address, 50000))
         return httpx.AsyncClient(transport=transport, base_url=base_url)
 
     async def write(self, text: str, **sender: Any) -> int:
-        """A customer writes (see customer_message) and the assistant answers; the id of
-        their conversation."""
+        """A customer writes (see customer_message; to the first business unless `to` says
+        otherwise) and the assistant answers; the id of their conversation."""
+        sender.setdefault("to", first_number(self.settings))
         payload = customer_message(text, **sender)
         body, headers = signed(payload)
         response = await self.client.post("/webhook", content=body, headers=headers)
@@ -233,9 +244,8 @@ async def console_app(
     """The app with the console on, over `database_url`, answering in this process."""
     clock = Clock()
     with tempfile.TemporaryDirectory() as folder:
-        settings = console_settings(
-            database_url, **business_settings(Path(folder), businesses), **overrides
-        )
+        values = {**business_settings(Path(folder), businesses), **overrides}
+        settings = console_settings(database_url, **values)
         app = build_app(settings, clock, passwords)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
@@ -252,6 +262,7 @@ class Served:
     url: str
     app: FastAPI
     clock: Clock
+    fakes: FakeUpstreams
     loop: asyncio.AbstractEventLoop
 
     @property
@@ -259,12 +270,22 @@ class Served:
         store: Store = self.app.state.services.store
         return store
 
+    @property
+    def state(self) -> ConsoleState:
+        state: ConsoleState = self.app.state.console
+        return state
+
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Await `coroutine` on the server's event loop (its store's connections live there)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def write(self, text: str, **sender: Any) -> int:
         """Console.write, over HTTP to the server."""
+        sender.setdefault("to", first_number(self.settings))
         payload = customer_message(text, **sender)
         body, headers = signed(payload)
         assert httpx.post(f"{self.url}/webhook", content=body, headers=headers).status_code == 200
@@ -294,9 +315,8 @@ def served_console(
     fakes.router.route(host="127.0.0.1").pass_through()
     clock = Clock()
     with tempfile.TemporaryDirectory() as folder:
-        settings = console_settings(
-            database_url, **business_settings(Path(folder), businesses), **overrides
-        )
+        values = {**business_settings(Path(folder), businesses), **overrides}
+        settings = console_settings(database_url, **values)
         app = build_app(settings, clock)
         port = free_port()
         config = uvicorn.Config(
@@ -319,7 +339,7 @@ def served_console(
         try:
             wait_for(lambda: server.started or not thread.is_alive(), 30, "the console's server")
             assert server.started, "uvicorn did not start"
-            yield Served(f"http://127.0.0.1:{port}", app, clock, loops[0])
+            yield Served(f"http://127.0.0.1:{port}", app, clock, fakes, loops[0])
         finally:
             server.should_exit = True
             thread.join(timeout=30)

@@ -40,7 +40,7 @@ class FakeDocument:
     content: bytes
     custom_metadata: list[dict[str, Any]]
     state: str = "STATE_PENDING"
-    create_time: str = ""
+    create_time: str | None = None  # None: Google gave none (left out of the JSON)
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -52,16 +52,17 @@ class FakeDocument:
         }
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "name": self.name,
             "displayName": self.display_name,
             "customMetadata": self.custom_metadata,
             "state": self.state,
             "sizeBytes": str(len(self.content)),  # int64: a JSON string, like Google
             "mimeType": self.mime_type,
-            "createTime": self.create_time,
-            "updateTime": self.create_time,
         }
+        if self.create_time is not None:
+            body.update(createTime=self.create_time, updateTime=self.create_time)
+        return body
 
 
 @dataclass

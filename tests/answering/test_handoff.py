@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from console.data import ConsoleData
 from helpers import (
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
@@ -23,9 +22,12 @@ from helpers import (
 )
 from sqlalchemy import update
 
+from answering.operators import OperatorDesk
+from console.conversations import TranscriptEntry, transcript_entry
 from domain.types import ConversationState
 from language.replies import Reply, reply_text
 from storage.schema import conversations
+from storage.states import Conversation
 
 USER = "16505551234"
 HOOK = "https://hooks.test/services/T000/B000/XXXX"
@@ -55,8 +57,23 @@ def hook(fakes: FakeUpstreams) -> respx.Route:
     return fakes.router.post(HOOK).mock(return_value=httpx.Response(200, text="ok"))
 
 
-def data(app: Harness) -> ConsoleData:
-    return app.client._transport.app.state.console_data  # type: ignore[attr-defined, no-any-return]
+def desk(app: Harness) -> OperatorDesk:
+    """What the console's buttons call."""
+    return app.client._transport.app.state.console.desk  # type: ignore[attr-defined, no-any-return]
+
+
+async def listed(app: Harness, search: str | None = None) -> list[Conversation]:
+    """The conversations as the console lists them, the most recent first."""
+    found = await app.services.store.transcripts.listed(
+        phone_number_ids=None, state=None, search=search, limit=100
+    )
+    return [item.conversation for item in found]
+
+
+async def transcript(app: Harness, conversation: Conversation) -> list[TranscriptEntry]:
+    """The conversation's transcript as the console shows it."""
+    entries = await app.services.store.transcripts.entries(conversation.conversation_key)
+    return [transcript_entry(entry, app.settings.handoff_timeout_hours) for entry in entries]
 
 
 async def say(app: Harness, text: str, message_id: str, wa_id: str = USER) -> None:
@@ -71,8 +88,8 @@ def bodies(app: Harness) -> list[str]:
 
 
 async def state_of(app: Harness, user: str = USER) -> ConversationState:
-    [listed] = [c for c in await data(app).conversations(businesses=None, state=None, search=user)]
-    return listed.state
+    [found] = await listed(app, search=user)
+    return found.state
 
 
 def function_call(reason: str) -> httpx.Response:
@@ -110,11 +127,11 @@ async def test_the_handoff_command_gets_the_reply_a_waiting_state_and_tells_the_
     assert bodies(app) == ["You said: Hello", HANDOFF_REPLY_EN]
     assert len(app.fakes.gemini_calls) == 1  # the command never reaches Gemini
     assert await state_of(app) is ConversationState.WAITING
-    [listed] = await data(app).conversations(businesses=None, state=None, search=None)
+    [found] = await listed(app)
     [notice] = [json.loads(call.request.content) for call in hook.calls]
     assert notice == {
         "text": "default: a customer (…1234) is waiting for a person. Open the conversation: "
-        f"https://assistant.test/console/conversations/{listed.id}"
+        f"https://assistant.test/console/conversations/{found.id}"
     }
     assert "Hello" not in notice["text"] and USER not in notice["text"]
 
@@ -145,20 +162,20 @@ async def test_while_waiting_and_with_an_operator_nothing_is_sent_and_gemini_not
     await say(app, "/human", "wamid.w1")
     sent_before, reads_before = len(app.fakes.sent()), len(app.fakes.read_receipts())
     await say(app, "Is anyone there?", "wamid.w2")
-    [listed] = await data(app).conversations(businesses=None, state=None, search=None)
-    await data(app).take_over(listed.id, "ana")
+    [found] = await listed(app)
+    await desk(app).take_over(found, "ana")
     await say(app, "Hi Ana", "wamid.w3")
 
     assert len(app.fakes.sent()) == sent_before  # nothing automatic
     assert len(app.fakes.read_receipts()) == reads_before  # no blue ticks before a person reads
     assert app.fakes.gemini_calls == []
-    transcript = await data(app).transcript(listed.id)
-    assert [(e.author, e.text) for e in transcript if e.author == "user"] == [
+    entries = await transcript(app, found)
+    assert [(e.author, e.text) for e in entries if e.author == "user"] == [
         ("user", "/human"),
         ("user", "Is anyone there?"),
         ("user", "Hi Ana"),
     ]
-    assert [(e.text, e.operator) for e in transcript if e.author == "event"] == [
+    assert [(e.text, e.operator) for e in entries if e.author == "event"] == [
         ("Asked for a person: asked with the handoff command", None),
         ("Taken over", "ana"),
     ]
@@ -179,8 +196,8 @@ async def test_gemini_calling_transfer_to_human_hands_the_conversation_over(
     assert "transfer_to_human" in request["systemInstruction"]["parts"][0]["text"]
     assert bodies(app) == [HANDOFF_REPLY_EN]  # the reply, not Gemini's own words
     assert await state_of(app) is ConversationState.WAITING
-    [listed] = await data(app).conversations(businesses=None, state=None, search=None)
-    events = [e.text for e in await data(app).transcript(listed.id) if e.author == "event"]
+    [found] = await listed(app)
+    events = [e.text for e in await transcript(app, found) if e.author == "event"]
     assert events == ["Asked for a person: asks about a refund policy we do not know"]
     assert len(hook.calls) == 1
 
@@ -203,22 +220,20 @@ async def test_an_operator_replies_and_gemini_gets_it_back_as_the_assistants_sid
     app: Harness, hook: respx.Route
 ) -> None:
     await say(app, "/human", "wamid.o1")
-    [listed] = await data(app).conversations(businesses=None, state=None, search=None)
-    result = await data(app).send_reply(
-        listed.id, "ana", "Hi, this is **Ana**. Your order ships today."
-    )
+    [found] = await listed(app)
+    result = await desk(app).reply(found, "ana", "Hi, this is **Ana**. Your order ships today.")
     assert (result.sent, result.reason) == (True, None)
     assert bodies(app)[-1] == "Hi, this is *Ana*. Your order ships today."  # WhatsApp formatting
     assert app.fakes.senders[-1] == (PHONE_NUMBER_ID, WHATSAPP_TOKEN)
     assert await state_of(app) is ConversationState.OPERATOR  # replying takes it over
 
-    await data(app).hand_back(listed.id, "ana")
+    await desk(app).hand_back(found, "ana")
     await say(app, "Thanks! When does it arrive?", "wamid.o2")
     assert bodies(app)[-1] == "You said: Thanks! When does it arrive?"
     history = app.fakes.gemini_bodies()[-1]["contents"]
     assert [c["role"] for c in history] == ["user", "model", "user"]
     assert history[1]["parts"][0]["text"].endswith("Hi, this is **Ana**. Your order ships today.")
-    entries = await data(app).transcript(listed.id)
+    entries = await transcript(app, found)
     assert [(e.author, e.operator) for e in entries if e.author == "operator"] == [
         ("operator", "ana")
     ]
@@ -230,13 +245,14 @@ async def test_an_operator_reply_outside_the_24_hour_window_is_refused_and_not_s
     app: Harness, hook: respx.Route
 ) -> None:
     await say(app, "/human", "wamid.x1")
-    [listed] = await data(app).conversations(businesses=None, state=None, search=None)
+    [found] = await listed(app)
     async with app.services.store.engine.begin() as conn:
         await conn.execute(
             update(conversations).values(last_user_at=time.time() - (24 * 3600 + 60))
         )
     sent_before = len(app.fakes.send_attempts())
-    result = await data(app).send_reply(listed.id, "ana", "Sorry for the wait!")
+    [found] = await listed(app)  # as the console reads it when the button is pressed
+    result = await desk(app).reply(found, "ana", "Sorry for the wait!")
     assert result.sent is False
     assert result.reason is not None and "24 hours" in result.reason
     assert len(app.fakes.send_attempts()) == sent_before
@@ -278,14 +294,14 @@ async def test_the_periodic_sweep_gives_back_quiet_conversations_too(
 async def test_reset_and_forget_work_in_every_state(app: Harness, hook: respx.Route) -> None:
     await say(app, "My card ends 4242", "wamid.f1")
     await say(app, "/human", "wamid.f2")
-    [listed] = await data(app).conversations(businesses=None, state=None, search=None)
-    await data(app).take_over(listed.id, "ana")
+    [found] = await listed(app)
+    await desk(app).take_over(found, "ana")
     await say(app, "/reset", "wamid.f3")
     assert bodies(app)[-1] == reply_text(Reply.RESET, "en")
     await say(app, "/forget", "wamid.f4")
     assert bodies(app)[-1] == reply_text(Reply.FORGET, "en")
-    assert await data(app).conversations(businesses=None, state=None, search=None) == []
-    assert await data(app).transcript(listed.id) == []
+    assert await listed(app) == []
+    assert await transcript(app, found) == []
     key = conversation(USER)
     assert await app.services.store.conversations.history(key, 10, 10_000) == []
 
@@ -300,5 +316,4 @@ async def test_two_instances_share_one_conversations_state(
         await second.settle_all()
         await first.settle_all()
         assert fakes.gemini_calls == []
-        listed = await data(second).conversations(businesses=None, state=None, search=None)
-        assert [c.state for c in listed] == [ConversationState.WAITING]
+        assert [c.state for c in await listed(second)] == [ConversationState.WAITING]

@@ -18,6 +18,7 @@ from helpers import (
     text_payload,
 )
 
+from console.conversations import transcript_entry
 from service.startup_settings import checked
 from storage.store import Store
 
@@ -91,10 +92,13 @@ async def test_the_console_shows_the_sources_of_an_answer(
         )
         await app.post(text_payload("Do you deliver?", message_id="wamid.k2"))
         await app.settle()
-        data = app.client._transport.app.state.console_data  # type: ignore[attr-defined]
-        [listed] = await data.conversations(businesses=None, state=None, search=None)
-        entries = await data.transcript(listed.id)
-    [answer] = [e for e in entries if e.author == "assistant"]
+        transcripts = app.services.store.transcripts
+        [listed] = await transcripts.listed(
+            phone_number_ids=None, state=None, search=None, limit=10
+        )
+        entries = await transcripts.entries(listed.conversation.conversation_key)
+    [answer] = [transcript_entry(e, 24) for e in entries if e.role == "model"]
+    assert answer.author == "assistant"
     assert answer.sources == ("delivery.md", "faq.pdf")
     tools = tools_of(app)
     assert any("fileSearch" in t or "file_search" in t for t in tools)

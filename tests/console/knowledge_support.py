@@ -1,52 +1,59 @@
-"""Shared pieces of the Knowledge page's tests: the app given an in-memory KnowledgeData, and
-multipart bodies written out by hand (to send them in chunks, or with a chosen Content-Length)."""
+"""Shared pieces of the Knowledge page's tests: the app over the fake File Search with the admin
+signed in, documents put in a business's store as Google (or a folder's sync) would, what the
+page handed on, and multipart bodies written out by hand (to send them in chunks, or with a
+chosen Content-Length)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import httpx
-from console_support import (
-    ADMIN_PASSWORD,
-    OPERATOR_PASSWORD,
-    Clock,
-    Console,
-    add_operator,
-    cheap_passwords,
-    console_settings,
-    signed_in,
-)
-from memory_data import MemoryConsoleData
-from memory_knowledge import MemoryKnowledgeData
-
-from main import create_app
+from console_apps import ADMIN_PASSWORD, Console, Served, Tenant, console_app
+from console_support import OPERATOR_PASSWORD, add_operator, signed_in
+from helpers import FakeUpstreams
 
 PAGE = "/console/knowledge"
 UPLOAD = "/console/knowledge/upload"
 DELETE = "/console/knowledge/delete"
 BOUNDARY = "----knowledge-test-boundary-7f3a"
+BAKERY = "Padaria Central"
+SMALL_LIMIT = 1000  # bytes: tests upload a file over it with a few literal bytes
+STATES = {"active": "STATE_ACTIVE", "pending": "STATE_PENDING", "failed": "STATE_FAILED"}
+
+State = Literal["active", "pending", "failed"]
+App = Console | Served  # the app in this process, or behind uvicorn (run these on its loop)
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    """A document the page handed to the library, as it arrived in File Search."""
+
+    business: str
+    filename: str
+    data: bytes
+    mime_type: str
 
 
 @asynccontextmanager
 async def knowledge_console(
-    database_url: str, knowledge: MemoryKnowledgeData, **overrides: Any
+    database_url: str,
+    fakes: FakeUpstreams,
+    *,
+    businesses: Sequence[Tenant | str] = (BAKERY,),
+    max_bytes: int = SMALL_LIMIT,
+    **overrides: Any,
 ) -> AsyncIterator[Console]:
-    """The app through create_app's `knowledge_data`, with the admin signed in; the console's
-    data serves the same businesses."""
-    clock = Clock()
-    data = MemoryConsoleData(knowledge.business_names(), clock=clock)
-    settings = console_settings(database_url, **overrides)
-    app = create_app(settings, console_data=data, knowledge_data=knowledge)
-    app.state.console.clock = clock
-    app.state.console.passwords = cheap_passwords()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            console = Console(app, client, data, clock)
-            await signed_in(client, "admin", ADMIN_PASSWORD)
-            yield console
+    """The app over the (fake) File Search, uploads processed at once, the admin signed in."""
+    fakes.file_search.polls_until_done = 0
+    async with console_app(database_url, fakes, businesses=businesses, **overrides) as console:
+        console.state.max_upload_bytes = max_bytes
+        await signed_in(console.client, "admin", ADMIN_PASSWORD)
+        yield console
 
 
 @asynccontextmanager
@@ -58,6 +65,87 @@ async def operator_client(
     async with console.client_from("192.0.2.20") as client:
         await signed_in(client, username, OPERATOR_PASSWORD)
         yield client
+
+
+def _number(console: App, business: str) -> str:
+    found = console.settings.businesses.named(business)
+    assert found is not None, business
+    return found.phone_number_id
+
+
+async def store_name(console: App, business: str = BAKERY) -> str | None:
+    """The business's File Search store, as the database knows it."""
+    known = await console.store.knowledge.get(_number(console, business))
+    return known.store_name if known else None
+
+
+async def add_document(
+    console: App,
+    title: str,
+    *,
+    business: str = BAKERY,
+    state: State = "active",
+    source: Literal["folder", "console"] = "folder",
+    size_bytes: int = 1234,
+    created: float | None = None,  # None: now
+    undated: bool = False,  # Google gives no creation time
+) -> str:
+    """A document in the business's store (made and registered on first use); its name."""
+    name = await store_name(console, business)
+    if name is None:
+        name = console.fakes.file_search.add_store(business)
+        await console.store.knowledge.register(_number(console, business), name)
+    content = b"x" * size_bytes
+    metadata = {"sha256": hashlib.sha256(content).hexdigest(), "source": source}
+    fake = console.fakes.file_search
+    document = fake.add_document(name, title, content, metadata=metadata, state=STATES[state])
+    if undated or created is not None:
+        [found] = [d for d in fake.documents(name) if d.name == document]
+        stamp = None if undated else datetime.fromtimestamp(created or 0, UTC)
+        found.create_time = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if stamp else None
+    return document
+
+
+async def set_state(console: App, title: str, state: State, business: str = BAKERY) -> None:
+    """Google finished (or failed) processing the document."""
+    name = await store_name(console, business)
+    assert name is not None
+    for document in console.fakes.file_search.documents(name):
+        if document.display_name == title:
+            document.state = STATES[state]
+
+
+async def titles(console: App, business: str = BAKERY) -> list[str]:
+    name = await store_name(console, business)
+    return [d.display_name for d in console.fakes.file_search.documents(name)] if name else []
+
+
+async def uploaded(console: App) -> list[Uploaded]:
+    """What reached File Search from the page, once the uploads under way are done."""
+    await console.state.uploads.wait()
+    found = []
+    for business in console.settings.businesses:
+        name = await store_name(console, business.name)
+        for document in console.fakes.file_search.documents(name) if name else []:
+            if document.metadata.get("source") == "console":
+                found.append(
+                    Uploaded(
+                        business.name, document.display_name, document.content, document.mime_type
+                    )
+                )
+    return found
+
+
+def upload_requests(fakes: FakeUpstreams) -> list[str]:
+    """Every upload File Search was sent, by its path (none: nothing was handed on)."""
+    return [c.path for c in fakes.file_search.calls_to("POST", ":uploadToFileSearchStore")]
+
+
+def deleted(fakes: FakeUpstreams) -> list[str]:
+    """The documents File Search was asked to delete, by name."""
+    return [
+        call.path.split("/", 2)[2] for call in fakes.file_search.calls_to("DELETE", "/documents/")
+    ]
 
 
 def form_body(

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_support import DESKTOP, Tab, browser_fixture, open_tab  # noqa: F401
-from console_support import Served
+from browser_support import DESKTOP, Tab, open_tab
 from fake_upstreams import FakeServer
 from helpers import APP_SECRET, load_payload, service_env
 from playwright.sync_api import Browser, expect
@@ -54,7 +53,7 @@ def service(fake: FakeServer, tmp_path: Path) -> Iterator[str]:
 
 
 def signed_in(browser: Browser, url: str) -> Tab:
-    tab = open_tab(browser, Served(url, None, None, None), DESKTOP)  # type: ignore[arg-type]
+    tab = open_tab(browser, url, DESKTOP)
     page = tab.page
     page.goto(f"{url}/console")
     page.get_by_label("Username").fill("admin")

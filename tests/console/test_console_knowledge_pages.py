@@ -1,38 +1,41 @@
-"""The Knowledge page: who sees which business's documents, the table, deleting, the reason
-when Google cannot be reached, titles shown as text, and the page without File Search."""
+"""The Knowledge page over the library and the (fake) Gemini File Search: who sees which
+business's documents, the table, deleting, the reason when Google cannot be reached, titles
+shown as text."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Literal
 
-import httpx
 import pytest
-from console_support import (
-    ADMIN_PASSWORD,
-    assert_console_headers,
-    cheap_passwords,
-    console_settings,
-    signed_in,
-    visible_text,
+from console_support import assert_console_headers, visible_text
+from helpers import FakeUpstreams
+from knowledge_support import (
+    BAKERY,
+    DELETE,
+    PAGE,
+    UPLOAD,
+    add_document,
+    deleted,
+    knowledge_console,
+    operator_client,
+    set_state,
+    store_name,
+    titles,
+    uploaded,
 )
-from helpers import PHONE_NUMBER_ID, FakeUpstreams
-from knowledge_support import DELETE, PAGE, UPLOAD, knowledge_console, operator_client
-from memory_data import MemoryConsoleData
-from memory_knowledge import MemoryKnowledgeData
-
-from main import create_app
 
 LIVE = "/console/live/knowledge"
-BAKERY, GARAGE = "Padaria Central", "Oficina Rápida"
+GARAGE = "Oficina Rápida"
 PAYLOAD = '<img src=x onerror="window.__xss=1">menu.pdf'
 
 
-async def test_signed_out_nothing_is_shown_or_handed_on(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
-    document = knowledge.add_document("secret-prices.pdf")
-    async with knowledge_console(database_url, knowledge) as console:
+async def test_signed_out_nothing_is_shown_or_handed_on(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with knowledge_console(database_url, fakes) as console:
+        document = await add_document(console, "secret-prices.pdf")
         await console.client.post("/console/logout")
         for path in (PAGE, LIVE, f"{PAGE}?business={BAKERY}"):
             response = await console.client.get(path)
@@ -42,21 +45,20 @@ async def test_signed_out_nothing_is_shown_or_handed_on(database_url: str) -> No
             assert_console_headers(response)
         files = {"document": ("a.txt", b"hello", "text/plain")}
         upload = await console.client.post(UPLOAD, files=files)
-        delete = await console.client.post(
-            DELETE, data={"business": BAKERY, "document": document.name}
-        )
+        delete = await console.client.post(DELETE, data={"business": BAKERY, "document": document})
         for response in (upload, delete):
             assert response.status_code == 303
             assert response.headers["location"] == "/console/login"
-    assert knowledge.uploads == [] and knowledge.deleted == []
-    assert knowledge.titles() == ["secret-prices.pdf"]
+        assert await uploaded(console) == [] and deleted(fakes) == []
+        assert await titles(console) == ["secret-prices.pdf"]
 
 
-async def test_an_operator_sees_only_the_business_they_serve(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData((BAKERY, GARAGE))
-    knowledge.add_document("bakery-menu.pdf", business=BAKERY)
-    garage = knowledge.add_document("garage-prices.pdf", business=GARAGE)
-    async with knowledge_console(database_url, knowledge) as console:
+async def test_an_operator_sees_only_the_business_they_serve(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with knowledge_console(database_url, fakes, businesses=(BAKERY, GARAGE)) as console:
+        await add_document(console, "bakery-menu.pdf", business=BAKERY)
+        garage = await add_document(console, "garage-prices.pdf", business=GARAGE)
         admin_page = visible_text((await console.client.get(f"{PAGE}?business={GARAGE}")).text)
         assert "garage-prices.pdf" in admin_page and "bakery-menu.pdf" not in admin_page
         assert (await console.client.get(PAGE)).text.count(
@@ -78,29 +80,30 @@ async def test_an_operator_sees_only_the_business_they_serve(database_url: str) 
             files = {"document": ("a.txt", b"hello", "text/plain")}
             upload = await maria.post(UPLOAD, params={"business": GARAGE}, files=files)
             assert upload.status_code == 404
-            theirs = {"business": GARAGE, "document": garage.name}
+            theirs = {"business": GARAGE, "document": garage}
             assert (await maria.post(DELETE, data=theirs)).status_code == 404
-            mine_but_theirs = {"business": BAKERY, "document": garage.name}
+            mine_but_theirs = {"business": BAKERY, "document": garage}
             response = await maria.post(DELETE, data=mine_but_theirs)
             shown = visible_text((await maria.get(response.headers["location"])).text)
             assert "Not deleted: that document is not there." in shown
             ok = await maria.post(UPLOAD, files=files)  # her one business, unnamed
             assert ok.headers["location"] == f"{PAGE}?business=Padaria+Central"
-    assert [u.business for u in knowledge.uploads] == [BAKERY]
-    assert knowledge.deleted == []
-    assert knowledge.titles(GARAGE) == ["garage-prices.pdf"]
+        assert [u.business for u in await uploaded(console)] == [BAKERY]
+        assert deleted(fakes) == []
+        assert await titles(console, GARAGE) == ["garage-prices.pdf"]
 
 
-async def test_the_table_says_source_state_size_and_when(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
+async def test_the_table_says_source_state_size_and_when(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
     added = 1_780_000_000.0
-    knowledge.add_document("menu.pdf", size_bytes=1_500_000, created=added)
-    knowledge.add_document("prices.csv", source="console", state="pending", size_bytes=12)
-    knowledge.add_document("broken.docx", source="console", state="failed", undated=True)
-    async with knowledge_console(database_url, knowledge) as console:
+    async with knowledge_console(database_url, fakes) as console:
+        await add_document(console, "menu.pdf", size_bytes=1_500_000, created=added)
+        await add_document(console, "prices.csv", source="console", state="pending", size_bytes=12)
+        await add_document(console, "broken.docx", source="console", state="failed", undated=True)
         html = (await console.client.get(PAGE)).text
         live = (await console.client.get(LIVE)).text
-        knowledge.set_state("prices.csv", "active")
+        await set_state(console, "prices.csv", "active")
         settled = (await console.client.get(LIVE)).text
     rows = [
         visible_text(r).strip() for r in re.findall(r"<tr class=\"document.*?</tr>", html, re.S)
@@ -127,10 +130,11 @@ async def test_the_table_says_source_state_size_and_when(database_url: str) -> N
     assert html.count(">Delete</button>") == 3
 
 
-async def test_without_processing_documents_the_page_does_not_poll(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
-    knowledge.add_document("menu.pdf")
-    async with knowledge_console(database_url, knowledge) as console:
+async def test_without_processing_documents_the_page_does_not_poll(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with knowledge_console(database_url, fakes) as console:
+        await add_document(console, "menu.pdf")
         html = (await console.client.get(PAGE)).text
     assert "data-live=" not in html
     assert "the next sync" in html  # a folder document: the note is there
@@ -140,65 +144,76 @@ async def test_without_processing_documents_the_page_does_not_poll(database_url:
     ("source", "note"),
     [("folder", True), ("console", False)],
 )
-async def test_delete(database_url: str, source: str, note: bool) -> None:
-    knowledge = MemoryKnowledgeData()
-    kept = knowledge.add_document("kept.pdf")
-    gone = knowledge.add_document(
-        "old-menu.pdf", source="folder" if source == "folder" else "console"
-    )
-    async with knowledge_console(database_url, knowledge) as console:
+async def test_delete(
+    database_url: str, fakes: FakeUpstreams, source: Literal["folder", "console"], note: bool
+) -> None:
+    async with knowledge_console(database_url, fakes) as console:
+        kept = await add_document(console, "kept.pdf")
+        gone = await add_document(console, "old-menu.pdf", source=source)
         client = console.client
-        response = await client.post(DELETE, data={"business": BAKERY, "document": gone.name})
+        response = await client.post(DELETE, data={"business": BAKERY, "document": gone})
         assert response.status_code == 303
         assert response.headers["location"] == f"{PAGE}?business=Padaria+Central"
         page = visible_text((await client.get(response.headers["location"])).text)
-        again = await client.post(DELETE, data={"business": BAKERY, "document": gone.name})
+        again = await client.post(DELETE, data={"business": BAKERY, "document": gone})
         page_again = visible_text((await client.get(again.headers["location"])).text)
-        nameless = await client.post(DELETE, data={"document": kept.name})
+        nameless = await client.post(DELETE, data={"document": kept})
+        left = await titles(console)
     assert "Deleted old-menu.pdf." in page
     assert ("The next sync uploads it again while its file is in the folder." in page) is note
     assert "old-menu.pdf From" not in page and "kept.pdf From the folder" in page
     assert "Not deleted: that document is not there." in page_again
     assert nameless.status_code == 404
-    assert knowledge.deleted == [(BAKERY, gone.name)]
+    assert deleted(fakes) == [gone]
+    assert left == ["kept.pdf"]
 
 
-async def test_a_cross_site_delete_is_403_and_deletes_nothing(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
-    document = knowledge.add_document("menu.pdf")
-    async with knowledge_console(database_url, knowledge) as console:
+async def test_a_cross_site_delete_is_403_and_deletes_nothing(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with knowledge_console(database_url, fakes) as console:
+        document = await add_document(console, "menu.pdf")
         response = await console.client.post(
             DELETE,
-            data={"business": BAKERY, "document": document.name},
+            data={"business": BAKERY, "document": document},
             headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
         )
+        left = await titles(console)
     assert response.status_code == 403
-    assert knowledge.deleted == [] and knowledge.titles() == ["menu.pdf"]
+    assert deleted(fakes) == [] and left == ["menu.pdf"]
 
 
-async def test_when_google_cannot_be_reached_the_page_says_so(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
-    document = knowledge.add_document("menu.pdf")
-    async with knowledge_console(database_url, knowledge) as console:
-        knowledge.unreachable = "Google did not answer in time."
+async def test_when_google_cannot_be_reached_the_page_says_so(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with knowledge_console(database_url, fakes) as console:
+        document = await add_document(console, "menu.pdf")
+        fakes.file_search.fail_next("GET", "/documents", status=503, times=100)
         page = await console.client.get(PAGE)
         response = await console.client.post(
-            DELETE, data={"business": BAKERY, "document": document.name}
+            DELETE, data={"business": BAKERY, "document": document}
         )
         after = visible_text((await console.client.get(response.headers["location"])).text)
+        fakes.file_search.clear_failures()
+        left = await titles(console)
     assert page.status_code == 200
     text = visible_text(page.text)
-    assert "The documents cannot be listed now. Google did not answer in time." in text
+    reason = "could not list the documents: Gemini API error 503 UNAVAILABLE: injected failure"
+    assert (
+        f"The documents cannot be listed now. Gemini File Search could not be reached: {reason}"
+        in text
+    )
     assert "Upload" in text  # the form is still there
-    assert "Not deleted. Google did not answer in time." in after
-    assert knowledge.deleted == []
+    assert f"Not deleted. Gemini File Search refused: {reason}" in after
+    assert deleted(fakes) == [] and left == ["menu.pdf"]
 
 
-async def test_titles_with_markup_are_shown_as_text(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
-    knowledge.add_document(PAYLOAD, state="pending")
-    knowledge.add_document("<script>window.__xss = 1</script>.txt", source="console")
-    async with knowledge_console(database_url, knowledge) as console:
+async def test_titles_with_markup_are_shown_as_text(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with knowledge_console(database_url, fakes) as console:
+        await add_document(console, PAYLOAD, state="pending")
+        await add_document(console, "<script>window.__xss = 1</script>.txt", source="console")
         pages = [(await console.client.get(path)).text for path in (PAGE, LIVE)]
     for html in pages:
         assert "<img src=x" not in html and "<script>window" not in html
@@ -206,45 +221,42 @@ async def test_titles_with_markup_are_shown_as_text(database_url: str) -> None:
         assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;.txt" in html
 
 
-async def test_over_gemini_file_search_an_upload_is_listed_and_answers_search_it(
-    tmp_path: Path, fakes: FakeUpstreams
+async def test_an_upload_is_listed_and_answers_search_it(
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    """create_app without `knowledge_data`: the lifespan's, over the (fake) File Search."""
-    settings = console_settings(f"sqlite:///{tmp_path}/kb.db", knowledge_dir=tmp_path / "none")
-    app = create_app(settings, console_data=MemoryConsoleData())
-    app.state.console.passwords = cheap_passwords()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            await signed_in(client, "admin", ADMIN_PASSWORD)
-            before = visible_text((await client.get(PAGE)).text)
-            files = {"document": ("hours.txt", b"Open 6:00 to 20:00", "text/plain")}
-            response = await client.post(UPLOAD, files=files)
-            assert response.status_code == 303
-            await app.state.knowledge_data.uploads_done()
-            after = visible_text((await client.get(PAGE)).text)
-            store = app.state.library  # the store is now searched while answering
-            searchable = await app.state.services.store.knowledge.searchable(PHONE_NUMBER_ID)
+    """The real size limit, and an upload that makes the business's store searchable."""
+    async with knowledge_console(database_url, fakes, max_bytes=100_000_000) as console:
+        before = visible_text((await console.client.get(PAGE)).text)
+        files = {"document": ("hours.txt", b"Open 6:00 to 20:00", "text/plain")}
+        response = await console.client.post(UPLOAD, files=files)
+        assert response.status_code == 303
+        [document] = await uploaded(console)
+        after = visible_text((await console.client.get(PAGE)).text)
+        searchable = await console.store.knowledge.searchable(
+            next(iter(console.state.settings.businesses)).phone_number_id
+        )
+        registered = await store_name(console)
     assert "No documents yet." in before and "Up to 100 MB" in before
     assert "hours.txt" in after and "Uploaded here" in after
-    assert store is not None and searchable is not None
-    [document] = fakes.file_search.documents(searchable)
-    assert (document.display_name, document.metadata["source"]) == ("hours.txt", "console")
+    assert (document.filename, document.data) == ("hours.txt", b"Open 6:00 to 20:00")
+    assert searchable is not None and searchable == registered
+    [stored] = fakes.file_search.documents(searchable)
+    assert (stored.display_name, stored.metadata["source"]) == ("hours.txt", "console")
 
 
-async def test_an_operator_serving_no_business_gets_no_form(database_url: str) -> None:
-    knowledge = MemoryKnowledgeData()
-    knowledge.add_document("menu.pdf")
+async def test_an_operator_serving_no_business_gets_no_form(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
     files = {"document": ("a.txt", b"hello", "text/plain")}
-    async with (
-        knowledge_console(database_url, knowledge) as console,
-        operator_client(console, "joao", []) as joao,
-    ):
-        page = await joao.get(PAGE)
-        live = await joao.get(LIVE)
-        upload = await joao.post(UPLOAD, files=files)
+    async with knowledge_console(database_url, fakes) as console:
+        await add_document(console, "menu.pdf")
+        async with operator_client(console, "joao", []) as joao:
+            page = await joao.get(PAGE)
+            live = await joao.get(LIVE)
+            upload = await joao.post(UPLOAD, files=files)
+        nothing = await uploaded(console)
     assert page.status_code == 200
     assert "You serve no business with documents." in page.text
     assert "menu.pdf" not in page.text and 'type="file"' not in page.text
     assert live.status_code == 404 and upload.status_code == 404
-    assert knowledge.uploads == []
+    assert nothing == []

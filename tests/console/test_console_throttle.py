@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 
 import pytest
-from console_support import ADMIN_PASSWORD, console_app, sign_in, signed_in
+from console_apps import ADMIN_PASSWORD, console_app
+from console_support import sign_in, signed_in
+from helpers import FakeUpstreams
 
 
 async def test_ten_failures_for_one_username_throttle_it_until_the_window_slides(
-    database_url: str, caplog: pytest.LogCaptureFixture
+    database_url: str, fakes: FakeUpstreams, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with console_app(database_url) as console:
+    async with console_app(database_url, fakes) as console:
         for attempt in range(10):  # from ten addresses: only the name is common
             async with console.client_from(f"198.51.100.{attempt}") as client:
                 assert (await sign_in(client, "admin", f"guess-{attempt}")).status_code == 401
@@ -34,9 +36,9 @@ async def test_ten_failures_for_one_username_throttle_it_until_the_window_slides
 
 
 async def test_ten_failures_from_one_address_throttle_it_until_the_window_slides(
-    database_url: str,
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    async with console_app(database_url) as console:
+    async with console_app(database_url, fakes) as console:
         for attempt in range(10):
             response = await sign_in(console.client, f"user{attempt}", "not-the-password")
             assert response.status_code == 401
@@ -52,23 +54,30 @@ async def test_ten_failures_from_one_address_throttle_it_until_the_window_slides
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
 
 
-async def test_nine_failures_do_not_throttle(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_nine_failures_do_not_throttle(database_url: str, fakes: FakeUpstreams) -> None:
+    async with console_app(database_url, fakes) as console:
         for _ in range(9):
             await sign_in(console.client, "admin", "wrong-password")
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
 
 
-async def test_the_count_is_shared_by_every_instance(database_url: str) -> None:
-    async with console_app(database_url) as first, console_app(database_url) as second:
+async def test_the_count_is_shared_by_every_instance(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with (
+        console_app(database_url, fakes) as first,
+        console_app(database_url, fakes) as second,
+    ):
         for _ in range(5):
             await sign_in(first.client, "admin", "wrong-password")
             await sign_in(second.client, "admin", "wrong-password")
         assert (await sign_in(first.client, "admin", ADMIN_PASSWORD)).status_code == 429
 
 
-async def test_purge_removes_expired_sessions_and_old_failures(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_purge_removes_expired_sessions_and_old_failures(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         await sign_in(console.client, "admin", "wrong-password")
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         operators = console.store.operators
@@ -78,8 +87,10 @@ async def test_purge_removes_expired_sessions_and_old_failures(database_url: str
         assert (await console.client.get("/console")).status_code == 303
 
 
-async def test_the_stores_periodic_purge_includes_the_consoles_rows(database_url: str) -> None:
-    async with console_app(database_url) as console:
+async def test_the_stores_periodic_purge_includes_the_consoles_rows(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with console_app(database_url, fakes) as console:
         operators = console.store.operators
         admin = await operators.account("admin")
         assert admin is not None

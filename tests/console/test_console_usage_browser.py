@@ -1,34 +1,30 @@
-"""The Usage page in a real browser (Debian's Chromium through Playwright, a real uvicorn): opened
-from the header, its three charts drawn by the vendored uPlot under the console's CSP, the table
-with today's row; on a phone nothing overflows; without JavaScript the table alone is there."""
+"""The Usage page in a real browser (Debian's Chromium through Playwright, a real uvicorn over an
+SQLite file): opened from the header, its three charts drawn by the vendored uPlot under the
+console's CSP, the table with today's row; on a phone nothing overflows; without JavaScript the
+table alone is there."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from browser_support import (  # the fixtures are used by name
-    DESKTOP,
-    PHONE,
-    Tab,
-    browser_fixture,  # noqa: F401
-    data_fixture,  # noqa: F401
-    open_tab,
-    served_fixture,  # noqa: F401
-    sign_in,
-)
-from console.usage_data import ALL_BUSINESSES
-from console_support import ADMIN_PASSWORD, Served
-from memory_usage import MemoryUsageData
+from browser_support import DESKTOP, PHONE, Tab, open_tab, sign_in
+from console_apps import ADMIN_PASSWORD, Served, number_id, served_console
+from helpers import FakeUpstreams
 from playwright.sync_api import Browser, Page, expect
+from usage_support import add_day
 
 
-@pytest.fixture(name="usage")
-def usage_fixture(served: Served) -> MemoryUsageData:
-    """The served app's figures, set on the app the way the lifespan would."""
-    usage = MemoryUsageData()
-    usage.set_day(
+async def figures(served: Served) -> None:
+    """Today's figures, and each of the eleven days before it."""
+    usage = served.store.usage
+    await add_day(
+        usage,
         0,
+        number_id(0),
         messages=14,
         answers=13,
         handoffs=1,
@@ -36,13 +32,21 @@ def usage_fixture(served: Served) -> MemoryUsageData:
         output_tokens=3_210,
         tts_tokens=640,
         searches=1,
-        cost_usd=0.0321,
+        cost_usd=1.23,
     )
-    for days_ago in range(1, 12):
-        usage.set_day(days_ago, messages=days_ago, answers=days_ago, cost_usd=days_ago / 100)
-    usage.set_budget(ALL_BUSINESSES, 5.0, 1.23)
-    served.app.state.usage_data = usage
-    return usage
+    for ago in range(1, 12):
+        await add_day(usage, ago, number_id(0), messages=ago, answers=ago, cost_usd=ago / 100)
+
+
+@pytest.fixture(name="usage")
+def usage_fixture(tmp_path: Path, fakes: FakeUpstreams) -> Iterator[Served]:
+    """The app behind uvicorn with twelve days of figures in its store, a daily budget of $5."""
+    database_url = f"sqlite:///{tmp_path}/usage.db"
+    with served_console(
+        database_url, fakes, businesses=["Padaria Central"], daily_budget_usd=5.0
+    ) as served:
+        served.run(figures(served))
+        yield served
 
 
 def canvases(page: Page) -> list[tuple[float, float]]:
@@ -65,26 +69,23 @@ def open_usage(tab: Tab) -> Page:
     return page
 
 
-def test_the_charts_are_drawn_and_the_table_shows_today(
-    browser: Browser, served: Served, usage: MemoryUsageData
-) -> None:
-    tab = open_tab(browser, served, DESKTOP)
+def test_the_charts_are_drawn_and_the_table_shows_today(browser: Browser, usage: Served) -> None:
+    tab = open_tab(browser, usage.url, DESKTOP)
     page = open_usage(tab)
     expect(page).to_have_url(re.compile(r"/console/usage$"))
     expect(page.locator("#usage-charts")).to_be_visible()
     for width, height in canvases(page):
         assert width > 300 and height > 100
-    today = page.get_by_role("row", name=re.compile(re.escape(f"{usage.today()} (today)")))
-    expect(today).to_have_text(re.compile(r"14\s*13\s*1\s*21,500\s*3,210\s*640\s*1\s*\$0\.0321"))
+    day = datetime.now(UTC).date().isoformat()
+    today = page.get_by_role("row", name=re.compile(re.escape(f"{day} (today)")))
+    expect(today).to_have_text(re.compile(r"14\s*13\s*1\s*21,500\s*3,210\s*640\s*1\s*\$1\.2300"))
     expect(page.get_by_text("Today: $1.23 of $5.00 (25%)")).to_be_visible()
     expect(page.locator(".u-legend").first).to_contain_text("Messages")
     assert tab.errors == [] and tab.dialogs == []
 
 
-def test_on_a_phone_the_charts_fit(
-    browser: Browser, served: Served, usage: MemoryUsageData
-) -> None:
-    tab = open_tab(browser, served, PHONE, timezone="America/Sao_Paulo")
+def test_on_a_phone_the_charts_fit(browser: Browser, usage: Served) -> None:
+    tab = open_tab(browser, usage.url, PHONE, timezone="America/Sao_Paulo")
     page = open_usage(tab)
     for width, height in canvases(page):
         assert 200 < width <= PHONE["width"] and height > 100
@@ -92,12 +93,10 @@ def test_on_a_phone_the_charts_fit(
     assert tab.errors == []
 
 
-def test_without_javascript_the_table_carries_everything(
-    browser: Browser, served: Served, usage: MemoryUsageData
-) -> None:
+def test_without_javascript_the_table_carries_everything(browser: Browser, usage: Served) -> None:
     context = browser.new_context(viewport=DESKTOP, java_script_enabled=False)
     page = context.new_page()
-    page.goto(f"{served.url}/console/login")
+    page.goto(f"{usage.url}/console/login")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -105,5 +104,5 @@ def test_without_javascript_the_table_carries_everything(
     expect(page.locator("#usage-charts")).to_be_hidden()
     expect(page.locator("canvas")).to_have_count(0)
     expect(page.locator("tbody tr")).to_have_count(30)
-    expect(page.get_by_role("row", name=re.compile("Total"))).to_contain_text("$0.6921")
+    expect(page.get_by_role("row", name=re.compile("Total"))).to_contain_text("$1.8900")
     context.close()

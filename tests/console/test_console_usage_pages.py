@@ -1,60 +1,46 @@
-"""The Usage page over HTTP: who sees which business's figures, the table and its totals, the 30
-days, the budget states, names shown as text, and the charts' JSON data that is never code."""
+"""The Usage page over HTTP and the store: who sees which business's figures, the table and its
+totals, the 30 days, the budget states, names shown as text, and the charts' JSON data that is
+never code."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from console.usage_data import ALL_BUSINESSES
-from console_support import (
-    ADMIN_PASSWORD,
-    Clock,
-    Console,
-    assert_console_headers,
-    cheap_passwords,
-    console_settings,
-    signed_in,
-    visible_text,
-)
+from console_apps import ADMIN_PASSWORD, Console, Tenant, console_app, number_id
+from console_support import assert_console_headers, signed_in, visible_text
+from helpers import FakeUpstreams
 from knowledge_support import operator_client
-from memory_data import MemoryConsoleData
-from memory_usage import MemoryUsageData
-
-from main import create_app
+from usage_support import add_day
 
 PAGE = "/console/usage"
+ALL_BUSINESSES = "All businesses"
 BAKERY, GARAGE = "Padaria Central", "Oficina Rápida"
 BREAKOUT = "</script><script>alert(1)</script>"
 REACHED = "Budget reached: the assistant stops answering until midnight UTC"
+GONE = "999999999999999"  # a business since taken out of the tenants file
 
 
 @asynccontextmanager
 async def usage_console(
-    database_url: str, usage: MemoryUsageData | None, **overrides: Any
+    database_url: str,
+    fakes: FakeUpstreams,
+    businesses: Sequence[Tenant | str] = (BAKERY,),
+    **overrides: Any,
 ) -> AsyncIterator[Console]:
-    """The app through create_app's `usage_data` (None: the default), the admin signed in; the
-    console's data serves the same businesses."""
-    clock = Clock()
-    names = usage.business_names() if usage is not None else [BAKERY]
-    data = MemoryConsoleData(names, clock=clock)
-    if usage is not None:
-        usage.clock = clock
-    settings = console_settings(database_url, **overrides)
-    app = create_app(settings, console_data=data, usage_data=usage)
-    app.state.console.clock = clock
-    app.state.console.passwords = cheap_passwords()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            await signed_in(client, "admin", ADMIN_PASSWORD)
-            yield Console(app, client, data, clock)
+    """The app over the store, these businesses (numbered in order), the admin signed in."""
+    async with console_app(database_url, fakes, businesses=businesses, **overrides) as console:
+        await signed_in(console.client, "admin", ADMIN_PASSWORD)
+        yield console
+
+
+def date_of(days_ago: int) -> str:
+    return (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
 
 
 def rows(html: str) -> list[str]:
@@ -74,10 +60,9 @@ def budgets(html: str) -> list[str]:
     return [visible_text(b).strip() for b in re.findall(r'<li class="budget.*?</li>', html, re.S)]
 
 
-async def test_signed_out_nothing_is_shown_or_asked_for(database_url: str) -> None:
-    usage = MemoryUsageData()
-    usage.set_day(0, messages=7, cost_usd=0.5)
-    async with usage_console(database_url, usage) as console:
+async def test_signed_out_nothing_is_shown(database_url: str, fakes: FakeUpstreams) -> None:
+    async with usage_console(database_url, fakes) as console:
+        await add_day(console.store.usage, 0, number_id(0), messages=7, cost_usd=0.5)
         await console.client.post("/console/logout")
         for path in (PAGE, f"{PAGE}?business={BAKERY}"):
             response = await console.client.get(path)
@@ -85,18 +70,18 @@ async def test_signed_out_nothing_is_shown_or_asked_for(database_url: str) -> No
             assert response.headers["location"] == "/console/login?next=/console/usage"
             assert response.text == ""
             assert_console_headers(response)
-    assert usage.asked == []
 
 
-async def test_an_operator_sees_only_the_business_they_serve(database_url: str) -> None:
-    usage = MemoryUsageData((BAKERY, GARAGE))
-    usage.set_day(0, BAKERY, messages=3, answers=3, cost_usd=0.25)
-    usage.set_day(0, GARAGE, messages=40, answers=38, handoffs=2, cost_usd=9.75)
-    usage.set_budget(ALL_BUSINESSES, 20.0, 10.0)
-    usage.set_budget(GARAGE, 12.0, 9.75)
-    async with usage_console(database_url, usage) as console:
+async def test_an_operator_sees_only_the_business_they_serve(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    businesses = (BAKERY, Tenant(GARAGE, daily_budget_usd=12.0))
+    async with usage_console(database_url, fakes, businesses, daily_budget_usd=20.0) as console:
+        usage = console.store.usage
+        await add_day(usage, 0, number_id(0), messages=3, answers=3, cost_usd=0.25)
+        await add_day(usage, 0, number_id(1), messages=40, answers=38, handoffs=2, cost_usd=9.75)
         admin = (await console.client.get(PAGE)).text
-        assert rows(admin)[0].startswith(f"{date_of(usage, 0)} (today) 43 41 2")
+        assert rows(admin)[0].startswith(f"{date_of(0)} (today) 43 41 2")
         assert "$10.0000" in rows(admin)[0]
         assert admin.count('href="/console/usage?business=') == 2
         assert f'<a href="{PAGE}" aria-current="true">{ALL_BUSINESSES}</a>' in admin
@@ -105,13 +90,15 @@ async def test_an_operator_sees_only_the_business_they_serve(database_url: str) 
             f"{GARAGE}: Today: $9.75 of $12.00 (81%)",
         ]
         garage = (await console.client.get(PAGE, params={"business": GARAGE})).text
-        assert rows(garage)[0].startswith(f"{date_of(usage, 0)} (today) 40 38 2")
-        assert usage.asked_for("days") == [None, frozenset({GARAGE})]
-        usage.asked.clear()
+        assert rows(garage)[0].startswith(f"{date_of(0)} (today) 40 38 2")
+        assert budgets(garage) == [
+            "All businesses: Today: $10.00 of $20.00 (50%)",
+            f"{GARAGE}: Today: $9.75 of $12.00 (81%)",
+        ]
         async with operator_client(console, "maria", [BAKERY]) as maria:
             page = await maria.get(PAGE)
             assert page.status_code == 200
-            assert rows(page.text)[0].startswith(f"{date_of(usage, 0)} (today) 3 3 0")
+            assert rows(page.text)[0].startswith(f"{date_of(0)} (today) 3 3 0")
             assert "$0.2500" in page.text and "$9.7500" not in page.text
             assert GARAGE not in page.text  # no chooser, no budget of another business
             assert budgets(page.text) == ["All businesses: A daily budget is set"]  # no amounts
@@ -121,23 +108,36 @@ async def test_an_operator_sees_only_the_business_they_serve(database_url: str) 
                 response = await maria.get(PAGE, params={"business": business})
                 assert response.status_code == 404
                 assert "$9.75" not in response.text
-    assert usage.asked_for("days") == [frozenset({BAKERY})]
-    assert usage.asked_for("budgets") == [frozenset({BAKERY})]
 
 
-async def test_an_operator_of_several_businesses_sees_theirs_together(database_url: str) -> None:
+async def test_the_admin_sees_businesses_no_longer_served_and_operators_do_not(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with usage_console(database_url, fakes, (BAKERY, GARAGE)) as console:
+        usage = console.store.usage
+        await add_day(usage, 0, number_id(0), messages=3, cost_usd=0.25)
+        await add_day(usage, 0, GONE, messages=20, cost_usd=1.0)
+        admin = (await console.client.get(PAGE)).text
+        async with operator_client(console, "joao", [BAKERY, GARAGE]) as joao:
+            theirs = (await joao.get(PAGE)).text
+    assert rows(admin)[0].startswith(f"{date_of(0)} (today) 23 ")
+    assert "$1.2500" in rows(admin)[0]
+    assert rows(theirs)[0].startswith(f"{date_of(0)} (today) 3 ")  # the same two businesses
+    assert "$1.2500" not in theirs
+
+
+async def test_an_operator_of_several_businesses_sees_theirs_together(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
     third = "Floricultura Ipê"
-    usage = MemoryUsageData((BAKERY, GARAGE, third))
-    for business, messages in ((BAKERY, 1), (GARAGE, 10), (third, 100)):
-        usage.set_day(1, business, messages=messages)
-    async with (
-        usage_console(database_url, usage) as console,
-        operator_client(console, "joao", [BAKERY, third]) as joao,
-    ):
-        together = (await joao.get(PAGE)).text
-        one = (await joao.get(PAGE, params={"business": third})).text
-    assert rows(together)[1].startswith(f"{date_of(usage, 1)} 101 ")
-    assert rows(one)[1].startswith(f"{date_of(usage, 1)} 100 ")
+    async with usage_console(database_url, fakes, (BAKERY, GARAGE, third)) as console:
+        for index, messages in ((0, 1), (1, 10), (2, 100)):
+            await add_day(console.store.usage, 1, number_id(index), messages=messages)
+        async with operator_client(console, "joao", [BAKERY, third]) as joao:
+            together = (await joao.get(PAGE)).text
+            one = (await joao.get(PAGE, params={"business": third})).text
+    assert rows(together)[1].startswith(f"{date_of(1)} 101 ")
+    assert rows(one)[1].startswith(f"{date_of(1)} 100 ")
     links = re.findall(r'<a href="(/console/usage[^"]*)"', together)
     assert links == [
         "/console/usage",  # the header's
@@ -146,38 +146,37 @@ async def test_an_operator_of_several_businesses_sees_theirs_together(database_u
         "/console/usage?business=Floricultura+Ip%C3%AA",
     ]
     assert GARAGE not in together and GARAGE not in one
-    assert usage.asked_for("days") == [frozenset({BAKERY, third}), frozenset({third})]
-
-
-def date_of(usage: MemoryUsageData, days_ago: int) -> str:
-    return (usage.today() - timedelta(days=days_ago)).isoformat()
 
 
 async def test_the_table_shows_each_days_figures_newest_first_and_the_totals(
-    database_url: str,
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    usage = MemoryUsageData()
-    usage.set_day(
-        0,
-        messages=12,
-        answers=11,
-        handoffs=1,
-        prompt_tokens=15_300,
-        output_tokens=2_048,
-        tts_tokens=700,
-        searches=2,
-        cost_usd=0.0123,
-    )
-    usage.set_day(2, messages=1_204, answers=1_190, prompt_tokens=1_250_000, cost_usd=1.5)
-    usage.set_day(29, messages=1, answers=1, output_tokens=5, cost_usd=0.00004)
-    usage.set_day(30, messages=999, cost_usd=99.0)  # a day before the window: not shown
-    async with usage_console(database_url, usage) as console:
+    async with usage_console(database_url, fakes) as console:
+        usage, bakery = console.store.usage, number_id(0)
+        await add_day(
+            usage,
+            0,
+            bakery,
+            messages=12,
+            answers=11,
+            handoffs=1,
+            prompt_tokens=15_300,
+            output_tokens=2_048,
+            tts_tokens=700,
+            searches=2,
+            cost_usd=0.0123,
+        )
+        await add_day(
+            usage, 2, bakery, messages=1_204, answers=1_190, prompt_tokens=1_250_000, cost_usd=1.5
+        )
+        await add_day(usage, 29, bakery, messages=1, answers=1, output_tokens=5, cost_usd=0.00004)
+        await add_day(usage, 30, bakery, messages=99, cost_usd=99.0)  # before the window
         html = (await console.client.get(PAGE)).text
     table = rows(html)
-    assert table[0] == f"{date_of(usage, 0)} (today) 12 11 1 15,300 2,048 700 2 $0.0123"
-    assert table[1] == f"{date_of(usage, 1)} 0 0 0 0 0 0 0 $0.0000"
-    assert table[2] == f"{date_of(usage, 2)} 1,204 1,190 0 1,250,000 0 0 0 $1.5000"
-    assert table[29] == f"{date_of(usage, 29)} 1 1 0 0 5 0 0 $0.0000"
+    assert table[0] == f"{date_of(0)} (today) 12 11 1 15,300 2,048 700 2 $0.0123"
+    assert table[1] == f"{date_of(1)} 0 0 0 0 0 0 0 $0.0000"
+    assert table[2] == f"{date_of(2)} 1,204 1,190 0 1,250,000 0 0 0 $1.5000"
+    assert table[29] == f"{date_of(29)} 1 1 0 0 5 0 0 $0.0000"
     assert table[30] == "Total 1,217 1,202 1 1,265,300 2,053 700 2 $1.5123"
     assert len(table) == 31
     assert (
@@ -187,13 +186,10 @@ async def test_the_table_shows_each_days_figures_newest_first_and_the_totals(
     assert "The last 30 days (UTC) for Padaria Central." in visible_text(html)
 
 
-@pytest.mark.parametrize("given", [True, False])
 async def test_thirty_days_are_listed_with_the_days_without_anything(
-    database_url: str, given: bool
+    database_url: str, fakes: FakeUpstreams
 ) -> None:
-    """Given data, or the default (EmptyUsageData) when the lifespan sets none."""
-    usage = MemoryUsageData() if given else None
-    async with usage_console(database_url, usage) as console:
+    async with usage_console(database_url, fakes) as console:
         html = (await console.client.get(PAGE)).text
         today = datetime.fromtimestamp(console.clock(), UTC).date()
     table = rows(html)
@@ -203,38 +199,37 @@ async def test_thirty_days_are_listed_with_the_days_without_anything(
     data = chart(html)
     assert data["days"] == list(reversed(expected))
     assert data["messages"] == [0] * 30 and data["cost_usd"] == [0.0] * 30
-    if usage is not None:
-        assert usage.asked_for("days") == [None]
-    else:
-        assert budgets(html) == ["All businesses: No daily budget set"]
+    assert budgets(html) == ["All businesses: No daily budget set"]
 
 
 @pytest.mark.parametrize(
     ("limit", "spent", "shown"),
     [
-        (None, 3.5, "All businesses: No daily budget set"),
+        (0.0, 3.5, "All businesses: No daily budget set"),
         (5.0, 1.23, "All businesses: Today: $1.23 of $5.00 (25%)"),
         (5.0, 5.02, f"All businesses: {REACHED}. Today: $5.02 of $5.00 (100%)."),
     ],
 )
 async def test_todays_budget_state(
-    database_url: str, limit: float | None, spent: float, shown: str
+    database_url: str, fakes: FakeUpstreams, limit: float, spent: float, shown: str
 ) -> None:
-    usage = MemoryUsageData()
-    usage.set_budget(ALL_BUSINESSES, limit, spent)
-    async with usage_console(database_url, usage) as console:
+    async with usage_console(database_url, fakes, daily_budget_usd=limit) as console:
+        await add_day(console.store.usage, 0, number_id(0), messages=1, cost_usd=spent)
         html = (await console.client.get(PAGE)).text
     assert budgets(html) == [shown]
     reached = '<li class="budget budget-reached">' in html
-    assert reached == (limit is not None and spent >= limit)
+    assert reached == (limit > 0 and spent >= limit)
     assert "tokens a day" not in html  # no per-user limit set
 
 
-async def test_a_business_budget_reached_and_the_per_user_limit(database_url: str) -> None:
-    usage = MemoryUsageData((BAKERY, GARAGE))
-    usage.set_budget(GARAGE, 2.0, 2.0)
-    usage.token_limit = 50_000
-    async with usage_console(database_url, usage) as console:
+async def test_a_business_budget_reached_and_the_per_user_limit(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    businesses = (BAKERY, Tenant(GARAGE, daily_budget_usd=2.0))
+    async with usage_console(
+        database_url, fakes, businesses, user_daily_token_limit=50_000
+    ) as console:
+        await add_day(console.store.usage, 0, number_id(1), messages=1, cost_usd=2.0)
         html = (await console.client.get(PAGE)).text
         async with operator_client(console, "maria", [GARAGE]) as maria:
             theirs = (await maria.get(PAGE)).text
@@ -244,14 +239,15 @@ async def test_a_business_budget_reached_and_the_per_user_limit(database_url: st
     ]
     assert budgets(theirs) == budgets(html)  # their own business's amounts are theirs to see
     assert "Each user may use up to 50,000 tokens a day (UTC)." in html
-    assert usage.asked_for("budgets") == [None, frozenset({GARAGE})]
 
 
-async def test_a_business_name_with_markup_is_shown_as_text(database_url: str) -> None:
+async def test_a_business_name_with_markup_is_shown_as_text(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
     name = '<img src=x onerror="alert(1)">Bolo & Cia'
-    usage = MemoryUsageData((BAKERY, name))
-    usage.set_budget(name, 3.0, 1.0)
-    async with usage_console(database_url, usage) as console:
+    businesses = (BAKERY, Tenant(name, daily_budget_usd=3.0))
+    async with usage_console(database_url, fakes, businesses) as console:
+        await add_day(console.store.usage, 0, number_id(1), messages=1, cost_usd=1.0)
         chooser = (await console.client.get(PAGE)).text
         page = (await console.client.get(PAGE, params={"business": name})).text
     for html in (chooser, page):
@@ -261,19 +257,33 @@ async def test_a_business_name_with_markup_is_shown_as_text(database_url: str) -
     assert chart(page)["business"] == name
 
 
-async def test_the_charts_data_is_the_tables_figures_and_never_code(database_url: str) -> None:
-    usage = MemoryUsageData((BREAKOUT,))
-    usage.set_day(0, messages=5, answers=4, handoffs=1, prompt_tokens=900, cost_usd=0.0042)
-    usage.set_day(3, output_tokens=321, tts_tokens=77, cost_usd=0.5)
-    async with usage_console(database_url, usage) as console:
+async def test_the_charts_data_is_the_tables_figures_and_never_code(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with usage_console(database_url, fakes, (BREAKOUT,)) as console:
+        usage = console.store.usage
+        await add_day(
+            usage,
+            0,
+            number_id(0),
+            messages=5,
+            answers=4,
+            handoffs=1,
+            prompt_tokens=900,
+            cost_usd=0.0042,
+        )
+        await add_day(
+            usage, 3, number_id(0), messages=1, output_tokens=321, tts_tokens=77, cost_usd=0.5
+        )
         html = (await console.client.get(PAGE, params={"business": BREAKOUT})).text
     data = chart(html)
     assert data["business"] == BREAKOUT
-    assert len(data["days"]) == 30 and data["days"][-1] == date_of(usage, 0)
+    assert len(data["days"]) == 30 and data["days"][-1] == date_of(0)
     assert data["messages"][-1] == 5 and data["answers"][-1] == 4 and data["handoffs"][-1] == 1
     assert data["prompt_tokens"][-1] == 900 and data["cost_usd"][-1] == 0.0042
     assert data["output_tokens"][-4] == 321 and data["tts_tokens"][-4] == 77
-    assert data["cost_usd"][-4] == 0.5 and sum(data["messages"]) == 5
+    assert data["cost_usd"][-4] == 0.5 and data["messages"][-4] == 1
+    assert sum(data["messages"]) == 6
     assert set(data) == {
         "business",
         "days",
@@ -293,8 +303,10 @@ async def test_the_charts_data_is_the_tables_figures_and_never_code(database_url
     assert "\\u003c/script\\u003e" in element.group(1)
 
 
-async def test_the_page_loads_uplot_and_its_script_from_the_app(database_url: str) -> None:
-    async with usage_console(database_url, MemoryUsageData()) as console:
+async def test_the_page_loads_uplot_and_its_script_from_the_app(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with usage_console(database_url, fakes) as console:
         html = (await console.client.get(PAGE)).text
         addresses = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', html)
         responses = {a.split("?")[0]: await console.client.get(a) for a in addresses}

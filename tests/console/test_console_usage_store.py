@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_support import ADMIN_PASSWORD, signed_in, visible_text
+from console_apps import ADMIN_PASSWORD
+from console_support import signed_in, visible_text
 from helpers import FakeUpstreams, gemini_answer, make_settings, running_app, text_payload
 
 BAKERY, GARAGE = "111111111111111", "222222222222222"
