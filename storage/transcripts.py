@@ -96,8 +96,9 @@ class Transcripts:
         limit: int,
     ) -> list[Listed]:
         """The newest conversations first (by last activity) of the businesses whose number ids
-        are given (None: all); `search` matches the profile name (without case), the user's
-        id or the number answered (`recipient`, the `wa_id` where Meta sent one)."""
+        are given (None: all); `search` matches, without case, the profile name, the user's id
+        (a business-scoped one included) or the number answered (`recipient`, the `wa_id`
+        where Meta sent one)."""
         query = select(*CONVERSATION_COLUMNS, _LAST_MESSAGE.label("preview"))
         if phone_number_ids is not None:
             query = query.where(conversations.c.phone_number_id.in_(list(phone_number_ids)))
@@ -110,7 +111,7 @@ class Transcripts:
                     func.lower(func.coalesce(conversations.c.profile_name, "")).like(
                         pattern, escape="\\"
                     ),
-                    conversations.c.user_id.like(pattern, escape="\\"),
+                    func.lower(conversations.c.user_id).like(pattern, escape="\\"),
                     conversations.c.recipient.like(pattern, escape="\\"),
                 )
             )
