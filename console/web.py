@@ -27,7 +27,7 @@ from console.sessions import session_operator
 from documents.sync import MAX_FILE_BYTES
 from storage.operators import Operator, Operators
 
-if TYPE_CHECKING:  # the answering side's classes, imported for their types only
+if TYPE_CHECKING:  # handed over by the lifespan; imported here for their types only
     from answering.operators import OperatorDesk
     from answering.templates import TemplateDesk
     from documents.library import Library
