@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from console_support import ADMIN_PASSWORD, signed_in, visible_text
+from console_apps import ADMIN_PASSWORD
+from console_support import signed_in, visible_text
 from delivery_support import (
     WABA_ID,
     FakeTemplates,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser_support import DESKTOP, browser_fixture, open_tab, sign_in  # noqa: F401
-from console_support import served_console
+from browser_support import DESKTOP, open_tab, sign_in
+from console_apps import served_console
 from delivery_support import (
     WABA_ID,
     FakeTemplates,
@@ -42,13 +42,8 @@ def test_status_words_the_window_and_a_template_in_the_browser(
     browser: Browser, tmp_path: Path, fakes: FakeUpstreams
 ) -> None:
     FakeTemplates([ORDER, WELCOME], page_size=5).install(fakes.router)
-    fakes.router.route(host="127.0.0.1").pass_through()  # the test's own calls to the server
     with served_console(
-        f"sqlite:///{tmp_path}/browser.db",
-        None,  # type: ignore[arg-type]  # the store's data, not an in-memory copy
-        external_workers=False,
-        worker_processes=0,
-        whatsapp_business_account_id=WABA_ID,
+        f"sqlite:///{tmp_path}/browser.db", fakes, whatsapp_business_account_id=WABA_ID
     ) as served:
         post(served.url, text_payload("Where is my order?", message_id="wamid.b-1"))
         wait_for(lambda: len(fakes.sent()) == 1, 20, "the assistant's answer")
@@ -59,7 +54,7 @@ def test_status_words_the_window_and_a_template_in_the_browser(
             text_payload("Hello?", message_id="wamid.b-2", wa_id="5511900002222", ts=old),
         )
 
-        tab = open_tab(browser, served, DESKTOP)
+        tab = open_tab(browser, served.url, DESKTOP)
         page = tab.page
         sign_in(tab)
         page.goto(f"{served.url}/console/conversations/1")
