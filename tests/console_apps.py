@@ -26,6 +26,7 @@ from helpers import APP_SECRET, PHONE_NUMBER_ID, FakeUpstreams, make_settings, t
 from running import wait_for
 
 from config import Settings
+from console.conversations import TranscriptEntry, transcript_entry
 from console.passwords import Passwords
 from console.web import Console as ConsoleState
 from main import create_app
@@ -166,6 +167,22 @@ async def conversation_of(store: Store, user: str, to: str = PHONE_NUMBER_ID) ->
     )
     [found] = [c.conversation for c in listed if c.conversation.conversation_key == key]
     return found
+
+
+async def listed(store: Store, search: str | None = None) -> list[Conversation]:
+    """Every conversation as the console lists them, the most recent first."""
+    found = await store.transcripts.listed(
+        phone_number_ids=None, state=None, search=search, limit=10_000
+    )
+    return [item.conversation for item in found]
+
+
+async def transcript(
+    store: Store, conversation: Conversation, timeout_hours: float = 24
+) -> list[TranscriptEntry]:
+    """A conversation's transcript as its console page shows it."""
+    entries = await store.transcripts.entries(conversation.conversation_key)
+    return [transcript_entry(entry, timeout_hours) for entry in entries]
 
 
 # ---------------------------------------------------------------------------------------------

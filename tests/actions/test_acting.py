@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from business_api import ORDERS, BusinessApi
+from console_apps import listed, transcript
 from helpers import (
     FakeUpstreams,
     Harness,
@@ -25,7 +26,7 @@ from strict_gemini import SIGNATURE, StrictGemini, decoded, part
 
 import gemini.responses
 from actions.calling import MAX_TOOL_CALLS, TOO_MANY
-from console.data import ConsoleData
+from console.conversations import TranscriptEntry
 from domain.types import ToolCallRecord
 
 USER = "16505551234"
@@ -115,8 +116,11 @@ async def say(app: Harness, text: str, message_id: str) -> None:
     await app.settle()
 
 
-def console(app: Harness) -> ConsoleData:
-    return app.client._transport.app.state.console_data  # type: ignore[attr-defined, no-any-return]
+async def answers(app: Harness) -> tuple[list[TranscriptEntry], list[TranscriptEntry]]:
+    """The one conversation's transcript as the console shows it, and its assistant's lines."""
+    [conversation] = await listed(app.services.store)
+    entries = await transcript(app.services.store, conversation)
+    return entries, [e for e in entries if e.author == "assistant"]
 
 
 def sent_texts(app: Harness) -> list[str]:
@@ -183,8 +187,7 @@ async def test_a_tool_is_called_its_result_goes_back_and_gemini_answers(
     assert request.headers["x-customer"] == USER
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
 
-    [listed] = await console(app).conversations(businesses=None, state=None, search=None)
-    [answer] = [e for e in await console(app).transcript(listed.id) if e.author == "assistant"]
+    _, [answer] = await answers(app)
     [record] = answer.tool_calls
     assert (record.name, record.status, record.error) == ("order_status", 200, None)
     assert record.duration_ms > 0
@@ -303,10 +306,7 @@ async def test_invalid_arguments_are_never_sent_and_gemini_is_told(
     assert response["functionResponse"]["response"] == {
         "error": "'order_id' is a required property"
     }
-    [listed] = await console(sqlite_app).conversations(businesses=None, state=None, search=None)
-    [answer] = [
-        e for e in await console(sqlite_app).transcript(listed.id) if e.author == "assistant"
-    ]
+    _, [answer] = await answers(sqlite_app)
     assert answer.tool_calls == (ToolCallRecord("order_status", None, "invalid arguments", 0.0),)
 
 
@@ -335,9 +335,7 @@ async def test_a_tool_call_then_a_handoff_keeps_the_call_in_the_transcript(
         strict.calls(("transfer_to_human", {"reason": "wants a refund"})),
     ]
     await say(sqlite_app, "A-1001 arrived broken, I want my money back", "wamid.h1")
-    [listed] = await console(sqlite_app).conversations(businesses=None, state=None, search=None)
-    entries = await console(sqlite_app).transcript(listed.id)
-    [answer] = [e for e in entries if e.author == "assistant"]
+    entries, [answer] = await answers(sqlite_app)
     assert [c.name for c in answer.tool_calls] == ["order_status"]
     assert [e.text for e in entries if e.author == "event"] == [
         "Asked for a person: wants a refund"

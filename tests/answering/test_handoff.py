@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from console_apps import listed as console_listed
+from console_apps import transcript as console_transcript
 from helpers import (
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
@@ -23,7 +25,7 @@ from helpers import (
 from sqlalchemy import update
 
 from answering.operators import OperatorDesk
-from console.conversations import TranscriptEntry, transcript_entry
+from console.conversations import TranscriptEntry
 from domain.types import ConversationState
 from language.replies import Reply, reply_text
 from storage.schema import conversations
@@ -64,16 +66,13 @@ def desk(app: Harness) -> OperatorDesk:
 
 async def listed(app: Harness, search: str | None = None) -> list[Conversation]:
     """The conversations as the console lists them, the most recent first."""
-    found = await app.services.store.transcripts.listed(
-        phone_number_ids=None, state=None, search=search, limit=100
-    )
-    return [item.conversation for item in found]
+    return await console_listed(app.services.store, search)
 
 
 async def transcript(app: Harness, conversation: Conversation) -> list[TranscriptEntry]:
     """The conversation's transcript as the console shows it."""
-    entries = await app.services.store.transcripts.entries(conversation.conversation_key)
-    return [transcript_entry(entry, app.settings.handoff_timeout_hours) for entry in entries]
+    timeout = app.settings.handoff_timeout_hours
+    return await console_transcript(app.services.store, conversation, timeout)
 
 
 async def say(app: Harness, text: str, message_id: str, wa_id: str = USER) -> None:

@@ -12,16 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_support import DESKTOP, browser_fixture, open_tab  # noqa: F401
+from browser_support import DESKTOP, open_tab
 from business_api import BusinessApi
-from console_support import ADMIN_PASSWORD, Served, console_app, signed_in, visible_text
+from console_apps import ADMIN_PASSWORD, console_app
+from console_support import signed_in, visible_text
 from fake_upstreams import FakeServer
-from helpers import APP_SECRET, load_payload, service_env
-from memory_data import MemoryConsoleData
+from helpers import APP_SECRET, FakeUpstreams, load_payload, service_env
 from playwright.sync_api import Browser, expect
 from running import start_uvicorn, wait_for
 
-from domain.types import ToolCallRecord
 from whatsapp import sign
 
 PASSWORD = "an-admin-password-tools"
@@ -48,22 +47,55 @@ def gemini_reply(*parts: dict[str, object]) -> dict[str, object]:
     }
 
 
-async def test_the_transcript_lists_each_call_beside_its_answer(database_url: str) -> None:
-    data = MemoryConsoleData()
-    conversation = data.add_conversation(name="Ana", number="5511900001111")
-    data.add_entry(conversation, "user", "Where is A-1?")
-    calls = (
-        ToolCallRecord("order_status", 200, None, 41.4),
-        ToolCallRecord("stock_level", None, "timeout", 5003.0),
-    )
-    data.add_entry(conversation, "assistant", "It is on its way.", tool_calls=calls)
-    async with console_app(database_url, data) as console:
+SHOP = "https://shop.test"
+TWO_TOOLS = """
+[[tools]]
+name = "order_status"
+description = "Delivery status of an order, by its number."
+url = "{api}/orders/{{order_id}}"
+[tools.parameters]
+type = "object"
+required = ["order_id"]
+properties.order_id = {{ type = "string" }}
+
+[[tools]]
+name = "stock_level"
+description = "How many of an item are in stock."
+url = "{api}/stock/{{item}}"
+[tools.parameters]
+type = "object"
+required = ["item"]
+properties.item = {{ type = "string" }}
+"""
+
+
+def call(name: str, **args: str) -> httpx.Response:
+    """Gemini asking for one function, as Gemini 3 does (with its thought signature)."""
+    part = {"functionCall": {"id": f"id-{name}", "name": name, "args": args}}
+    return httpx.Response(200, json=gemini_reply({**part, "thoughtSignature": "c2ln"}))
+
+
+async def test_the_transcript_lists_each_call_beside_its_answer(
+    database_url: str, fakes: FakeUpstreams, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools.toml"
+    tools.write_text(TWO_TOOLS.format(api=SHOP), encoding="utf-8")
+    fakes.router.get(f"{SHOP}/orders/A-1").mock(return_value=httpx.Response(200, json={}))
+    fakes.router.get(url__startswith=f"{SHOP}/stock/").mock(side_effect=httpx.ReadTimeout("slow"))
+    fakes.gemini_queue += [
+        call("order_status", order_id="A-1"),
+        call("stock_level", item="cake"),
+        httpx.Response(200, json=gemini_reply({"text": "It is on its way."})),
+    ]
+    async with console_app(database_url, fakes, tools_file=tools) as console:
+        conversation = await console.write("Where is A-1?", name="Ana")
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         html = (await console.client.get(f"/console/conversations/{conversation}")).text
     text = visible_text(html)
-    assert "Tool order_status : HTTP 200, 41 ms" in text
-    assert "Tool stock_level : timeout, 5003 ms" in text
+    assert re.search(r"Tool order_status : HTTP 200, \d+ ms", text), text
+    assert re.search(r"Tool stock_level : timeout, \d+ ms", text), text
     assert text.index("It is on its way.") < text.index("Tool order_status")
+    assert text.index("Tool order_status") < text.index("Tool stock_level")
     assert '<ul class="tool-calls" aria-label="Tool calls">' in html
 
 
@@ -116,7 +148,7 @@ def test_a_real_tool_call_shows_in_the_transcript(
     assert fake.recorded.sent[0]["text"]["body"] == "Your order A-1 is on its way."
     assert [r.headers["x-customer"] for r in api.requests] == [CUSTOMER]
 
-    tab = open_tab(browser, Served(service, None, None, None), DESKTOP)  # type: ignore[arg-type]
+    tab = open_tab(browser, service, DESKTOP)
     page = tab.page
     page.goto(f"{service}/console")
     page.get_by_label("Username").fill("admin")
