@@ -1,6 +1,6 @@
 """Answering one claimed message: the steps it goes through, in order, then closing its row.
 
-Each step lives with what it needs to know (`handoff`, `limits`, `sending`, `commands`,
+Each step lives with what it needs to know (`handoff`, `rate_limits`, `sending`, `commands`,
 `budget`, `question`) and has one shape (`answering.job.Step`): it takes the Job and returns
 the Outcome it decides, or None to go on. A new step plugs into `Pipeline.steps`.
 """
@@ -16,9 +16,9 @@ from answering.commands import Commands, command_of
 from answering.handoff import Handoff
 from answering.inbound import FixedReply, interpret
 from answering.job import Answer, Erase, Job, Outcome, Step, log_fields
-from answering.limits import RateLimits
 from answering.notify import Notifier
 from answering.question import Asker
+from answering.rate_limits import RateLimits
 from answering.sending import Sender
 from answering.speaking import Speaker
 from answering.windows import outside_the_window, written_at
