@@ -1,8 +1,8 @@
 """Answering one claimed message: the steps it goes through, in order, then closing its row.
 
-Each step lives with what it needs to know (`handoff`, `rate_limits`, `sending`, `commands`,
-`budget`, `question`) and has one shape (`answering.job.Step`): it takes the Job and returns
-the Outcome it decides, or None to go on. A new step plugs into `Pipeline.steps`.
+Each step lives with what it needs to know (`windows`, `handoff`, `rate_limits`, `sending`,
+`commands`, `budget`, `question`) and has one shape (`answering.job.Step`): it takes the Job
+and returns the Outcome it decides, or None to go on. A new step plugs into `Pipeline.steps`.
 """
 
 from __future__ import annotations
