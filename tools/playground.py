@@ -192,7 +192,7 @@ def describe(settings: Settings, tenant: str | None = None) -> str:
     return (
         f"Business: {business}\n"
         f"Model: {settings.gemini_model} (Gemini is called for real)\n"
-        "WhatsApp: simulated; nothing goes to Meta, the replies are printed here (text only)\n"
+        "WhatsApp: simulated; nothing goes to Meta, replies print here (text, buttons, lists)\n"
         "Answering: in this process, no worker processes (WORKER_PROCESSES is ignored)\n"
         f"Database: {database} (PLAYGROUND_DATABASE_URL)\n"
         f"Type {QUIT} to leave.\n"

@@ -78,7 +78,7 @@ def test_what_it_runs_is_said_in_full_without_the_database_password() -> None:
     assert playground.describe(settings).splitlines() == [
         "Business: your settings' own (SYSTEM_PROMPT); TENANT=<name> picks one of TENANTS_FILE",
         "Model: gemini-3.8-flash (Gemini is called for real)",
-        "WhatsApp: simulated; nothing goes to Meta, the replies are printed here (text only)",
+        "WhatsApp: simulated; nothing goes to Meta, replies print here (text, buttons, lists)",
         "Answering: in this process, no worker processes (WORKER_PROCESSES is ignored)",
         "Database: postgresql://playground:***@db.test:5432/chat (PLAYGROUND_DATABASE_URL)",
         "Type /quit to leave.",
