@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, replace
 
 from answering.handoff import Handoff
-from answering.inbound import FixedReply, Question
-from answering.job import Job, Outcome
+from answering.inbound import FixedReply
+from answering.job import Job, Limit, Outcome
 from config import Settings
 from domain.types import MessageState, Role, Turn
 from language.replies import Reply
@@ -39,11 +39,11 @@ class Budget:
         self._store = store
         self._handoff = handoff
 
-    async def refusal(self, job: Job, question: Question) -> Outcome | None:
-        """None while Gemini may be asked; else the short reply the user gets instead (with
-        the console on, the conversation then waits for a person)."""
-        if job.row.reply is not None:  # answered before a crash: nothing more is spent
-            return None
+    async def refusal(self, job: Job) -> Outcome | None:
+        """The pipeline's budget step: None while Gemini may be asked; else the short reply
+        the user gets instead (with the console on, the conversation then waits for a person)."""
+        if isinstance(job.plan, FixedReply) or job.row.reply is not None:
+            return None  # no Gemini to pay for, or answered before a crash: nothing more spent
         cap = await self._reached(job)
         if cap is None:
             return None
@@ -53,12 +53,12 @@ class Budget:
                 cap.what,
                 extra=job.log_fields("budget"),
             )
-        remembered = Turn(Role.USER, question.remembered_as)
+        remembered = Turn(Role.USER, job.plan.remembered_as)
         if self._handoff.enabled:
             turns = (remembered, Turn(Role.MODEL, self._handoff.reply(job)))
-            return replace(self._handoff.asked(job, BUDGET_REACHED, turns), capped=True)
+            return replace(self._handoff.asked(job, BUDGET_REACHED, turns), limit=Limit.BUDGET)
         reply = job.fixed(FixedReply(Reply.BUDGET))
-        return Outcome(reply, MessageState.DONE, turns=(remembered,), capped=True)
+        return Outcome(reply, MessageState.DONE, turns=(remembered,), limit=Limit.BUDGET)
 
     async def _reached(self, job: Job) -> Cap | None:
         usage, settings, business = self._store.usage, self._settings, job.business

@@ -15,9 +15,7 @@ from hours.words import away_text
 from language.replies import Reply
 from ops.logs import short_hash
 from storage.inbox import InboxRow
-from storage.states import Conversation
 from storage.store import Store
-from webhook.events import Kind
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +47,18 @@ class Handoff:
     def enabled(self) -> bool:
         return self._settings.console_enabled
 
-    def is_command(self, row: InboxRow) -> bool:
-        """The user asks for a person: exactly HANDOFF_COMMAND, case and spaces ignored."""
-        command = self._settings.handoff_command.strip().lower()
-        return (
-            self.enabled
-            and row.kind == Kind.TEXT
-            and bool(row.text)
-            and (row.text or "").strip().lower() == command
-        )
+    async def held(self, job: Job) -> Outcome | None:
+        """The pipeline's step for a conversation a person has (or is to get): the message is
+        kept for them, not answered, and gets no read receipt. `/reset` and `/forget` go on."""
+        if await self._settled(job) is ConversationState.ASSISTANT:
+            return None
+        if job.overriding:
+            return None
+        return Outcome(None, MessageState.DONE, turns=(Turn(Role.USER, job.remembered_as),))
 
-    async def settled(self, job: Job, conversation: Conversation) -> ConversationState:
+    async def _settled(self, job: Job) -> ConversationState:
         """The conversation's state now: back to the assistant once operators went quiet."""
+        conversation = job.conversation
         if conversation.state is ConversationState.ASSISTANT:
             return conversation.state
         quiet_for = time.time() - conversation.quiet_since()
@@ -86,10 +84,9 @@ class Handoff:
 
     def asked(self, job: Job, reason: str, turns: tuple[Turn, ...] = ()) -> Outcome:
         """A person was asked for: the user is told so, and closing the row hands it over."""
-        assert job.conversation is not None
         closed = not job.business.hours.at(self.clock()).open
         request = HandoffRequest(reason, job.conversation.id, outside_hours=closed)
-        return Outcome(self.reply(job), MessageState.DONE, turns=turns, handoff=request)
+        return Outcome(self.reply(job), MessageState.DONE, turns=turns, then=request)
 
     def asked_by_command(self, job: Job) -> Outcome:
         """The user sent HANDOFF_COMMAND; the history keeps it, so that what an operator then
@@ -97,11 +94,6 @@ class Handoff:
         reply = self.reply(job)
         turns = (Turn(Role.USER, job.row.text or ""), Turn(Role.MODEL, reply))
         return self.asked(job, ASKED_WITH_COMMAND, turns)
-
-    @staticmethod
-    def held(remembered_as: str) -> Outcome:
-        """A message while a person has (or is to get) the conversation: kept, not answered."""
-        return Outcome(None, MessageState.DONE, turns=(Turn(Role.USER, remembered_as),))
 
     async def hand_over(self, row: InboxRow, business: str, request: HandoffRequest) -> None:
         """After the reply went out, before the row closes: the conversation waits.

@@ -1,11 +1,14 @@
-"""One claimed message with its business, what each answering step works on and produces."""
+"""What the answering steps share: the message being answered (a Job), and what they decide
+for it (an Outcome): the reply to send, and everything that closing its row records."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from actions.choices import Choices
-from answering.inbound import FixedReply
+from answering.inbound import FixedReply, Question
 from domain.businesses import Business
 from domain.costs import NOTHING_USED, TokenUse
 from domain.types import Command, MessageState, Turn
@@ -20,15 +23,38 @@ from whatsapp import GraphClient
 @dataclass(frozen=True, slots=True)
 class Job:
     """A message being answered: its inbox row, its business and that business's Graph client,
-    and its conversation once the pipeline has it."""
+    its conversation, what it asks for (`plan`), and the command it is, if any (recognised in
+    `answering.commands`)."""
 
     row: InboxRow
     business: Business
     graph: GraphClient
-    conversation: Conversation | None = None
+    conversation: Conversation
+    plan: Question | FixedReply
+    command: Command | None = None
 
     def log_fields(self, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(self.row, stage, tenant=self.business.name, **fields)
+
+    @property
+    def overriding(self) -> bool:
+        """`/reset` and `/forget` work in every state of the conversation and past the rate
+        limits; asking for a person is a message like any other there."""
+        return self.command in (Command.RESET, Command.FORGET)
+
+    @property
+    def question(self) -> Question:
+        """What Gemini is asked; only the steps after the fixed replies read it."""
+        if isinstance(self.plan, FixedReply):
+            raise TypeError("a message with a fixed reply has no question for Gemini")
+        return self.plan
+
+    @property
+    def remembered_as(self) -> str:
+        """How the history keeps the message: a question as it asked, anything else its kind."""
+        if isinstance(self.plan, Question):
+            return self.plan.remembered_as
+        return f"[{self.row.kind}]"
 
     @property
     def language(self) -> str:
@@ -53,6 +79,17 @@ def log_fields(row: InboxRow, stage: str, **fields: object) -> dict[str, object]
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """Gemini's answer to send: it may go as a voice note (VOICE_REPLIES) or with choices to
+    tap, and counts as an answer; `written_after` is whether the user wrote again since, when
+    already known."""
+
+    text: str
+    written_after: bool | None = None
+    choices: Choices | None = None  # Gemini offers these: buttons or a list where they fit
+
+
+@dataclass(frozen=True, slots=True)
 class HandoffRequest:
     """A person was asked for (by the user or by Gemini): why, and for which conversation."""
 
@@ -61,26 +98,50 @@ class HandoffRequest:
     outside_hours: bool = False  # asked while the business is closed
 
 
+class Erase(enum.Enum):
+    """What closing the row erases: Gemini's view of the past (`/reset`) or everything kept
+    about the user (`/forget`)."""
+
+    HISTORY = "history"
+    EVERYTHING = "everything"
+
+
+class Limit(enum.StrEnum):
+    """Which limit kept the message from Gemini (the `outcome` label of the metrics)."""
+
+    RATE = "rate_limited"
+    BUDGET = "budget"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What answering one message produced: the reply to send and how to close the row."""
+    """What answering one message came to: the reply to send, and what closing its row
+    records: its state and error, the turns it adds, what follows (`then`), what it cost."""
 
-    reply: str | None
+    reply: str | Answer | None
     state: MessageState
     error: str | None = None
     turns: tuple[Turn, ...] = ()
-    rate_limited: bool = False
-    command: Command | None = None
-    handoff: HandoffRequest | None = None
-    spoken: bool = False  # Gemini's answer: may go as a voice note (VOICE_REPLIES)
-    capped: bool = False  # a daily budget kept it from Gemini
+    limit: Limit | None = None
+    then: HandoffRequest | Erase | None = None
     use: TokenUse = NOTHING_USED  # what Gemini spent on it (the answer, and speaking it)
-    written_after: bool | None = None  # the user wrote again since (None: not looked up yet)
-    choices: Choices | None = None  # Gemini offers these: buttons or a list where they fit
+
+    @property
+    def text(self) -> str | None:
+        """The reply's text, whoever wrote it."""
+        return self.reply.text if isinstance(self.reply, Answer) else self.reply
+
+    @property
+    def handoff(self) -> HandoffRequest | None:
+        """The person asked for, once the reply that says so went out."""
+        done = self.state is MessageState.DONE
+        return self.then if done and isinstance(self.then, HandoffRequest) else None
 
     @property
     def label(self) -> str:
         """The outcome label of `assistant_messages_total`."""
-        if self.rate_limited:
-            return "rate_limited"
-        return "budget" if self.capped else self.state.value
+        return self.limit.value if self.limit is not None else self.state.value
+
+
+# A step of the pipeline: the outcome it decides for the job, or None to go on to the next.
+Step = Callable[[Job], Awaitable[Outcome | None]]

@@ -1,31 +1,29 @@
-"""Answering one claimed message: triage, commands, limits, the question, sending, closing.
+"""Answering one claimed message: the steps it goes through, in order, then closing its row.
 
-Each step lives in a module of its own (`commands`, `limits`, `question`, `sending`); this is
-the order they run in, and where a new step plugs in.
+Each step lives with what it needs to know (`windows`, `handoff`, `rate_limits`, `sending`,
+`commands`, `budget`, `question`) and has one shape (`answering.job.Step`): it takes the Job
+and returns the Outcome it decides, or None to go on. A new step plugs into `Pipeline.steps`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import replace
 
 from actions.calls import ToolCaller
 from answering.budget import Budget
-from answering.commands import command_of, run_command
+from answering.commands import Commands, command_of
 from answering.handoff import Handoff
-from answering.inbound import FixedReply, Question, interpret
-from answering.job import Job, Outcome, log_fields
-from answering.limits import rate_limited
+from answering.inbound import FixedReply, interpret
+from answering.job import Answer, Erase, Job, Outcome, Step, log_fields
 from answering.notify import Notifier
 from answering.question import Asker
+from answering.rate_limits import RateLimits
 from answering.sending import Sender
 from answering.speaking import Speaker
-from answering.token_refusal import token_refused
-from answering.windows import outside_reply_window, written_at
+from answering.windows import outside_the_window, written_at
 from config import Settings
-from domain.types import Command, ConversationState, MessageState, Role, Turn
+from domain.types import MessageState
 from hours.schedule import Clock, system_clock
 from llm import Gemini
 from ops.logs import short_hash
@@ -65,68 +63,75 @@ class Pipeline:
         self._graphs = graphs
         self._metrics = metrics
         self.owner = owner
-        self._handoff = Handoff(settings, store, notifier, clock)
-        self._budget = Budget(settings, store, self._handoff)
-        self._asker = Asker(
+        self._handoff = handoff = Handoff(settings, store, notifier, clock)
+        speaker = Speaker(settings=settings, gemini=gemini, metrics=metrics)
+        self._sender = Sender(settings=settings, store=store, owner=owner, speaker=speaker)
+        asker = Asker(
             settings=settings,
             store=store,
             gemini=gemini,
             metrics=metrics,
             owner=owner,
-            handoff=self._handoff,
+            handoff=handoff,
             caller=caller,
         )
-        speaker = Speaker(settings=settings, gemini=gemini, metrics=metrics)
-        self._sender = Sender(settings=settings, store=store, owner=owner, speaker=speaker)
+        # The steps in order; the first that decides an outcome ends the list, the last always
+        # decides. Each takes the Job and returns an Outcome, or None to go on.
+        self.steps: tuple[Step, ...] = (
+            outside_the_window,  # over 24 hours old: kept for the console, never answered
+            handoff.held,  # a person has the conversation: kept for them, not answered
+            RateLimits(store).refusal,  # over a rate limit: one notice, then silence
+            self._sender.read_receipt,  # blue ticks; a token Meta refuses stops here
+            Commands(settings, handoff).run,  # /reset, /forget, /human
+            fixed_reply,  # stickers, unsupported kinds, media that cannot be read
+            Budget(settings, store, handoff).refusal,  # a daily cap reached: Gemini not asked
+            asker.ask,  # Gemini's answer, or the apology
+        )
 
     def log_fields(self, row: InboxRow, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(row, stage, tenant=self._business_name(row), **fields)
 
     async def answer(self, row: InboxRow) -> Outcome:
         """Decide what the message gets, send it, and say how the row should be closed."""
+        job = await self._job(row)
+        if isinstance(job, Outcome):
+            return job
+        for step in self.steps:
+            outcome = await step(job)
+            if outcome is not None:
+                return await self._sender.deliver(job, outcome)
+        raise RuntimeError("no answering step decided")  # the last step always decides
+
+    async def _job(self, row: InboxRow) -> Job | Outcome:
+        """The message as a Job for the steps, with its conversation; or the outcome of one
+        that never gets that far: its business gone, or nothing to answer."""
         business = self._settings.businesses.get(row.phone_number_id)
         if business is None:  # taken out of the tenants file while the message waited
             return Outcome(None, MessageState.FAILED, "no business has this phone number id")
-        job = Job(row, business, self._graphs[business.phone_number_id])
         plan = interpret(Kind.of(row.kind), row.text, row.payload, self._settings.max_input_chars)
         if isinstance(plan, FixedReply) and plan.reply is None:
             log.info(
                 "message %s of kind %s needs no reply",
                 short_hash(row.message_id),
                 row.kind,
-                extra=job.log_fields("triage"),
+                extra=log_fields(row, "triage", tenant=business.name),
             )
             return Outcome(None, MessageState.DONE)
         conversation = await self._store.states.touch(row, written_at(row))
-        remembered = plan.remembered_as if isinstance(plan, Question) else f"[{row.kind}]"
-        if outside_reply_window(row, time.time()):  # shown in the console, never answered
-            turns = (Turn(Role.USER, remembered),)
-            return Outcome(None, MessageState.EXPIRED, "outside the 24-hour reply window", turns)
-        job = replace(job, conversation=conversation)
-        state = await self._handoff.settled(job, conversation)
-        command = command_of(row, self._settings)
-        if command is None and state is not ConversationState.ASSISTANT:
-            return self._handoff.held(remembered)  # a person answers: no Gemini, no receipt
-        limited = None if command else await rate_limited(job, self._store)
-        if limited is not None:
-            return await self._sender.deliver(job, limited)
-        if not await self._sender.mark_read(job):  # Meta refused the business's token
-            return await token_refused(job, self._store)
-        if command:
-            outcome = await run_command(job, command, self._store, self._settings)
-        elif self._handoff.is_command(row):
-            outcome = self._handoff.asked_by_command(job)
-        elif isinstance(plan, FixedReply):
-            outcome = Outcome(job.fixed(plan), MessageState.DONE)
-        else:
-            outcome = await self._budget.refusal(job, plan) or await self._asker.ask(job, plan)
-        return await self._sender.deliver(job, outcome)
+        graph = self._graphs[business.phone_number_id]
+        return Job(row, business, graph, conversation, plan, command_of(row, self._settings))
 
     async def close(self, row: InboxRow, outcome: Outcome) -> None:
-        """Record the outcome on the row (with the turns it adds), then what follows from it."""
-        handoff = outcome.handoff if outcome.state is MessageState.DONE else None
+        """Record the outcome on the row (with the turns it adds), then what follows from it.
+
+        What the user's next message must find (a conversation waiting for a person, a fresh
+        start) is in place before the row closes: closing it lets any instance claim that one.
+        """
+        handoff = outcome.handoff
         if handoff is not None:
             await self._handoff.hand_over(row, self._business_name(row), handoff)
+        if outcome.then is Erase.HISTORY:  # even if the confirmation could not be sent
+            await self._store.conversations.reset(row.conversation_key)
         closed = await self._store.inbox.finish(
             row.id,
             self.owner,
@@ -148,7 +153,7 @@ class Pipeline:
             log.warning("message %s was taken over before it closed", short_hash(row.message_id))
         if handoff is not None:
             await self._handoff.tell_team(row, self._business_name(row), handoff)
-        if outcome.command is Command.FORGET:  # even if the confirmation could not be sent
+        if outcome.then is Erase.EVERYTHING:  # once closed, so that its own row is scrubbed too
             await self._store.conversations.forget(row.conversation_key)
 
     async def _count_usage(self, row: InboxRow, outcome: Outcome) -> None:
@@ -160,8 +165,8 @@ class Pipeline:
         await self._store.usage.add(
             row.phone_number_id,
             row.conversation_key,
-            answered=done and outcome.spoken,
-            handoff=done and outcome.handoff is not None,
+            answered=done and isinstance(outcome.reply, Answer),
+            handoff=outcome.handoff is not None,
             use=outcome.use,
             cost_usd=cost,
             per_user=self._settings.user_daily_token_limit > 0,
@@ -170,3 +175,10 @@ class Pipeline:
     def _business_name(self, row: InboxRow) -> str:
         business = self._settings.businesses.get(row.phone_number_id)
         return business.name if business is not None else UNKNOWN_BUSINESS
+
+
+async def fixed_reply(job: Job) -> Outcome | None:
+    """The step for messages Gemini is not asked about: a sticker, an unsupported kind."""
+    if isinstance(job.plan, FixedReply):
+        return Outcome(job.fixed(job.plan), MessageState.DONE)
+    return None

@@ -11,7 +11,7 @@ from actions.calling import FunctionCalling
 from actions.calls import ToolCaller
 from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import FixedReply, Question, refusal
-from answering.job import Job, Outcome
+from answering.job import Answer, Job, Outcome
 from answering.media import Attachment, MediaRefused
 from answering.media import fetch as fetch_media
 from config import Settings
@@ -70,9 +70,10 @@ class Asker:
             clock=handoff.clock,
         )
 
-    async def ask(self, job: Job, question: Question) -> Outcome:
-        """Gemini's answer (or one saved before a crash), else a refusal or the apology."""
-        row = job.row
+    async def ask(self, job: Job) -> Outcome:
+        """The pipeline's last step: Gemini's answer (or one saved before a crash), else a
+        refusal or the apology."""
+        row, question = job.row, job.question
         if row.reply is not None:  # answered before a crash; only the sending was cut short
             return answered(question, row.reply)
         attachments: list[Attachment] = []
@@ -141,7 +142,8 @@ class Asker:
             self._metrics.grounded.labels(job.business.name).inc()
         written_after = await self._store.inbox.save_reply(row, self._owner, answer.text)
         outcome = answered(question, answer.text, answer.sources, calls)
-        return replace(outcome, use=answer.use, written_after=written_after, choices=acted.choices)
+        to_send = Answer(answer.text, written_after, acted.choices)
+        return replace(outcome, reply=to_send, use=answer.use)
 
     async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
         """The system prompt and the tools for this business: its documents (or the web),
@@ -184,4 +186,4 @@ def answered(
     tool_calls: tuple[ToolCallRecord, ...] = (),
 ) -> Outcome:
     turns = (Turn(Role.USER, question.remembered_as), Turn(Role.MODEL, reply, sources, tool_calls))
-    return Outcome(reply, MessageState.DONE, None, turns, spoken=True)
+    return Outcome(Answer(reply), MessageState.DONE, None, turns)

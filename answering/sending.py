@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from actions.choices import interactive
-from answering.job import Job, Outcome
+from answering.job import Answer, Job, Outcome
 from answering.speaking import Speaker, Voiced, wants_voice
 from answering.token_refusal import TOKEN_REFUSED, token_refused
 from answering.windows import outside_reply_window
@@ -41,23 +41,26 @@ class Sender:
         self._owner = owner
         self._speaker = speaker
 
-    async def mark_read(self, job: Job) -> bool:
-        """Blue ticks and the typing indicator are a courtesy: their failure stops nothing,
-        but Meta refusing the business's token; False then."""
+    async def read_receipt(self, job: Job) -> Outcome | None:
+        """The pipeline's read-receipt step: blue ticks and the typing indicator are a
+        courtesy, and their failure stops nothing but Meta refusing the business's token."""
         try:
             await job.graph.mark_read(job.row.message_id)
         except GraphAPIError as exc:
             log.info("mark_read failed for %s: %s", short_hash(job.row.message_id), exc)
-            return exc.code != TOKEN_REFUSED
-        return True
+            if exc.code == TOKEN_REFUSED:
+                return await token_refused(job, self._store)
+        return None
 
     async def deliver(self, job: Job, outcome: Outcome) -> Outcome:
         """Send the outcome's reply, if any; the outcome then says what really happened.
 
         Gemini's answers go as a voice note where VOICE_REPLIES wants one (the text if that
-        fails); a reply quotes the message it answers when the user wrote again since.
+        fails); a reply quotes the message it answers when the user wrote again since. What
+        closing the row does (`then`) holds whether or not the reply went out.
         """
-        if outcome.reply is None:
+        text = outcome.text
+        if text is None:
             return outcome
         use = outcome.use
         try:
@@ -65,21 +68,22 @@ class Sender:
             voiced = await self._spoken(job, outcome, reply_to)
             use += voiced.use
             if not voiced.sent and not await self._send_choices(job, outcome, reply_to):
-                await self._send_text(job, outcome.reply, reply_to)
+                await self._send_text(job, text, reply_to)
         except GraphAPIError as exc:
             if exc.code == TOKEN_REFUSED:
                 refused = await token_refused(job, self._store)
-                return Outcome(None, refused.state, refused.error, command=outcome.command, use=use)
+                return Outcome(None, refused.state, refused.error, then=outcome.then, use=use)
             state = (
                 MessageState.EXPIRED if exc.code == GRAPH_OUTSIDE_WINDOW else MessageState.FAILED
             )
-            return Outcome(None, state, f"send failed: {exc}", command=outcome.command, use=use)
+            return Outcome(None, state, f"send failed: {exc}", then=outcome.then, use=use)
         return replace(outcome, use=use)
 
     async def _quote(self, job: Job, outcome: Outcome) -> str | None:
         """The message to quote: the one answered, when the user has written since (known
-        already when the answer was saved)."""
-        written_after = outcome.written_after
+        already when Gemini's answer was saved)."""
+        reply = outcome.reply
+        written_after = reply.written_after if isinstance(reply, Answer) else None
         if written_after is None:
             written_after = await self._store.inbox.written_after(job.row)
         return job.row.message_id if written_after else None
@@ -87,28 +91,29 @@ class Sender:
     async def _send_choices(self, job: Job, outcome: Outcome, reply_to: str | None) -> bool:
         """Gemini's choices as reply buttons or a list, where they fit and WhatsApp's 24-hour
         window is open; False: the reply goes as text (the options numbered in it)."""
-        row = job.row
-        if outcome.choices is None or row.parts_sent or outside_reply_window(row, time.time()):
+        row, answer = job.row, outcome.reply
+        choices = answer.choices if isinstance(answer, Answer) else None
+        if choices is None or row.parts_sent or outside_reply_window(row, time.time()):
             return False
-        message = interactive(outcome.choices, job.language)
+        message = interactive(choices, job.language)
         if message is None:
             return False
         await job.graph.send_interactive(row.recipient, message, reply_to=reply_to)
         return True
 
     async def _spoken(self, job: Job, outcome: Outcome, reply_to: str | None) -> Voiced:
-        """Send a Gemini answer as a voice note where wanted; Voiced.sent once it went out."""
+        """Send Gemini's answer as a voice note where wanted; Voiced.sent once it went out."""
         row, answer = job.row, outcome.reply
-        if outcome.choices is not None:  # the options are to be tapped, not listened to
-            return Voiced(False)
-        if self._speaker is None or not outcome.spoken or answer is None or row.parts_sent:
+        if self._speaker is None or not isinstance(answer, Answer) or row.parts_sent:
             return Voiced(False)  # a reply half sent as text before a crash goes on as text
+        if answer.choices is not None:  # the options are to be tapped, not listened to
+            return Voiced(False)
         if not wants_voice(job):
             return Voiced(False)
-        voiced = await self._speaker.send(job, answer, reply_to)
+        voiced = await self._speaker.send(job, answer.text, reply_to)
         if voiced.sent:
             await self._keep(job, voiced.message_id, "audio")
-            parts = len(split_message(markdown_to_whatsapp(answer)))
+            parts = len(split_message(markdown_to_whatsapp(answer.text)))
             await self._store.inbox.mark_parts_sent(row.id, self._owner, parts)  # all of it
         return voiced
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+from answering.job import Job, Outcome
+from domain.types import MessageState, Role, Turn
 from storage.inbox import InboxRow
 
 # WhatsApp allows free-form replies for 24 hours after the user's message; keep a safety margin.
@@ -24,3 +28,12 @@ def written_at(row: InboxRow) -> float:
 def outside_reply_window(row: InboxRow, now: float) -> bool:
     """Too late for a free-form reply: only a template could reach the user now."""
     return now - written_at(row) > REPLY_WINDOW_SECONDS
+
+
+async def outside_the_window(job: Job) -> Outcome | None:
+    """The pipeline's step for a message too old to answer: its history keeps it (the console
+    shows it), and it closes as expired, unanswered."""
+    if not outside_reply_window(job.row, time.time()):
+        return None
+    turns = (Turn(Role.USER, job.remembered_as),)
+    return Outcome(None, MessageState.EXPIRED, "outside the 24-hour reply window", turns)

@@ -60,6 +60,7 @@ class Command(enum.StrEnum):
 
     RESET = "reset"
     FORGET = "forget"
+    HANDOFF = "handoff"
 
 
 @dataclass(frozen=True, slots=True)

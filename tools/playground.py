@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import httpx
 from dotenv import dotenv_values
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from answering.dispatcher import Dispatcher
 from config import Settings
@@ -70,6 +71,10 @@ def build_settings() -> Settings:
         "log_level": os.environ.get("PLAYGROUND_LOG_LEVEL") or "WARNING",
         "auto_migrate": True,  # its own database: always bring it up to date
         "tenants_file": None,  # the businesses' tokens are not needed here
+        # Answered in this process, whatever WORKER_PROCESSES or EXTERNAL_WORKERS say: the
+        # simulated WhatsApp lives here, and the chat waits for each answer (said at start).
+        "worker_processes": 0,
+        "external_workers": False,
     }
     tenant = os.environ.get("TENANT", "")
     if tenant:
@@ -175,15 +180,37 @@ async def send_line(client: httpx.AsyncClient, settings: Settings, text: str) ->
     return response.status_code
 
 
-async def chat(settings: Settings, input_stream: TextIO, output_stream: TextIO) -> None:
+def describe(settings: Settings, tenant: str | None = None) -> str:
+    """What the chat runs, said before it starts: the business, the model, WhatsApp simulated,
+    answering in this process without worker processes, and the database (no password)."""
+    business = (
+        f"{tenant!r} of TENANTS_FILE (its prompt and overrides)"
+        if tenant
+        else "your settings' own (SYSTEM_PROMPT); TENANT=<name> picks one of TENANTS_FILE"
+    )
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    return (
+        f"Business: {business}\n"
+        f"Model: {settings.gemini_model} (Gemini is called for real)\n"
+        "WhatsApp: simulated; nothing goes to Meta, replies print here (text, buttons, lists)\n"
+        "Answering: in this process, no worker processes (WORKER_PROCESSES is ignored)\n"
+        f"Database: {database} (PLAYGROUND_DATABASE_URL)\n"
+        f"Type {QUIT} to leave.\n"
+    )
+
+
+async def chat(
+    settings: Settings, input_stream: TextIO, output_stream: TextIO, tenant: str | None = None
+) -> None:
     """Read lines, deliver each through the real app, print the answers as WhatsApp shows them."""
+    output_stream.write(describe(settings, tenant))
+    output_stream.flush()
     fake = FakeWhatsApp(output_stream)
     app = create_app(settings, graph_transport=httpx.MockTransport(fake.handle))
     async with app.router.lifespan_context(app):
         worker: Dispatcher = app.state.services.inline_dispatcher
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://playground") as client:
-            output_stream.write(f"Chatting with {settings.gemini_model}; {QUIT} to leave.\n")
             while (line := await read_line(input_stream, output_stream)) is not None:
                 if not line:
                     continue
@@ -198,7 +225,7 @@ def main() -> int:
     """Entry point of `make chat`."""
     settings = build_settings()
     try:
-        asyncio.run(chat(settings, sys.stdin, sys.stdout))
+        asyncio.run(chat(settings, sys.stdin, sys.stdout, os.environ.get("TENANT") or None))
     except KeyboardInterrupt:
         return 130
     return 0

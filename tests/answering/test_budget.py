@@ -277,3 +277,91 @@ async def test_each_day_keeps_messages_answers_handoffs_tokens_and_cost(
     assert (today.messages, today.answers, today.handoffs) == (4, 2, 1)
     assert (today.use.prompt, today.use.output, today.use.tts) == (2000, 200, 0)
     assert today.cost_usd == pytest.approx(0.006)
+
+
+# Exactly on each cap: the first answer spends 5,000 prompt tokens at $10 per million, $0.05,
+# which is the budget, or 4,000, $0.04, a cent under it; the second message then finds the
+# cap reached (Gemini not asked) or not yet.
+ON_THE_BUDGET = pytest.mark.parametrize(
+    ("prompt_tokens", "spent", "second_reply"),
+    [
+        pytest.param(5000, 0.05, BUDGET_EN, id="spent-equals-the-budget"),
+        pytest.param(4000, 0.04, "Second.", id="a-cent-under"),
+    ],
+)
+
+
+def spending(prompt_tokens: int) -> list[httpx.Response]:
+    return [gemini_answer("First.", prompt_tokens, 0), gemini_answer("Second.", 10, 0)]
+
+
+@ON_THE_BUDGET
+async def test_the_daily_budget_is_reached_when_the_spend_equals_it(
+    database_url: str, fakes: FakeUpstreams, prompt_tokens: int, spent: float, second_reply: str
+) -> None:
+    settings = priced(database_url, price_input_per_million_usd=10.0, daily_budget_usd=0.05)
+    fakes.gemini_queue.extend(spending(prompt_tokens))
+    async with running_app(settings, fakes) as app:
+        await say(app, "one", "wamid.x1")
+        spent_today = await app.services.store.usage.spent_today()
+        await say(app, "two", "wamid.x2")
+    assert spent_today == spent
+    assert bodies(fakes) == ["First.", second_reply]
+    assert len(fakes.gemini_calls) == (1 if second_reply == BUDGET_EN else 2)
+
+
+@ON_THE_BUDGET
+async def test_a_business_budget_is_reached_when_its_spend_equals_it(
+    database_url: str,
+    fakes: FakeUpstreams,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prompt_tokens: int,
+    spent: float,
+    second_reply: str,
+) -> None:
+    monkeypatch.setenv("TEST_TOKEN_PADARIA", "tok-padaria-41f2")
+    path = tmp_path / "tenants.toml"
+    path.write_text(
+        "[[tenants]]\n"
+        'name = "Padaria Central"\n'
+        'phone_number_id = "111111111111111"\n'
+        'whatsapp_token_env = "TEST_TOKEN_PADARIA"\n'
+        "daily_budget_usd = 0.05\n",
+        encoding="utf-8",
+    )
+    settings = priced(
+        database_url,
+        price_input_per_million_usd=10.0,
+        tenants_file=path,
+        phone_number_id=None,
+        whatsapp_token=None,
+    )
+    fakes.gemini_queue.extend(spending(prompt_tokens))
+    async with running_app(settings, fakes) as app:
+        await app.post(to("111111111111111", "one", "wamid.y1"))
+        await app.settle_all()
+        spent_today = await app.services.store.usage.spent_today(["111111111111111"])
+        await app.post(to("111111111111111", "two", "wamid.y2"))
+        await app.settle_all()
+    assert spent_today == spent
+    assert bodies(fakes) == ["First.", second_reply]
+
+
+@pytest.mark.parametrize(
+    ("prompt_tokens", "second_reply"),
+    [
+        pytest.param(1000, BUDGET_EN, id="used-equals-the-limit"),
+        pytest.param(999, "Second.", id="a-token-under"),
+    ],
+)
+async def test_a_users_token_limit_is_reached_when_their_tokens_equal_it(
+    database_url: str, fakes: FakeUpstreams, prompt_tokens: int, second_reply: str
+) -> None:
+    fakes.gemini_queue.extend(spending(prompt_tokens))
+    async with running_app(priced(database_url, user_daily_token_limit=1000), fakes) as app:
+        await say(app, "one", "wamid.z1")
+        used = await app.services.store.usage.user_tokens_today(conversation(USER))
+        await say(app, "two", "wamid.z2")
+    assert used == prompt_tokens
+    assert bodies(fakes) == ["First.", second_reply]

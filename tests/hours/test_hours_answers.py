@@ -14,6 +14,7 @@ import httpx
 from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
 
 from answering.handoff import Handoff
+from answering.inbound import Question
 from answering.job import Job
 from domain.businesses import Business
 from domain.types import ConversationState
@@ -149,7 +150,7 @@ def job_at(wa_id: str, business: Business) -> Job:
         None,
         0.0,
     )
-    return Job(row, business, cast(GraphClient, None), conversation)
+    return Job(row, business, cast(GraphClient, None), conversation, Question("/human", "/human"))
 
 
 def test_the_handoff_reads_the_clock_it_is_given_across_midnight_and_the_weekend(
@@ -171,7 +172,7 @@ def test_the_handoff_reads_the_clock_it_is_given_across_midnight_and_the_weekend
     for moment, back in moments.items():
         handoff = Handoff(settings, cast(Store, None), None, fixed(moment))
         outcome = handoff.asked(job, "asked")
-        assert outcome.reply is not None and outcome.reply.endswith(f"volta {back}.")
+        assert outcome.text is not None and outcome.text.endswith(f"volta {back}.")
         assert outcome.handoff is not None and outcome.handoff.outside_hours
     open_moment = datetime(2026, 12, 14, 11, 0, tzinfo=UTC)  # Monday 08:00
     handoff = Handoff(settings, cast(Store, None), None, fixed(open_moment))

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,9 +27,9 @@ from tools import playground
 SECRETS = (APP_SECRET, GEMINI_API_KEY, *playground.STAND_INS.values())
 
 
-async def run_chat(database_url: str, lines: str) -> str:
+async def run_chat(database_url: str, lines: str, **overrides: Any) -> str:
     output = io.StringIO()
-    await playground.chat(make_settings(database_url), io.StringIO(lines), output)
+    await playground.chat(make_settings(database_url, **overrides), io.StringIO(lines), output)
     return output.getvalue()
 
 
@@ -55,6 +56,36 @@ async def test_answers_are_printed_in_whatsapp_formatting_with_history(
     ]
     assert fakes.graph_calls == []  # Graph calls ended in the playground's fake, not the network
     assert not any(secret in output for secret in SECRETS)
+
+
+async def test_it_says_first_what_it_runs_and_answers_in_this_process(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    settings = make_settings(database_url)
+
+    # Worker processes asked for: the chat still answers here, as it says.
+    output = await run_chat(database_url, "Hello\n", worker_processes=2)
+
+    assert output.startswith(playground.describe(settings))
+    assert printed_parts(output) == ["You said: Hello"]
+
+
+def test_what_it_runs_is_said_in_full_without_the_database_password() -> None:
+    settings = make_settings(
+        "postgresql://playground:s3cret-pw@db.test:5432/chat", gemini_model="gemini-3.8-flash"
+    )
+
+    assert playground.describe(settings).splitlines() == [
+        "Business: your settings' own (SYSTEM_PROMPT); TENANT=<name> picks one of TENANTS_FILE",
+        "Model: gemini-3.8-flash (Gemini is called for real)",
+        "WhatsApp: simulated; nothing goes to Meta, replies print here (text, buttons, lists)",
+        "Answering: in this process, no worker processes (WORKER_PROCESSES is ignored)",
+        "Database: postgresql://playground:***@db.test:5432/chat (PLAYGROUND_DATABASE_URL)",
+        "Type /quit to leave.",
+    ]
+    assert playground.describe(settings, "Padaria Central").startswith(
+        "Business: 'Padaria Central' of TENANTS_FILE (its prompt and overrides)\n"
+    )
 
 
 async def test_a_long_answer_prints_in_several_parts_in_order(
@@ -96,6 +127,8 @@ def test_settings_use_stand_ins_for_meta_and_a_separate_database(
     monkeypatch.setenv("DATABASE_URL", "sqlite:///./data/assistant.db")
     monkeypatch.delenv("PLAYGROUND_DATABASE_URL", raising=False)
     monkeypatch.setenv("AUTO_MIGRATE", "false")
+    monkeypatch.setenv("WORKER_PROCESSES", "4")
+    monkeypatch.setenv("EXTERNAL_WORKERS", "true")
 
     settings = playground.build_settings()
 
@@ -104,6 +137,7 @@ def test_settings_use_stand_ins_for_meta_and_a_separate_database(
     assert settings.phone_number_id == playground.STAND_INS["phone_number_id"]
     assert settings.database_url == "sqlite:///./data/playground.db"
     assert settings.auto_migrate is True
+    assert (settings.worker_processes, settings.external_workers) == (0, False)
 
     monkeypatch.setenv("PLAYGROUND_DATABASE_URL", f"sqlite:///{tmp_path}/other.db")
     assert playground.build_settings().database_url == f"sqlite:///{tmp_path}/other.db"
