@@ -56,7 +56,7 @@ def add_console(
 ) -> None:
     """Register the console after the service's own routes, so none of them (the webhook
     above all) matches any later or pays for any of this."""
-    app.state.console = Console(settings)
+    app.state.console = Console(settings, app.state.business_names)
     app.state.console_data = data  # None: start_console chooses
     app.state.knowledge_data = knowledge_data  # likewise
     app.state.usage_data = usage_data  # likewise

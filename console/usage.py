@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 
 from console.usage_data import ALL_BUSINESSES, BudgetState, DayUsage, UsageData
-from console.web import PREFIX, OperatorDep, not_found, now_of, render
+from console.web import PREFIX, OperatorDep, console_of, not_found, now_of, render
 from storage.operators import Operator
 
 PAGE = f"{PREFIX}/usage"
@@ -154,7 +154,7 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
             rows=list(reversed(days)),
             totals=total(days, since),
             today=today,
-            chart=chart_data(label, days),
+            chart=chart_data(console_of(request).shown(label), days),  # as people know it
             budgets=budget_lines(await usage.budgets(asked), operator),
             user_limit=count(limit) if limit > 0 else None,
             money=money,

@@ -24,6 +24,7 @@ from console import flash, words
 from console.data import ConsoleData
 from console.passwords import Passwords
 from console.signin import session_operator
+from domain.businesses import BusinessNames
 from storage.operators import Operator, Operators
 
 HERE = Path(__file__).resolve().parent
@@ -56,8 +57,9 @@ NAV: list[NavItem] = [
 class Console:
     """What every console route shares, kept on `app.state.console`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, names: BusinessNames | None = None) -> None:
         self.settings = settings
+        self.names = names or BusinessNames(None)
         self.passwords = Passwords()
         self.clock: Callable[[], float] = time.time  # tests move it
         self.templates = Environment(
@@ -68,14 +70,24 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates.globals.update(
-            iso=iso_time, utc=utc_time, static=self._static_url, words=words
+            iso=iso_time, utc=utc_time, static=self._static_url, words=words, shop=self.shop
         )
+        self.templates.filters["shown"] = self.shown
         static = HERE / "static"
         self._versions = {  # "vendor/uplot/uPlot.min.css" and the like too
             path.relative_to(static).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:10]
             for path in static.rglob("*")
             if path.is_file()
         }
+
+    def shown(self, business: str) -> str:
+        """A business as people know it (a key may be `default`, which nobody calls a shop)."""
+        return self.names.shown(business) or "this business"
+
+    def shop(self) -> str:
+        """The one business's name, for the header; "" with several, or none known yet."""
+        businesses = list(self.settings.businesses)
+        return self.names.shown(businesses[0].name) if len(businesses) == 1 else ""
 
     def _static_url(self, name: str) -> str:
         """A static file's address, with its content's hash so a new version is fetched."""

@@ -53,8 +53,13 @@ def cheap_passwords() -> Passwords:
 
 
 def console_settings(database_url: str, **overrides: Any) -> Settings:
-    """Test settings with the console on; nothing answers (no upstream is called)."""
-    values: dict[str, Any] = {"console_password": ADMIN_PASSWORD, "external_workers": True}
+    """Test settings with the console on; nothing answers (no upstream is called: the shop's
+    name is set, so Meta is not asked for it)."""
+    values: dict[str, Any] = {
+        "console_password": ADMIN_PASSWORD,
+        "external_workers": True,
+        "business_name": "Quitanda da Vila",
+    }
     values.update(overrides)
     return make_settings(database_url, **values)
 
