@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -38,6 +38,12 @@ class ConsoleStatic(StaticFiles):
         return response
 
 
+async def console_home(request: Request) -> Response:
+    """`/console/` is `/console`."""
+    query = request.url.query
+    return RedirectResponse(PREFIX + (f"?{query}" if query else ""), status_code=308)
+
+
 async def nothing_here(request: Request, rest: str) -> Response:
     """Any other /console address: a 404 page with the console's headers."""
     raise not_found()
@@ -46,7 +52,7 @@ async def nothing_here(request: Request, rest: str) -> Response:
 def add_console(app: FastAPI, settings: Settings) -> None:
     """Register the console after the service's own routes, so none of them (the webhook
     above all) matches any later or pays for any of this."""
-    app.state.console = Console(settings)
+    app.state.console = Console(settings, app.state.business_names)
     get: list[tuple[str, Callable[..., Any]]] = [
         (PREFIX, conversations.conversation_list),
         (f"{PREFIX}/login", signin.login_page),
@@ -89,6 +95,13 @@ def add_console(app: FastAPI, settings: Settings) -> None:
             include_in_schema=False,
             route_class_override=ConsoleRoute,
         )
+    router.add_api_route(
+        f"{PREFIX}/",
+        console_home,
+        methods=["GET", "HEAD"],
+        include_in_schema=False,
+        route_class_override=ConsoleRoute,
+    )
     router.routes.append(
         Mount(f"{PREFIX}/static", ConsoleStatic(directory=HERE / "static"), name="console-static")
     )

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUSINESS = "default"
 NO_TOKEN = SecretStr("")
+DEFAULT_KNOWLEDGE_DIR = Path("knowledge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,9 @@ class Business:
     token: SecretStr = NO_TOKEN
     system_prompt: str = ""
     reply_language: str = "auto"
-    knowledge_dir: Path = Path("knowledge")
+    knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
+    # The setting that named the folder, for messages about it.
+    knowledge_setting: str = "KNOWLEDGE_DIR"
     voice_replies: str = "auto"
     rate_limit_per_minute: int = 0
     rate_limit_per_day: int = 0
@@ -224,6 +227,9 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         knowledge_dir=folder / tenant.knowledge_dir
         if tenant.knowledge_dir
         else defaults.knowledge_dir,
+        knowledge_setting=f"knowledge_dir of {label} in TENANTS_FILE"
+        if tenant.knowledge_dir
+        else defaults.knowledge_setting,
         voice_replies=tenant.voice_replies or defaults.voice_replies,
         rate_limit_per_minute=_or(tenant.rate_limit_per_minute, defaults.rate_limit_per_minute),
         rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),
@@ -312,3 +318,30 @@ def refuse_duplicates(businesses: list[Business]) -> None:
         if business.name in names:
             raise ValueError(f"TENANTS_FILE: two businesses are named {business.name!r}")
         names.add(business.name)
+
+
+class BusinessNames:
+    """The names people see (console pages, handoff notifications) for the businesses' keys.
+
+    A business of TENANTS_FILE is shown by its name. The business of PHONE_NUMBER_ID is kept
+    as `default` in the database and logs, and shown as BUSINESS_NAME, else as the name Meta
+    verified for its number, else as the number as dialled; "" until one of those is known.
+    """
+
+    def __init__(self, default: Business | None, business_name: str | None = None) -> None:
+        self.default = default  # the business of PHONE_NUMBER_ID, if there is one
+        self._set = (business_name or "").strip()
+        self._learned = ""
+
+    @property
+    def to_learn(self) -> Business | None:
+        """The business whose name is to be asked of Meta: no BUSINESS_NAME names it."""
+        return None if self._set else self.default
+
+    def learn(self, verified_name: str, display_phone_number: str) -> None:
+        self._learned = verified_name.strip() or display_phone_number.strip()
+
+    def shown(self, name: str) -> str:
+        if self.default is None or name != self.default.name:
+            return name
+        return self._set or self._learned

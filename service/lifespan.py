@@ -12,7 +12,10 @@ import httpx
 from fastapi import FastAPI
 
 from config import Settings
+from domain.businesses import BusinessNames
 from ops.metrics import Metrics
+from ops.serving import uvicorn_listening
+from service.business_name import learning_name
 from service.processes import WorkerProcesses
 from storage.store import Store
 
@@ -66,7 +69,10 @@ def build_lifespan(
         try:
             async with AsyncExitStack() as stack:
                 app.state.library = await open_library(settings, store, stack)
+                names: BusinessNames = app.state.business_names
                 if settings.console_enabled:  # the admin exists before anything is answered
+                    if graph_transport is None:  # a stand-in for Meta has no name to give
+                        await stack.enter_async_context(learning_name(settings, names))
                     await open_console(app, settings, store, metrics, stack, graph_transport)
                 if external:
                     services = Services(store, NobodyToWake(), metrics)
@@ -77,7 +83,9 @@ def build_lifespan(
                     from service.answering import running_answering
 
                     dispatcher = await stack.enter_async_context(
-                        running_answering(settings, store, metrics, graph_transport=graph_transport)
+                        running_answering(
+                            settings, store, metrics, graph_transport=graph_transport, names=names
+                        )
                     )
                     services = Services(store, dispatcher, metrics, dispatcher)
                 app.state.services = services
@@ -89,12 +97,28 @@ def build_lifespan(
                     len(settings.businesses),
                     ", ".join(settings.businesses.names()),
                 )
+                if settings.console_enabled:
+                    log_console_address(settings)
                 yield
         finally:
             await store.close()
             log.info("stopped")
 
     return lifespan
+
+
+def log_console_address(settings: Settings) -> None:
+    """Where a person opens the console and the name they sign in with (never the password)."""
+    from console.sessions import ADMIN
+
+    listening = uvicorn_listening()
+    if settings.public_url:
+        where = f"{settings.public_url}/console"
+    elif listening is not None:
+        where = f"{listening.local_url}/console"
+    else:
+        where = "/console of this service"
+    log.info("console at %s (sign in as %s, with the password in CONSOLE_PASSWORD)", where, ADMIN)
 
 
 async def open_library(settings: Settings, store: Store, stack: AsyncExitStack) -> Library | None:

@@ -10,7 +10,7 @@ from helpers import ROOT
 from pydantic import SecretStr
 
 from config import Settings
-from domain.businesses import DEFAULT_BUSINESS
+from domain.businesses import DEFAULT_BUSINESS, BusinessNames
 from service.startup_settings import checked, load_settings
 
 TOKEN_P = "EAAGpadaria-secret-token-value-1"
@@ -84,6 +84,8 @@ def test_each_business_gets_its_own_number_token_prompt_and_overrides(
     assert oficina.token.get_secret_value() == TOKEN_O
     assert oficina.system_prompt == "You fix cars at Oficina do Zé."  # relative to the file
     assert oficina.knowledge_dir == tmp_path / "docs" / "oficina"
+    assert oficina.knowledge_setting == "knowledge_dir of business 'Oficina do Zé' in TENANTS_FILE"
+    assert padaria.knowledge_setting == "KNOWLEDGE_DIR"  # not set: the service-wide folder
     assert (oficina.voice_replies, oficina.fallback_message) == (
         "off",
         "Desculpe, volte mais tarde.",
@@ -229,3 +231,25 @@ def test_a_whatsapp_business_account_id_is_digits(value: str, tmp_path: Path, to
     )
     text = TWO_BUSINESSES.replace("daily_budget_usd = 2.5\n", f'waba_id = "{value}"\n')
     assert "WhatsApp Business Account ID" in refusal(tenants_file=tenants_file(tmp_path, text))
+
+
+def test_the_business_of_phone_number_id_is_shown_by_its_name_never_as_default(
+    tmp_path: Path, tokens: None
+) -> None:
+    loaded = settings(
+        tenants_file=tenants_file(tmp_path),
+        phone_number_id="333333333333333",
+        whatsapp_token=TOKEN_P,
+    )
+    names = BusinessNames(loaded.businesses.get("333333333333333"))
+    assert names.to_learn is not None and names.to_learn.name == "default"
+    assert names.shown("default") == ""  # nothing known yet: no name, rather than "default"
+    names.learn("", "+55 11 5555-0100")
+    assert names.shown("default") == "+55 11 5555-0100"
+    names.learn("Mercadinho da Vila", "+55 11 5555-0100")
+    assert names.shown("default") == "Mercadinho da Vila"
+    assert names.shown("Padaria Central") == "Padaria Central"
+    chosen = BusinessNames(loaded.businesses.get("333333333333333"), "  Mercado Bom  ")
+    assert (chosen.to_learn, chosen.shown("default")) == (None, "Mercado Bom")
+    only_tenants = BusinessNames(None)  # a tenant may be called "default" too
+    assert only_tenants.shown("default") == "default" and only_tenants.to_learn is None
