@@ -71,3 +71,7 @@ def configure_logging(settings: LogSettings) -> None:
     # carry signed query strings) and aiosqlite prints every SQL statement with its parameters.
     for name in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "google_genai"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Alembic says at INFO how it sets itself up and each step it takes; the store logs the
+    # migrations applied in one line instead (below DEBUG).
+    alembic_level = logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING
+    logging.getLogger("alembic").setLevel(alembic_level)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,8 @@ from sqlalchemy.sql.schema import Table
 
 from storage.schema import MIGRATION_LOCK, current_revision, head_revision, upgrade_to
 from storage.sqlite_driver import one_trip_creator
+
+log = logging.getLogger(__name__)
 
 
 def async_database_url(url: str) -> str:
@@ -105,7 +108,11 @@ class Database:
         async with self.engine.begin() as conn:
             if not self.is_sqlite:
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-            await conn.run_sync(upgrade_to, revision, phone_number_id)
+            before, after = await conn.run_sync(upgrade_to, revision, phone_number_id)
+        if before is None:
+            log.info("database schema created at revision %s", after)
+        elif before != after:
+            log.info("database schema migrated from revision %s to %s", before, after)
 
     async def check_schema(self) -> None:
         """Refuse to run on a schema that is behind the code (AUTO_MIGRATE=false)."""

@@ -253,8 +253,11 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_to(connection: Connection, revision: str, phone_number_id: str | None = None) -> None:
-    """Migrate; `phone_number_id`: the business that rows older than tenants belong to."""
+def upgrade_to(
+    connection: Connection, revision: str, phone_number_id: str | None = None
+) -> tuple[str | None, str | None]:
+    """Migrate; `phone_number_id`: the business that rows older than tenants belong to.
+    Returns the revisions before and after."""
     from alembic import command
 
     config = alembic_config(connection)
@@ -262,7 +265,9 @@ def upgrade_to(connection: Connection, revision: str, phone_number_id: str | Non
     tables = inspect(connection).get_table_names()
     if "inbox" in tables and "alembic_version" not in tables:
         command.stamp(config, "0001")  # created by create_all before migrations existed
+    before = current_revision(connection)
     command.upgrade(config, revision)
+    return before, current_revision(connection)
 
 
 def head_revision() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -13,10 +14,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from helpers import ROOT, fresh_postgres_database, need_postgres
+from helpers import ROOT, fresh_postgres_database, make_settings, need_postgres
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from ops.logs import configure_logging
 from storage.database import create_engine
 from storage.schema import alembic_config, head_revision, metadata
 from storage.store import Store
@@ -209,3 +211,26 @@ async def test_a_single_business_database_moves_to_its_business_without_losing_a
         assert [t[0] for t in turns] == ["5511"] * 3
     finally:
         await store.close()
+
+
+@pytest.fixture
+def service_logging(tmp_path: Path) -> None:
+    """The service's logging, as its processes configure it (before the test's capture)."""
+    configure_logging(make_settings(f"sqlite:///{tmp_path}/unused.db"))
+
+
+async def test_migrating_says_in_one_line_what_it_did_and_alembic_nothing(
+    tmp_path: Path, service_logging: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    store = Store.over(create_engine(f"sqlite:///{tmp_path}/quiet.db"))
+    try:
+        await store.db.migrate("0009")
+        await store.db.migrate()
+        await store.db.migrate()  # nothing to do: nothing said
+    finally:
+        await store.close()
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("storage.database", "database schema created at revision 0009"),
+        ("storage.database", f"database schema migrated from revision 0009 to {head_revision()}"),
+    ]
