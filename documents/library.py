@@ -3,6 +3,7 @@ under a lock, the console's uploads and deletions, and the count that answers ch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from documents.sync import (
     scan,
     synchronise,
 )
-from domain.businesses import Business
+from domain.businesses import DEFAULT_BUSINESS, DEFAULT_KNOWLEDGE_DIR, Business
 from ops.logs import short_hash
 from storage.store import Store
 
@@ -41,6 +42,28 @@ def has_files(folder: Path) -> bool:
         return any(not isinstance(entry, FileResult) for entry in scan(folder))
     except (OSError, KnowledgeError):
         return False
+
+
+def folder_missing(business: Business, kept: int) -> None:
+    """Say that a business's folder does not exist (most often a mistyped path), unless it is
+    the default `./knowledge` of a deployment that never had one: no documents, nothing said.
+    `kept`: the documents uploaded from it before, which stay."""
+    if kept == 0 and business.knowledge_dir == DEFAULT_KNOWLEDGE_DIR:
+        return
+    whose = "" if business.name == DEFAULT_BUSINESS else f" of {business.name}"
+    if kept:
+        outcome = f"the {kept} document(s){whose} uploaded from it are kept"
+        remedy = "correct the path, or create the folder (an empty folder removes them)"
+    else:
+        outcome = f"there are no documents{whose} from a folder"
+        remedy = "correct the path, or create the folder"
+    log.warning(
+        "%s %s does not exist: %s; %s",
+        business.knowledge_setting,
+        business.knowledge_dir.absolute(),
+        outcome,
+        remedy,
+    )
 
 
 class _Registry:
@@ -72,9 +95,14 @@ class Library:
         self, business: Business, progress: Callable[[FileResult], None] | None = None
     ) -> SyncReport | None:
         """The business's folder into its store (made on first use), one instance at a time;
-        None when there is nothing to do: no files and no store yet."""
+        None when there is nothing to do: no files and no store yet, or no folder at all
+        (whose documents stay: an empty folder is how to remove them)."""
         async with self._store.knowledge.locked(business.phone_number_id):
             known = await self._store.knowledge.get(business.phone_number_id)
+            if not await asyncio.to_thread(business.knowledge_dir.exists):
+                kept = await self._folder_documents(known.store_name) if known else 0
+                folder_missing(business, kept)
+                return None
             if known is None and not has_files(business.knowledge_dir):
                 return None
             name = await self._store_name(business)
@@ -118,6 +146,10 @@ class Library:
         async with self._store.knowledge.locked(business.phone_number_id):
             await delete_document(self._client, document_name)
             await self._recount(business, known.store_name)
+
+    async def _folder_documents(self, store_name: str) -> int:
+        documents = await list_documents(self._client, store_name)
+        return sum(1 for document in documents if document.source == "folder")
 
     async def _store_name(self, business: Business) -> str:
         registry = _Registry(self._store, business.phone_number_id)

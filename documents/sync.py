@@ -155,8 +155,9 @@ async def synchronise(
     processed it; a changed file's previous document is deleted only after its new one is
     in. Documents of files that are gone are deleted; documents with source "console" are
     never touched; unchanged files upload nothing. Hidden files and folders are ignored,
-    other types than `MIME_TYPES` are reported as skipped, files over 100 MB as failed. A
-    missing folder counts as empty (every folder document is then deleted).
+    other types than `MIME_TYPES` are reported as skipped, files over 100 MB as failed. An
+    empty folder deletes every folder document; a missing one raises `KnowledgeError` and
+    deletes nothing (a mistyped path must not empty the store).
 
     One file's failure is reported in its `FileResult` and the others go on; only a store
     that cannot be listed, or a folder that cannot be read, raises `KnowledgeError`.
@@ -167,6 +168,8 @@ async def synchronise(
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if not await asyncio.to_thread(folder.exists):
+        raise KnowledgeError(f"{folder} does not exist: nothing was uploaded or deleted")
     entries = await asyncio.to_thread(scan, folder)
     by_path = _folder_documents(await list_documents(client, store_name))
     results: list[FileResult] = []

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUSINESS = "default"
 NO_TOKEN = SecretStr("")
+DEFAULT_KNOWLEDGE_DIR = Path("knowledge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,9 @@ class Business:
     token: SecretStr = NO_TOKEN
     system_prompt: str = ""
     reply_language: str = "auto"
-    knowledge_dir: Path = Path("knowledge")
+    knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
+    # The setting that named the folder, for messages about it.
+    knowledge_setting: str = "KNOWLEDGE_DIR"
     voice_replies: str = "auto"
     rate_limit_per_minute: int = 0
     rate_limit_per_day: int = 0
@@ -224,6 +227,9 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         knowledge_dir=folder / tenant.knowledge_dir
         if tenant.knowledge_dir
         else defaults.knowledge_dir,
+        knowledge_setting=f"knowledge_dir of {label} in TENANTS_FILE"
+        if tenant.knowledge_dir
+        else defaults.knowledge_setting,
         voice_replies=tenant.voice_replies or defaults.voice_replies,
         rate_limit_per_minute=_or(tenant.rate_limit_per_minute, defaults.rate_limit_per_minute),
         rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from config import Settings
 from documents.filesearch import KnowledgeError
-from documents.library import Library, has_files
+from documents.library import Library, folder_missing, has_files
 from gemini.sdk import genai_client
 from llm import gemini_http_client
 from storage.store import Store
@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def uses_documents(settings: Settings) -> bool:
-    """Whether this deployment may have documents: in a folder, or uploaded in the console."""
-    return settings.console_enabled or any(has_files(b.knowledge_dir) for b in settings.businesses)
+async def uses_documents(settings: Settings, store: Store) -> bool:
+    """Whether this deployment may have documents: in a folder, uploaded in the console, or
+    in a store already made (from a folder since emptied, whose documents must then go)."""
+    return (
+        settings.console_enabled
+        or any(has_files(b.knowledge_dir) for b in settings.businesses)
+        or await store.knowledge.any_store()
+    )
 
 
 async def refuse_web_search_with_documents(settings: Settings, store: Store) -> None:
@@ -52,7 +57,11 @@ async def running_library(settings: Settings, store: Store) -> AsyncIterator[Lib
     """The library when documents may be used, else None; with KNOWLEDGE_SYNC=startup the
     folders are synchronised in the background (acknowledging webhooks never waits on it)."""
     await refuse_web_search_with_documents(settings, store)
-    if not uses_documents(settings):
+    if not await uses_documents(settings, store):
+        if settings.knowledge_sync == "startup":  # what synchronising would have said
+            for business in settings.businesses:
+                if not business.knowledge_dir.exists():
+                    folder_missing(business, kept=0)  # no store: nothing was uploaded
         yield None
         return
     async with file_search_client(settings) as client:

@@ -83,6 +83,12 @@ class KnowledgeStores:
                 .values(documents=documents, updated_at=time.time())
             )
 
+    async def any_store(self) -> bool:
+        """Whether some business has a store (made by a synchronisation or an upload)."""
+        query = select(knowledge_stores.c.store_name).limit(1)
+        async with self._db.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
     async def any_documents(self) -> bool:
         query = select(knowledge_stores.c.store_name).where(knowledge_stores.c.documents > 0)
         async with self._db.connect() as conn:

@@ -80,7 +80,10 @@ async def _synchronise_each(library: Library, businesses: Sequence[Business], ou
         report = await library.synchronise(business, progress)
         progress.close()
         if report is None:
-            out.write("  nothing to do: no files, and no documents uploaded before\n")
+            if business.knowledge_dir.exists():
+                out.write("  nothing to do: no files, and no documents uploaded before\n")
+            else:
+                out.write("  no such folder: nothing done, documents uploaded from it are kept\n")
             continue
         print_report(report.results, out)
         out.write(f"  {report.summary()}\n")

@@ -333,7 +333,7 @@ async def test_store_that_cannot_be_listed_raises(
     assert caught.value.reason.startswith("could not list the documents: Gemini API error 404")
 
 
-async def test_missing_folder_counts_as_empty(
+async def test_an_emptied_folder_deletes_every_folder_document(
     genai_client: genai.Client,
     file_search: FakeFileSearch,
     store_name: str,
@@ -342,11 +342,32 @@ async def test_missing_folder_counts_as_empty(
 ) -> None:
     await run(genai_client, store_name, folder)
     file_search.add_document(store_name, "faq.md", b"console", metadata={"source": "console"})
+    emptied = tmp_path / "emptied"
+    emptied.mkdir()
 
-    report = await run(genai_client, store_name, tmp_path / "nowhere")
+    report = await run(genai_client, store_name, emptied)
 
     assert report.deleted == 4
     assert [doc.display_name for doc in file_search.documents(store_name)] == ["faq.md"]
+
+
+async def test_a_missing_folder_deletes_nothing(
+    genai_client: genai.Client,
+    file_search: FakeFileSearch,
+    store_name: str,
+    folder: Path,
+    tmp_path: Path,
+) -> None:
+    """Most often a mistyped path: emptying the store for it would lose every document."""
+    await run(genai_client, store_name, folder)
+    calls = len(file_search.calls)
+
+    with pytest.raises(KnowledgeError) as refused:
+        await run(genai_client, store_name, tmp_path / "nowhere")
+
+    assert "does not exist" in refused.value.reason
+    assert len(file_search.documents(store_name)) == 4
+    assert file_search.calls[calls:] == []  # not even listed
 
 
 async def test_many_documents_are_read_page_by_page(

@@ -4,7 +4,9 @@ the folder synchronised, console uploads kept, several instances uploading each 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -122,3 +124,77 @@ async def test_two_instances_synchronising_at_once_upload_each_file_once(
     ]
     assert len(starts) == 2  # two files, each uploaded once
     assert sorted(r.uploaded for r in reports if r is not None) == [0, 2]
+
+
+async def test_an_emptied_folder_takes_its_documents_and_leaves_the_console_uploads(
+    client: genai.Client, store: Store, fake: FakeFileSearch, files: Path
+) -> None:
+    library = Library(client, store, FAST)
+    await library.synchronise(business(files))
+    await library.upload(business(files), "menu.pdf", b"%PDF-1.4 menu", "application/pdf")
+    for path in files.iterdir():
+        path.unlink()
+    report = await Library(client, store, FAST).synchronise(business(files))  # a restart
+    assert report is not None and report.deleted == 2
+    assert [d.display_name for d in await library.documents(business(files))] == ["menu.pdf"]
+    known = await store.knowledge.get(NUMBER)
+    assert known is not None and known.documents == 1
+
+
+async def test_a_missing_folder_keeps_its_documents_and_says_so(
+    client: genai.Client,
+    store: Store,
+    files: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    library = Library(client, store, FAST)
+    await library.synchronise(business(files))
+    mistyped = tmp_path / "knowlege"
+    caplog.set_level(logging.WARNING)
+
+    assert await library.synchronise(business(mistyped)) is None
+
+    assert len(await library.documents(business(files))) == 2
+    known = await store.knowledge.get(NUMBER)
+    assert known is not None and known.documents == 2
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith(f"KNOWLEDGE_DIR {mistyped} does not exist: ")
+    assert "the 2 document(s) of Padaria Central uploaded from it are kept" in warning
+
+
+async def test_a_missing_folder_named_by_a_tenant_is_named_so(
+    client: genai.Client,
+    store: Store,
+    fake: FakeFileSearch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tenant = replace(
+        business(tmp_path / "nowhere"),
+        knowledge_setting="knowledge_dir of business 'Padaria Central' in TENANTS_FILE",
+    )
+    caplog.set_level(logging.WARNING)
+    assert await Library(client, store, FAST).synchronise(tenant) is None
+    said = (
+        f"knowledge_dir of business 'Padaria Central' in TENANTS_FILE {tmp_path / 'nowhere'} "
+        "does not exist: there are no documents of Padaria Central from a folder; correct the "
+        "path, or create the folder"
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [said]
+    assert fake.stores == {}
+
+
+async def test_the_default_folder_missing_on_a_fresh_deployment_is_no_documents_and_no_news(
+    client: genai.Client,
+    store: Store,
+    fake: FakeFileSearch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./knowledge here
+    caplog.set_level(logging.INFO)
+    fresh = Business(name="default", phone_number_id=NUMBER)  # KNOWLEDGE_DIR unset
+    assert await Library(client, store, FAST).synchronise(fresh) is None
+    assert caplog.records == [] and fake.stores == {}

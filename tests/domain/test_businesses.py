@@ -84,6 +84,8 @@ def test_each_business_gets_its_own_number_token_prompt_and_overrides(
     assert oficina.token.get_secret_value() == TOKEN_O
     assert oficina.system_prompt == "You fix cars at Oficina do Zé."  # relative to the file
     assert oficina.knowledge_dir == tmp_path / "docs" / "oficina"
+    assert oficina.knowledge_setting == "knowledge_dir of business 'Oficina do Zé' in TENANTS_FILE"
+    assert padaria.knowledge_setting == "KNOWLEDGE_DIR"  # not set: the service-wide folder
     assert (oficina.voice_replies, oficina.fallback_message) == (
         "off",
         "Desculpe, volte mais tarde.",
