@@ -11,7 +11,7 @@ from typing import Annotated, Any, cast
 
 import httpx
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import Receive, Scope, Send
@@ -22,6 +22,7 @@ from domain.delivery import rank_of
 from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
+from ops.serving import bind_problem, cannot_listen_message, uvicorn_listening
 from service.lifespan import Services, build_lifespan
 from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
@@ -48,6 +49,20 @@ async def get_services(request: Request) -> Services:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+FRONT_DOOR = (
+    "This WhatsApp assistant is running: customers reach it on WhatsApp.\n"
+    "Its operator console is off (CONSOLE_PASSWORD turns it on).\n"
+)
+
+
+async def front_door(settings: SettingsDep) -> Response:
+    """`/`: the console when it is on; otherwise a line that says the service runs (nothing
+    about its settings or versions: anyone may open this address)."""
+    if settings.console_enabled:
+        return RedirectResponse("/console", status_code=307)
+    return PlainTextResponse(FRONT_DOOR)
 
 
 async def health() -> dict[str, str]:
@@ -296,6 +311,7 @@ def add_routes(app: FastAPI) -> None:
     """The routes, on the app itself: an included APIRouter adds a layer of matching to each
     request (FastAPI 0.16x), which the webhook route pays on every call."""
     router = app.router
+    router.add_api_route("/", front_door, methods=["GET", "HEAD"], include_in_schema=False)
     router.add_api_route("/health", health, methods=["GET"])
     router.add_api_route("/ready", ready, methods=["GET"])
     router.add_api_route("/metrics", metrics_endpoint, methods=["GET"])
@@ -312,6 +328,19 @@ def __getattr__(name: str) -> FastAPI:
     if name != "app":
         raise AttributeError(f"module 'main' has no attribute {name!r}")
     application = create_app()
+    refuse_unusable_port()
     globals()["app"] = application
     settle_garbage_collector()  # the served app only: tests build many apps in one process
     return application
+
+
+def refuse_unusable_port() -> None:
+    """Stop before any start-up work (migrations, the knowledge synchronisation) when uvicorn
+    could not listen where it was told: it binds only after the app's lifespan has started."""
+    listening = uvicorn_listening()
+    if listening is None or not listening.binds:
+        return
+    problem = bind_problem(listening.host, listening.port)
+    if problem is not None:
+        log.error("%s", cannot_listen_message(listening, problem))
+        raise SystemExit(1)

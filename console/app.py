@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -36,6 +36,12 @@ class ConsoleStatic(StaticFiles):
         secure(response, page=False)
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+async def console_home(request: Request) -> Response:
+    """`/console/` is `/console`."""
+    query = request.url.query
+    return RedirectResponse(PREFIX + (f"?{query}" if query else ""), status_code=308)
 
 
 async def nothing_here(request: Request, rest: str) -> Response:
@@ -89,6 +95,13 @@ def add_console(app: FastAPI, settings: Settings) -> None:
             include_in_schema=False,
             route_class_override=ConsoleRoute,
         )
+    router.add_api_route(
+        f"{PREFIX}/",
+        console_home,
+        methods=["GET", "HEAD"],
+        include_in_schema=False,
+        route_class_override=ConsoleRoute,
+    )
     router.routes.append(
         Mount(f"{PREFIX}/static", ConsoleStatic(directory=HERE / "static"), name="console-static")
     )

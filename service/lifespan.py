@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from config import Settings
 from ops.metrics import Metrics
+from ops.serving import uvicorn_listening
 from service.processes import WorkerProcesses
 from storage.store import Store
 
@@ -89,12 +90,28 @@ def build_lifespan(
                     len(settings.businesses),
                     ", ".join(settings.businesses.names()),
                 )
+                if settings.console_enabled:
+                    log_console_address(settings)
                 yield
         finally:
             await store.close()
             log.info("stopped")
 
     return lifespan
+
+
+def log_console_address(settings: Settings) -> None:
+    """Where a person opens the console and the name they sign in with (never the password)."""
+    from console.sessions import ADMIN
+
+    listening = uvicorn_listening()
+    if settings.public_url:
+        where = f"{settings.public_url}/console"
+    elif listening is not None:
+        where = f"{listening.local_url}/console"
+    else:
+        where = "/console of this service"
+    log.info("console at %s (sign in as %s, with the password in CONSOLE_PASSWORD)", where, ADMIN)
 
 
 async def open_library(settings: Settings, store: Store, stack: AsyncExitStack) -> Library | None:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 WAKE = b"w"
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_MARGIN_SECONDS = 10.0
+# How a worker process ends when someone else sent it SIGTERM or SIGINT: no crash.
+STOPPED_ON_REQUEST = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
 ROOT = Path(__file__).resolve().parent.parent  # where `service.worker` is importable from
 
 
@@ -131,6 +134,10 @@ class WorkerProcesses:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=child_environment(self._settings),
+            # A group of its own: a SIGTERM or Ctrl-C to the web process's group (a terminal,
+            # `timeout`, a supervisor) reaches the web process alone, which then stops its
+            # children itself; were they stopped too, they would look as if they had died.
+            start_new_session=True,
         )
         child = _Child(index, process, time.monotonic())
         child.reader = asyncio.create_task(self._read_reports(child))
@@ -166,8 +173,13 @@ class WorkerProcesses:
                 return
             failures = 0 if time.monotonic() - child.started > 60 else failures + 1
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
-            log.error(
-                "worker process %d exited with code %s; restarting in %.0fs", index, code, delay
+            log.log(
+                logging.WARNING if code in STOPPED_ON_REQUEST else logging.ERROR,
+                "worker process %d exited with code %s%s; restarting in %.0fs",
+                index,
+                code,
+                " (stopped from outside this service)" if code in STOPPED_ON_REQUEST else "",
+                delay,
             )
             await asyncio.sleep(delay)
             try:

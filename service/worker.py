@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     if supervised:
         # Below the web process: an answer waits seconds for Gemini anyway, a webhook must not.
         os.nice(WORKER_NICENESS)
-        # Ctrl-C reaches the whole process group; the web process decides when this one stops.
+        # The web process decides when this one stops (it started it in a session of its own,
+        # out of reach of a Ctrl-C to its terminal; and should one arrive all the same).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = load_settings()  # logging set up by them, too
     try:

@@ -43,8 +43,11 @@ def is_healthy(url: str) -> bool:
         return False
 
 
-def start_uvicorn(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
-    """`uvicorn main:app` on a free port, its output captured; returns once /health answers."""
+def start_uvicorn(
+    env: dict[str, str], cwd: Path, *, new_session: bool = False
+) -> tuple[subprocess.Popen[str], str]:
+    """`uvicorn main:app` on a free port, its output captured; returns once /health answers.
+    `new_session`: in a process group of its own, which a test may signal as a whole."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)]
@@ -55,6 +58,7 @@ def start_uvicorn(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str]
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
     try:
         wait_for(lambda: is_healthy(url) or process.poll() is not None, 30, "the service")

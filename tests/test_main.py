@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ from helpers import (
 
 from domain.types import MessageState
 from language.replies import Reply, reply_text
-from main import MAX_BODY_BYTES
+from main import MAX_BODY_BYTES, create_app
 from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import RedactQuerySecrets
 from whatsapp import sign
@@ -891,3 +892,36 @@ async def test_an_unexpected_error_closes_the_row_and_the_service_goes_on(
     await harness.post(text_payload("second", message_id="wamid.e2"))
     await harness.settle()
     assert [m["text"]["body"] for m in harness.fakes.sent()] == ["You said: second"]
+
+
+# --- GET /: the front door ---------------------------------------------------------------
+
+
+async def front_door(settings: Any, path: str) -> httpx.Response:
+    """`path` of an app that was built and not started: the front door needs nothing else."""
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.get(path)
+
+
+async def test_the_front_door_says_the_service_runs_and_nothing_about_it(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/a.db", system_prompt="Padaria's assistant")
+    response = await front_door(settings, "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "running" in response.text
+    assert len(response.text) < 300
+    told = response.text.lower()
+    for setting_value in (PHONE_NUMBER_ID, "v25.0", "gemini-3", "padaria", "sqlite", "graph.test"):
+        assert setting_value not in told
+    assert not any(character.isdigit() for character in told)  # no version of anything
+
+
+async def test_the_front_door_opens_the_console_when_it_is_on(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/a.db", console_password="a-console-secret")
+    response = await front_door(settings, "/")
+    assert (response.status_code, response.headers["location"]) == (307, "/console")
+    slash = await front_door(settings, "/console/")
+    assert (slash.status_code, slash.headers["location"]) == (308, "/console")
+    off = make_settings(f"sqlite:///{tmp_path}/b.db")
+    assert (await front_door(off, "/console/")).status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,69 @@ def test_a_tenants_file_naming_an_unset_token_variable_stops_start_up(tmp_path: 
     assert "TOKEN_OFICINA, which is not set" in result.stderr
     assert "tok-p-5d1" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_reported_before_any_start_up_work(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    (knowledge / "hours.md").write_text("Open 9-18\n", encoding="utf-8")
+    env = service_env("http://127.0.0.1:9", f"sqlite:///{tmp_path}/data/assistant.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(ROOT)]
+        result = subprocess.run(
+            [*command, "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in output
+    assert f"--port {port + 1}" in output and f"make run PORT={port + 1}" in output
+    assert not (tmp_path / "data").exists()  # no migration: not even the database's folder
+    assert "knowledge" not in output.lower() and "migrat" not in output
+    assert "Traceback" not in output
+    assert len(output.splitlines()) < 5
+
+
+def test_a_first_start_says_where_the_console_is_and_a_group_sigterm_stops_it_quietly(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C, `timeout` or a supervisor signal the whole process group: the
+    worker process must not look as if it had crashed."""
+    env = service_env(
+        fake.url,
+        f"sqlite:///{tmp_path}/assistant.db",
+        WORKER_PROCESSES="1",
+        CONSOLE_PASSWORD="a-console-secret-5e1",
+        LOG_LEVEL="INFO",
+    )
+    process, url = start_uvicorn(env, tmp_path, new_session=True)
+    try:
+        wait_for(lambda: worker_reported(url), 30, "the worker process")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert [line for line in output.splitlines() if " ERROR " in line] == []
+    assert "exited with code" not in output  # the web process stopped it, in order
+    assert "Traceback" not in output
+    assert f"console at {url}/console (sign in as admin" in output
+    assert "a-console-secret-5e1" not in output
+    assert "alembic" not in output
+    migrations = [line for line in output.splitlines() if "database schema" in line]
+    assert len(migrations) == 1 and "created at revision" in migrations[0]
+
+
+def worker_reported(url: str) -> bool:
+    """The worker process answers: it has sent the web process its first metrics."""
+    try:
+        metrics = httpx.get(f"{url}/metrics", timeout=2).text
+    except httpx.TransportError:
+        return False
+    return "assistant_worker_processes 1.0" in metrics
