@@ -23,6 +23,7 @@ from ops.logs import configure_logging, short_hash
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from ops.serving import bind_problem, cannot_listen_message, uvicorn_listening
+from service.business_name import business_names
 from service.lifespan import Services, build_lifespan
 from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
@@ -259,6 +260,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.business_names = business_names(settings)
     add_routes(app)
     if settings.console_enabled:  # off: no route under /console at all, so each one is 404
         from console.app import add_console

@@ -114,6 +114,14 @@ class MediaInfo:
     file_size: int
 
 
+@dataclass(frozen=True, slots=True)
+class NumberNames:
+    """How a business number shows on WhatsApp: the name Meta verified, the number dialled."""
+
+    verified_name: str
+    display_phone_number: str
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, GraphAPIError) and exc.transient
 
@@ -142,6 +150,7 @@ class GraphClient:
         self._observer = observer
         self._messages_url = under_base_url(http, f"/{version}/{phone_number_id}/messages")
         self._media_url = under_base_url(http, f"/{version}/{phone_number_id}/media")
+        self._number_url = under_base_url(http, f"/{version}/{phone_number_id}")
         self._version = version
         self._backoff = backoff
 
@@ -230,6 +239,19 @@ class GraphClient:
             "typing_indicator": {"type": "text"},
         }
         await self._post_json(self._messages_url, "mark_read", payload)
+
+    async def number_names(self) -> NumberNames:
+        """The business number's verified name and display number (either may be "")."""
+        data = await self._request(
+            "GET",
+            self._number_url,
+            "number_names",
+            params={"fields": "verified_name,display_phone_number"},
+        )
+        return NumberNames(
+            verified_name=as_str(data.get("verified_name")),
+            display_phone_number=as_str(data.get("display_phone_number")),
+        )
 
     async def get_media(self, media_id: str) -> MediaInfo:
         """The short-lived download URL and the metadata of an inbound media object."""

@@ -7,6 +7,8 @@ import logging
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from domain.businesses import BusinessNames
+
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
@@ -15,10 +17,11 @@ ATTEMPTS = 3
 def handoff_text(
     business: str, user_id: str, link: str | None, *, outside_hours: bool = False
 ) -> str:
-    """The notice: which business, the last digits of the number, whether it came while the
-    business is closed, a console link; no content."""
+    """The notice: which business (as people know it: "" when not yet known), the last digits
+    of the number, whether it came while the business is closed, a console link; no content."""
     tail = user_id[-4:] if user_id[-4:].isdigit() else "user"
-    text = f"{business}: a customer (…{tail}) is waiting for a person."
+    customer = f"a customer (…{tail}) is waiting for a person."
+    text = f"{business}: {customer}" if business else customer[0].upper() + customer[1:]
     if outside_hours:
         text += " They asked outside business hours."
     return f"{text} Open the conversation: {link}" if link else text
@@ -33,14 +36,19 @@ def _worth_retrying(exc: BaseException) -> bool:
 class Notifier:
     """Posts `{"text": ...}` (Slack's and Google Chat's incoming-webhook shape); never raises."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, url: str, names: BusinessNames | None = None
+    ) -> None:
         self._http = http
         self._url = url
+        self._names = names
 
     async def handoff(
         self, business: str, user_id: str, link: str | None, *, outside_hours: bool = False
     ) -> bool:
-        payload = {"text": handoff_text(business, user_id, link, outside_hours=outside_hours)}
+        """`business`: its key; the notice shows its name (BusinessNames)."""
+        shown = self._names.shown(business) if self._names is not None else business
+        payload = {"text": handoff_text(shown, user_id, link, outside_hours=outside_hours)}
         retrying = AsyncRetrying(
             stop=stop_after_attempt(ATTEMPTS),
             wait=wait_exponential(multiplier=0.5, max=4),

@@ -52,7 +52,7 @@ async def nothing_here(request: Request, rest: str) -> Response:
 def add_console(app: FastAPI, settings: Settings) -> None:
     """Register the console after the service's own routes, so none of them (the webhook
     above all) matches any later or pays for any of this."""
-    app.state.console = Console(settings)
+    app.state.console = Console(settings, app.state.business_names)
     get: list[tuple[str, Callable[..., Any]]] = [
         (PREFIX, conversations.conversation_list),
         (f"{PREFIX}/login", signin.login_page),

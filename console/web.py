@@ -25,6 +25,7 @@ from console.knowledge_upload import Uploads
 from console.passwords import Passwords
 from console.sessions import session_operator
 from documents.sync import MAX_FILE_BYTES
+from domain.businesses import BusinessNames
 from storage.operators import Operator, Operators
 
 if TYPE_CHECKING:  # handed over by the lifespan; imported here for their types only
@@ -69,8 +70,9 @@ class Console:
     template_desk: TemplateDesk  # each business's approved templates, listed and sent
     library: Library  # each business's documents in Gemini File Search
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, names: BusinessNames | None = None) -> None:
         self.settings = settings
+        self.names = names or BusinessNames(None)
         self.passwords = Passwords()
         self.clock: Callable[[], float] = time.time  # tests move it
         self.uploads = Uploads()  # documents still on their way to File Search
@@ -83,8 +85,9 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates.globals.update(
-            iso=iso_time, utc=utc_time, static=self._static_url, words=words
+            iso=iso_time, utc=utc_time, static=self._static_url, words=words, shop=self.shop
         )
+        self.templates.filters["shown"] = self.shown
         static = HERE / "static"
         self._versions = {  # "vendor/uplot/uPlot.min.css" and the like too
             path.relative_to(static).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:10]
@@ -98,6 +101,15 @@ class Console:
         """What the pages reach, once the lifespan has opened it (before the first request)."""
         self.store, self.desk, self.template_desk = store, desk, template_desk
         self.library = library
+
+    def shown(self, business: str) -> str:
+        """A business as people know it (a key may be `default`, which nobody calls a shop)."""
+        return self.names.shown(business) or "this business"
+
+    def shop(self) -> str:
+        """The one business's name, for the header; "" with several, or none known yet."""
+        businesses = list(self.settings.businesses)
+        return self.names.shown(businesses[0].name) if len(businesses) == 1 else ""
 
     def _static_url(self, name: str) -> str:
         """A static file's address, with its content's hash so a new version is fetched."""

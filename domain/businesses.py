@@ -318,3 +318,30 @@ def refuse_duplicates(businesses: list[Business]) -> None:
         if business.name in names:
             raise ValueError(f"TENANTS_FILE: two businesses are named {business.name!r}")
         names.add(business.name)
+
+
+class BusinessNames:
+    """The names people see (console pages, handoff notifications) for the businesses' keys.
+
+    A business of TENANTS_FILE is shown by its name. The business of PHONE_NUMBER_ID is kept
+    as `default` in the database and logs, and shown as BUSINESS_NAME, else as the name Meta
+    verified for its number, else as the number as dialled; "" until one of those is known.
+    """
+
+    def __init__(self, default: Business | None, business_name: str | None = None) -> None:
+        self.default = default  # the business of PHONE_NUMBER_ID, if there is one
+        self._set = (business_name or "").strip()
+        self._learned = ""
+
+    @property
+    def to_learn(self) -> Business | None:
+        """The business whose name is to be asked of Meta: no BUSINESS_NAME names it."""
+        return None if self._set else self.default
+
+    def learn(self, verified_name: str, display_phone_number: str) -> None:
+        self._learned = verified_name.strip() or display_phone_number.strip()
+
+    def shown(self, name: str) -> str:
+        if self.default is None or name != self.default.name:
+            return name
+        return self._set or self._learned

@@ -17,8 +17,10 @@ from answering.notify import Notifier
 from answering.operators import OperatorDesk
 from answering.pipeline import Pipeline
 from config import Settings
+from domain.businesses import BusinessNames
 from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
 from ops.metrics import Metrics
+from service.business_name import business_names, learning_name
 from storage.store import Store
 from whatsapp import GraphClient, graph_http_client
 
@@ -84,11 +86,14 @@ async def running_answering(
     *,
     graph_transport: httpx.AsyncBaseTransport | None = None,
     resume: bool = True,
+    names: BusinessNames | None = None,
 ) -> AsyncIterator[Dispatcher]:
     """A started Dispatcher with its own Graph and Gemini clients; stopped and closed on exit.
 
     `graph_transport` replaces the network under the Graph API client (the playground
-    prints what would be sent to WhatsApp instead of sending it).
+    prints what would be sent to WhatsApp instead of sending it). `names`: the businesses'
+    names as the web process learns them; None: this process learns them itself if its
+    handoff notifications need them.
     """
     graph_http = graph_http_client(
         settings.graph_api_base_url, settings.graph_timeout_seconds, transport=graph_transport
@@ -113,6 +118,8 @@ async def running_answering(
         if settings.console_enabled and settings.handoff_webhook_url
         else None
     )
+    learning = names is None and notify_http is not None and graph_transport is None
+    names = names or business_names(settings)
     pipeline = Pipeline(
         settings=settings,
         store=store,
@@ -120,14 +127,19 @@ async def running_answering(
         gemini=gemini,
         metrics=metrics,
         owner=new_owner(),
-        notifier=Notifier(notify_http, settings.handoff_webhook_url or "") if notify_http else None,
+        notifier=Notifier(notify_http, settings.handoff_webhook_url or "", names)
+        if notify_http
+        else None,
         caller=ToolCaller(tools_http, metrics) if tools_http else None,
     )
     dispatcher = Dispatcher(settings=settings, store=store, pipeline=pipeline)
     metrics.in_flight.set_function(lambda: dispatcher.in_flight)
     try:
-        await dispatcher.start(resume=resume)
-        yield dispatcher
+        async with contextlib.AsyncExitStack() as stack:
+            if learning:
+                await stack.enter_async_context(learning_name(settings, names))
+            await dispatcher.start(resume=resume)
+            yield dispatcher
     finally:
         await dispatcher.stop(settings.shutdown_grace_seconds)
         await gemini.aclose()

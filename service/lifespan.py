@@ -12,8 +12,10 @@ import httpx
 from fastapi import FastAPI
 
 from config import Settings
+from domain.businesses import BusinessNames
 from ops.metrics import Metrics
 from ops.serving import uvicorn_listening
+from service.business_name import learning_name
 from service.processes import WorkerProcesses
 from storage.store import Store
 
@@ -67,7 +69,10 @@ def build_lifespan(
         try:
             async with AsyncExitStack() as stack:
                 app.state.library = await open_library(settings, store, stack)
+                names: BusinessNames = app.state.business_names
                 if settings.console_enabled:  # the admin exists before anything is answered
+                    if graph_transport is None:  # a stand-in for Meta has no name to give
+                        await stack.enter_async_context(learning_name(settings, names))
                     await open_console(app, settings, store, metrics, stack, graph_transport)
                 if external:
                     services = Services(store, NobodyToWake(), metrics)
@@ -78,7 +83,9 @@ def build_lifespan(
                     from service.answering import running_answering
 
                     dispatcher = await stack.enter_async_context(
-                        running_answering(settings, store, metrics, graph_transport=graph_transport)
+                        running_answering(
+                            settings, store, metrics, graph_transport=graph_transport, names=names
+                        )
                     )
                     services = Services(store, dispatcher, metrics, dispatcher)
                 app.state.services = services

@@ -13,6 +13,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+VERIFIED_NAME = "Padaria Central"  # what the fake Graph says the business number is called
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -57,6 +59,17 @@ def build_fake(recorded: Recorded) -> FastAPI:
                     }
                 ],
                 "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4},
+            }
+        )
+
+    @app.get("/{version}/{phone_number_id}")
+    async def number(version: str, phone_number_id: str) -> JSONResponse:
+        """The business number's names (`?fields=verified_name,display_phone_number`)."""
+        return JSONResponse(
+            {
+                "verified_name": VERIFIED_NAME,
+                "display_phone_number": "15550783881",
+                "id": phone_number_id,
             }
         )
 

@@ -43,6 +43,7 @@ MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
 MEDIA_BASE = "https://lookaside.test/whatsapp_business/attachments"
 
 from fake_file_search import FakeFileSearch  # noqa: E402
+from fake_upstreams import VERIFIED_NAME  # noqa: E402
 
 from config import Settings  # noqa: E402
 from main import create_app  # noqa: E402
@@ -256,6 +257,9 @@ class FakeUpstreams:
     # Media uploaded to send (a voice note): (its bytes, the form's fields, the file's type)
     uploads: list[tuple[bytes, dict[str, str], str]] = field(default_factory=list)
     upload_queue: list[Reply] = field(default_factory=list)
+    # The business number's names (GET /{version}/{number id}?fields=...): requests, replies
+    number_requests: list[httpx.Request] = field(default_factory=list)
+    number_queue: list[Reply] = field(default_factory=list)
     # Gemini File Search: stores, documents, uploads (everything under GEMINI_BASE but answers)
     file_search: FakeFileSearch = field(default_factory=lambda: FakeFileSearch(GEMINI_BASE))
 
@@ -265,6 +269,9 @@ class FakeUpstreams:
         )
         self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/media$").mock(
             side_effect=self._upload
+        )
+        self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)\?fields=").mock(
+            side_effect=self._number
         )
         # Any single path segment, as Meta answers any id (an error for one it does not know).
         self.router.get(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<media_id>[^/?]+)$").mock(
@@ -318,6 +325,18 @@ class FakeUpstreams:
         media_id = request.url.path.rsplit("/", 1)[-1]
         data, mime_type = self.media[media_id]
         return httpx.Response(200, content=data, headers={"Content-Type": mime_type})
+
+    async def _number(self, request: httpx.Request, number_id: str) -> httpx.Response:
+        """The business number's fields asked for, as Meta answers them."""
+        self.number_requests.append(request)
+        queued = await self._reply(self.number_queue, request)
+        if queued is not None:
+            return queued
+        fields = {"verified_name": VERIFIED_NAME, "display_phone_number": "15550783881"}
+        wanted = request.url.params.get("fields", "").split(",")
+        return httpx.Response(
+            200, json={**{k: fields[k] for k in wanted if k in fields}, "id": number_id}
+        )
 
     async def _upload(self, request: httpx.Request, number_id: str) -> httpx.Response:
         """Meta's media upload: a multipart form with messaging_product, type and file."""

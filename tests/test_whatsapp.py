@@ -22,6 +22,7 @@ from whatsapp import (
     GraphAPIError,
     GraphClient,
     MediaInfo,
+    NumberNames,
     graph_http_client,
     sign,
     verify_signature,
@@ -380,6 +381,28 @@ async def test_get_media(router: respx.Router, graph: GraphClient) -> None:
         sha256="abc=",
         file_size=20480,
     )
+
+
+async def test_number_names_asks_meta_for_the_two_fields(
+    router: respx.Router, graph: GraphClient
+) -> None:
+    route = router.get(f"{GRAPH_BASE}/v25.0/{PNID}").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "verified_name": "Padaria Central",
+                "display_phone_number": "+55 11 5555-0100",
+                "id": PNID,
+            },
+        )
+    )
+    names = await graph.number_names()
+    request = route.calls.last.request
+    assert request.url.params["fields"] == "verified_name,display_phone_number"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert names == NumberNames("Padaria Central", "+55 11 5555-0100")
+    route.mock(return_value=httpx.Response(200, json={"id": PNID}))
+    assert await graph.number_names() == NumberNames("", "")  # fields Meta left out
 
 
 async def test_download_media_follows_redirect_with_bearer(

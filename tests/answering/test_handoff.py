@@ -43,6 +43,7 @@ def console_settings(database_url: str, **overrides: Any) -> Any:
         "console_password": "an-admin-password-for-tests",
         "handoff_webhook_url": HOOK,
         "public_url": "https://assistant.test",
+        "business_name": "Padaria Central",
         **overrides,
     }
     return make_settings(database_url, **values)
@@ -129,8 +130,8 @@ async def test_the_handoff_command_gets_the_reply_a_waiting_state_and_tells_the_
     [found] = await listed(app)
     [notice] = [json.loads(call.request.content) for call in hook.calls]
     assert notice == {
-        "text": "default: a customer (…1234) is waiting for a person. Open the conversation: "
-        f"https://assistant.test/console/conversations/{found.id}"
+        "text": "Padaria Central: a customer (…1234) is waiting for a person. Open the "
+        f"conversation: https://assistant.test/console/conversations/{found.id}"
     }
     assert "Hello" not in notice["text"] and USER not in notice["text"]
 

@@ -10,7 +10,7 @@ from helpers import ROOT
 from pydantic import SecretStr
 
 from config import Settings
-from domain.businesses import DEFAULT_BUSINESS
+from domain.businesses import DEFAULT_BUSINESS, BusinessNames
 from service.startup_settings import checked, load_settings
 
 TOKEN_P = "EAAGpadaria-secret-token-value-1"
@@ -231,3 +231,25 @@ def test_a_whatsapp_business_account_id_is_digits(value: str, tmp_path: Path, to
     )
     text = TWO_BUSINESSES.replace("daily_budget_usd = 2.5\n", f'waba_id = "{value}"\n')
     assert "WhatsApp Business Account ID" in refusal(tenants_file=tenants_file(tmp_path, text))
+
+
+def test_the_business_of_phone_number_id_is_shown_by_its_name_never_as_default(
+    tmp_path: Path, tokens: None
+) -> None:
+    loaded = settings(
+        tenants_file=tenants_file(tmp_path),
+        phone_number_id="333333333333333",
+        whatsapp_token=TOKEN_P,
+    )
+    names = BusinessNames(loaded.businesses.get("333333333333333"))
+    assert names.to_learn is not None and names.to_learn.name == "default"
+    assert names.shown("default") == ""  # nothing known yet: no name, rather than "default"
+    names.learn("", "+55 11 5555-0100")
+    assert names.shown("default") == "+55 11 5555-0100"
+    names.learn("Mercadinho da Vila", "+55 11 5555-0100")
+    assert names.shown("default") == "Mercadinho da Vila"
+    assert names.shown("Padaria Central") == "Padaria Central"
+    chosen = BusinessNames(loaded.businesses.get("333333333333333"), "  Mercado Bom  ")
+    assert (chosen.to_learn, chosen.shown("default")) == (None, "Mercado Bom")
+    only_tenants = BusinessNames(None)  # a tenant may be called "default" too
+    assert only_tenants.shown("default") == "default" and only_tenants.to_learn is None
