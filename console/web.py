@@ -104,7 +104,7 @@ class Console:
 
     def shown(self, business: str) -> str:
         """A business as people know it (a key may be `default`, which nobody calls a shop)."""
-        return self.names.shown(business) or "this business"
+        return self.names.shown(business) or words.THIS_BUSINESS
 
     def shop(self) -> str:
         """The one business's name, for the header; "" with several, or none known yet."""

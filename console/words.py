@@ -38,6 +38,8 @@ NO_TEMPLATES = "This WhatsApp Business Account has no approved templates the con
 TEMPLATE_SENT = "Template sent."
 NOT_SENT = "Not sent."
 BUSINESS_GONE = "Not sent: this conversation's business is no longer served here."
+# A business whose name is not known yet (the one of PHONE_NUMBER_ID, before Meta has said it).
+THIS_BUSINESS = "this business"
 UNKNOWN_TEMPLATE = "Not sent: choose one of the approved templates."
 TEMPLATE_CHANGED = "Not sent: fill in the parameters of the template you chose."
 
