@@ -62,7 +62,7 @@ def cheap_passwords() -> Passwords:
 
 def console_settings(database_url: str, **overrides: Any) -> Settings:
     """Test settings with the console on; documents only through the console (no folder is
-    synchronised at start-up); the shop's name is set, so Meta is not asked for it."""
+    synchronised at start-up); the shop's name set, so Meta is not asked for it."""
     values: dict[str, Any] = {
         "console_password": ADMIN_PASSWORD,
         "knowledge_sync": "off",

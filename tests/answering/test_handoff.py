@@ -131,8 +131,7 @@ async def test_the_handoff_command_gets_the_reply_a_waiting_state_and_tells_the_
     [notice] = [json.loads(call.request.content) for call in hook.calls]
     assert notice == {
         "text": "Padaria Central: a customer (…1234) is waiting for a person. Open the "
-        "conversation: "
-        f"https://assistant.test/console/conversations/{found.id}"
+        f"conversation: https://assistant.test/console/conversations/{found.id}"
     }
     assert "Hello" not in notice["text"] and USER not in notice["text"]
 

@@ -85,6 +85,7 @@ async def test_a_person_asked_for_while_closed_hears_when_staff_are_back(
         business_hours=f"{DAYS[day]} 08:00-12:00",
         console_password="an-admin-password-for-tests",
         handoff_webhook_url=HOOK,
+        business_name="Padaria Central",
     )
     async with running_app(settings, fakes) as app:
         await say(app, "/human", "wamid.h1")
@@ -94,7 +95,7 @@ async def test_a_person_asked_for_while_closed_hears_when_staff_are_back(
         f"{BACK_ON_PT[day]} às 08:00."
     )
     [notice] = [json.loads(call.request.content)["text"] for call in hook.calls]
-    assert notice.startswith("default: a customer (…4321) is waiting for a person. ")
+    assert notice.startswith("Padaria Central: a customer (…4321) is waiting for a person. ")
     assert "They asked outside business hours." in notice
 
 
