@@ -116,7 +116,7 @@ async def say(app: Harness, text: str, message_id: str) -> None:
     await app.settle()
 
 
-async def answers(app: Harness) -> tuple[list[TranscriptEntry], list[TranscriptEntry]]:
+async def shown(app: Harness) -> tuple[list[TranscriptEntry], list[TranscriptEntry]]:
     """The one conversation's transcript as the console shows it, and its assistant's lines."""
     [conversation] = await listed(app.services.store)
     entries = await transcript(app.services.store, conversation)
@@ -187,7 +187,7 @@ async def test_a_tool_is_called_its_result_goes_back_and_gemini_answers(
     assert request.headers["x-customer"] == USER
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
 
-    _, [answer] = await answers(app)
+    _, [answer] = await shown(app)
     [record] = answer.tool_calls
     assert (record.name, record.status, record.error) == ("order_status", 200, None)
     assert record.duration_ms > 0
@@ -306,7 +306,7 @@ async def test_invalid_arguments_are_never_sent_and_gemini_is_told(
     assert response["functionResponse"]["response"] == {
         "error": "'order_id' is a required property"
     }
-    _, [answer] = await answers(sqlite_app)
+    _, [answer] = await shown(sqlite_app)
     assert answer.tool_calls == (ToolCallRecord("order_status", None, "invalid arguments", 0.0),)
 
 
@@ -335,7 +335,7 @@ async def test_a_tool_call_then_a_handoff_keeps_the_call_in_the_transcript(
         strict.calls(("transfer_to_human", {"reason": "wants a refund"})),
     ]
     await say(sqlite_app, "A-1001 arrived broken, I want my money back", "wamid.h1")
-    entries, [answer] = await answers(sqlite_app)
+    entries, [answer] = await shown(sqlite_app)
     assert [c.name for c in answer.tool_calls] == ["order_status"]
     assert [e.text for e in entries if e.author == "event"] == [
         "Asked for a person: wants a refund"
