@@ -67,6 +67,17 @@ async def test_a_failed_answer_shows_metas_error_and_metrics_count_it(harness: H
     assert "assistant_ignored_statuses_total 2.0" in metrics
 
 
+async def test_a_failure_code_no_32_bit_column_holds_is_kept_without_its_code(
+    harness: Harness,
+) -> None:
+    wamid = await answered(harness, "hello", "wamid.in-big")
+    response = await harness.post(statuses_payload((wamid, "failed", 2**40, "Odd failure")))
+    assert response.status_code == 200
+    assert await harness.services.store.delivery.of(wamid) == Delivery(
+        Status.FAILED, None, "Odd failure"
+    )
+
+
 async def test_every_part_of_a_long_answer_is_kept(harness: Harness) -> None:
     long_answer = "\n\n".join(f"Paragraph {k}: " + "word " * 700 for k in range(3))
     harness.fakes.gemini_queue.append(gemini_answer(long_answer))

@@ -115,10 +115,17 @@ def as_int(value: Any) -> int:
     return number if -(2**63) <= number < 2**63 else 0
 
 
+def as_error_code(value: Any) -> int | None:
+    """Meta's error code, a positive 32-bit integer; None for anything else (a fuzzed 2**40
+    is no code Meta sends, and the database keeps codes in a 32-bit column)."""
+    number = as_int(value)
+    return number if 0 < number < 2**31 else None
+
+
 def _errors(value: Any) -> tuple[ErrorInfo, ...]:
     return tuple(
         ErrorInfo(
-            code=as_int(e.get("code")) or None,
+            code=as_error_code(e.get("code")),
             title=as_str(e.get("title") or e.get("message")),
         )
         for e in map(as_dict, as_list(value))
