@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from answering.sending import pause_between_parts
+from answering.sending import keep_for_statuses, pause_between_parts
 from answering.windows import REPLY_WINDOW_SECONDS
 from config import Settings
 from domain.types import ConversationState
@@ -137,10 +137,13 @@ class OperatorDesk:
         return Sent(True)
 
     async def keep_sent(self, conversation: Conversation, wamid: str, kind: str) -> str:
-        """Keep a message Meta accepted, so that its statuses find it (a failure to keep it is
-        logged: the message went out all the same)."""
-        if not wamid:
-            return wamid
+        """Keep a message Meta accepted, so that its statuses find it; its id."""
+        if wamid:
+            message = SentMessage(
+                wamid, conversation.conversation_key, conversation.phone_number_id, kind
+            )
+            await keep_for_statuses(self._store, message)
+        return wamid
         message = SentMessage(
             wamid, conversation.conversation_key, conversation.phone_number_id, kind
         )

@@ -30,6 +30,20 @@ async def pause_between_parts(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+async def keep_for_statuses(store: Store, message: SentMessage, **log_extra: object) -> None:
+    """Keep a message Meta accepted, so that its statuses find it. A failure here is logged and
+    stops nothing: the message went out, and sending it again would be worse."""
+    try:
+        await store.delivery.sent([message])
+    except Exception as exc:
+        log.warning(
+            "message sent in %s not kept for its statuses: %s",
+            short_hash(message.conversation_key),
+            type(exc).__name__,
+            extra=log_extra,
+        )
+
+
 class Sender:
     """Delivers an outcome's reply through the message's business number."""
 
@@ -135,18 +149,8 @@ class Sender:
                 await self._store.inbox.mark_parts_sent(row.id, self._owner, index + 1)
 
     async def _keep(self, job: Job, wamid: str | None, kind: str) -> None:
-        """Keep a message Meta accepted, so its statuses find it; a failure here is logged and
-        stops nothing (the message went out: sending it again would be worse)."""
         if not wamid:
             return
         row = job.row
         sent = SentMessage(wamid, row.conversation_key, row.phone_number_id, kind, inbox_id=row.id)
-        try:
-            await self._store.delivery.sent([sent])
-        except Exception as exc:
-            log.warning(
-                "message sent for %s not kept for its statuses: %s",
-                short_hash(row.message_id),
-                type(exc).__name__,
-                extra=job.log_fields("delivery"),
-            )
+        await keep_for_statuses(self._store, sent, **job.log_fields("delivery"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from delivery_support import statuses_payload
 from helpers import Harness, conversation, gemini_answer, text_payload
 
@@ -76,6 +77,24 @@ async def test_a_failure_code_no_32_bit_column_holds_is_kept_without_its_code(
     assert await harness.services.store.delivery.of(wamid) == Delivery(
         Status.FAILED, None, "Odd failure"
     )
+
+
+async def test_an_answer_that_cannot_be_kept_still_goes_out_once_and_is_logged(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def refuse(messages: object) -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(harness.services.store.delivery, "sent", refuse)
+    calls = len(harness.fakes.graph_calls)
+    assert (await harness.post(text_payload("hi", message_id="wamid.in-lost"))).status_code == 200
+    await harness.settle()
+    sends = [body for body, _ in harness.fakes.graph_calls[calls:] if body.get("type") == "text"]
+    assert len(sends) == 1  # sent once, never again because keeping it failed
+    [line] = [r for r in caplog.records if "not kept for its statuses" in r.getMessage()]
+    assert line.levelname == "WARNING" and "RuntimeError" in line.getMessage()
+    assert USER not in line.getMessage()
+    assert await harness.services.store.inbox.state_of("wamid.in-lost") == MessageState.DONE
 
 
 async def test_every_part_of_a_long_answer_is_kept(harness: Harness) -> None:
