@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-from fake_upstreams import free_port
+from fake_upstreams import ServedInThread
 
 SLOW_SECONDS = 3.0
 ORDERS = {
@@ -120,40 +117,13 @@ async def _endless(send: Send, recorded: Recorded) -> None:
         return
 
 
-class BusinessApi:
+class BusinessApi(ServedInThread):
     """The API served in a background thread; `url` is its base address."""
 
     def __init__(self) -> None:
         self.recorded = Recorded()
-        self.port = free_port()
-        config = uvicorn.Config(
-            build_api(self.recorded),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(build_api(self.recorded), "the business API")
 
     @property
     def requests(self) -> list[Seen]:
         return self.recorded.requests
-
-    def __enter__(self) -> BusinessApi:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the business API did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from business_api import BusinessApi
 from fake_file_search import FakeFileSearch
 from fake_upstreams import FakeServer
 from filesearch_support import BASE_URL, make_client
@@ -131,3 +132,19 @@ async def client_fixture(file_search_router: respx.Router) -> AsyncIterator[gena
 @pytest.fixture(name="store_name")
 def store_fixture(file_search: FakeFileSearch) -> str:
     return file_search.add_store("Acme docs")
+
+
+# The business's API that the tools tests call: a real HTTP server, one per test module.
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[BusinessApi]:
+    with BusinessApi() as server:
+        yield server
+
+
+@pytest.fixture
+def seen(api: BusinessApi) -> BusinessApi:
+    """The business's API with nothing recorded yet."""
+    api.requests.clear()
+    return api

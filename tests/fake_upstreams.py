@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -94,14 +94,15 @@ def build_fake(recorded: Recorded) -> FastAPI:
     return app
 
 
-class FakeServer:
-    """Runs the fake in a background thread with its own event loop."""
+class ServedInThread:
+    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread with its own event
+    loop; `url` is its base address. A `with` block starts it and waits until it listens."""
 
-    def __init__(self, gemini_delay: float = 0.0) -> None:
-        self.recorded = Recorded(gemini_delay=gemini_delay)
+    def __init__(self, app: Any, what: str) -> None:
         self.port = free_port()
+        self._what = what
         config = uvicorn.Config(
-            build_fake(self.recorded),
+            app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -115,15 +116,23 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline:
-                raise RuntimeError("fake upstream server did not start")
+                raise RuntimeError(f"{self._what} did not start")
             time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+class FakeServer(ServedInThread):
+    """The fake of Graph and Gemini, served in a background thread."""
+
+    def __init__(self, gemini_delay: float = 0.0) -> None:
+        self.recorded = Recorded(gemini_delay=gemini_delay)
+        super().__init__(build_fake(self.recorded), "fake upstream server")

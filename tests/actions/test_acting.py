@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -57,18 +57,6 @@ customer_header = "X-Customer"
 type = "object"
 properties.status = {{ type = "string", description = "Only orders in this state" }}
 """
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[BusinessApi]:
-    with BusinessApi() as server:
-        yield server
-
-
-@pytest.fixture
-def seen(api: BusinessApi) -> BusinessApi:
-    api.requests.clear()
-    return api
 
 
 @pytest.fixture

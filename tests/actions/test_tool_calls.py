@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -29,18 +29,6 @@ ORDER_SCHEMA = {
         "items": {"type": "array", "items": {"type": "integer"}},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[BusinessApi]:
-    with BusinessApi() as server:
-        yield server
-
-
-@pytest.fixture
-def seen(api: BusinessApi) -> BusinessApi:
-    api.requests.clear()
-    return api
 
 
 @pytest.fixture

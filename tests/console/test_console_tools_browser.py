@@ -100,12 +100,6 @@ async def test_the_transcript_lists_each_call_beside_its_answer(
 
 
 @pytest.fixture
-def api() -> Iterator[BusinessApi]:
-    with BusinessApi() as server:
-        yield server
-
-
-@pytest.fixture
 def service(fake: FakeServer, api: BusinessApi, tmp_path: Path) -> Iterator[str]:
     tools = tmp_path / "tools.toml"
     tools.write_text(TOOLS.format(api=api.url), encoding="utf-8")
