@@ -28,7 +28,7 @@ from service.lifespan import Services, build_lifespan
 from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
 from webhook.events import StatusUpdate, WebhookEvents, parse_webhook
-from whatsapp import SIGNATURE_HEADER, verify_signature
+from webhook.signature import SIGNATURE_HEADER, verify_signature
 
 log = logging.getLogger("main")
 

@@ -1,9 +1,7 @@
-"""Meta's WhatsApp Cloud API: the webhook's signature, and the Graph API client and its retries."""
+"""Meta's WhatsApp Cloud API: the Graph API client, its errors and its retries."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -28,24 +26,6 @@ from webhook.events import as_dict, as_int, as_list, as_str
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The `X-Hub-Signature-256` value Meta sends for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
-    """Check Meta's HMAC-SHA256 of the raw bytes as received, in constant time."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(body, secret).encode(), header.strip().lower().encode())
-
-
-# ---------------------------------------------------------------------------------------------
-# Graph API client
 
 # Meta error codes worth another try: throttling, pair rate, unknown and "service unavailable".
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 133004})

@@ -33,7 +33,7 @@ from main import create_app
 from service.lifespan import Services
 from storage.states import Conversation
 from storage.store import Store
-from whatsapp import sign
+from webhook.signature import sign
 
 T = TypeVar("T")
 

@@ -50,7 +50,7 @@ from main import create_app  # noqa: E402
 from service.lifespan import Services  # noqa: E402
 from storage.schema import metadata  # noqa: E402
 from storage.store import Store  # noqa: E402
-from whatsapp import sign  # noqa: E402
+from webhook.signature import sign  # noqa: E402
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -24,7 +24,7 @@ from helpers import (
     service_env,
 )
 
-from whatsapp import sign
+from webhook.signature import sign
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -33,7 +33,7 @@ from language.replies import Reply, reply_text
 from main import MAX_BODY_BYTES, create_app
 from markup.whatsapp import markdown_to_whatsapp
 from ops.logs import RedactQuerySecrets
-from whatsapp import sign
+from webhook.signature import sign
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
 FALLBACK = "Sorry, I can't answer that right now. Please try again in a little while."

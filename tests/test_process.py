@@ -23,7 +23,7 @@ from helpers import (
 )
 from running import start_uvicorn, wait_for
 
-from whatsapp import sign
+from webhook.signature import sign
 
 
 def test_uvicorn_turns_a_signed_webhook_into_a_sent_reply(fake: FakeServer, tmp_path: Path) -> None:

@@ -18,14 +18,13 @@ from pydantic import SecretStr
 
 from domain.types import Backoff
 from webhook.events import InboundMessage, Kind, parse_webhook
+from webhook.signature import sign, verify_signature
 from whatsapp import (
     GraphAPIError,
     GraphClient,
     MediaInfo,
     NumberNames,
     graph_http_client,
-    sign,
-    verify_signature,
 )
 
 PNID = "106540352242922"

@@ -26,7 +26,7 @@ import httpx
 from dotenv import dotenv_values
 
 from domain.businesses import tenant_entries
-from whatsapp import SIGNATURE_HEADER, sign
+from webhook.signature import SIGNATURE_HEADER, sign
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = "8000"

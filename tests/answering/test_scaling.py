@@ -34,7 +34,7 @@ from sqlalchemy import update
 from domain.types import MessageState
 from storage.schema import inbox
 from storage.store import Store
-from whatsapp import sign
+from webhook.signature import sign
 
 TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
 

@@ -25,7 +25,7 @@ from helpers import APP_SECRET, FakeUpstreams, text_payload
 from playwright.sync_api import Browser, expect
 from running import wait_for
 
-from whatsapp import sign
+from webhook.signature import sign
 
 LIVE_MS = 5000  # the contract: within 5 seconds, without a reload
 ORDER = template_entry("order_update", "Olá {{1}}, seu pedido {{2}} saiu para entrega")

@@ -17,7 +17,7 @@ from helpers import APP_SECRET, load_payload, service_env
 from playwright.sync_api import Browser, expect
 from running import start_uvicorn, wait_for
 
-from whatsapp import sign
+from webhook.signature import sign
 
 PASSWORD = "an-admin-password-e2e"
 LIVE_MS = 5000  # the contract: within 5 seconds, without a reload

@@ -21,7 +21,7 @@ from helpers import APP_SECRET, FakeUpstreams, load_payload, service_env
 from playwright.sync_api import Browser, expect
 from running import start_uvicorn, wait_for
 
-from whatsapp import sign
+from webhook.signature import sign
 
 PASSWORD = "an-admin-password-tools"
 CUSTOMER = "5511987650001"

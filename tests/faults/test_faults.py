@@ -46,7 +46,7 @@ from domain.types import MessageState
 from language.replies import Reply, reply_text
 from storage.schema import inbox
 from storage.store import Store
-from whatsapp import sign
+from webhook.signature import sign
 
 pytestmark = pytest.mark.fault
 

@@ -15,7 +15,7 @@ from helpers import APP_SECRET, PHONE_NUMBER_ID, ROOT, FakeUpstreams, Harness, l
 from language.replies import Reply, reply_text
 from tools import simulate
 from webhook.events import Kind, parse_webhook
-from whatsapp import verify_signature
+from webhook.signature import verify_signature
 
 # The English fixed replies: the users of these tests have US numbers.
 STICKER_REPLY = reply_text(Reply.STICKER, "en")
