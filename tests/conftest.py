@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 import respx
@@ -18,15 +19,30 @@ from google import genai
 from helpers import (
     FakeUpstreams,
     Harness,
+    copy_database,
     empty_database,
+    first_certificate,
     fresh_postgres_database,
     make_settings,
+    migrate,
     need_postgres,
     running_app,
 )
 from pg_server import PostgresServer, find_postgres_bin
 
 pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
+
+
+@pytest.fixture(scope="session", autouse=True)
+def small_trust_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One certificate to trust instead of certifi's bundle (SSL_CERT_FILE, which httpx and
+    google-genai read). Every app a test starts makes four TLS contexts, for upstreams that
+    are all faked over plain HTTP; each load of the whole bundle costs about 18 ms of CPU."""
+    path = tmp_path_factory.mktemp("trust") / "ca.pem"
+    path.write_text(first_certificate(certifi.where()), encoding="ascii")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(path))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -64,13 +80,26 @@ def shared_postgres_database(postgres_url: str | None) -> Iterator[str | None]:
         runner.close()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per test process, which tests get copies of (the
+    migrations themselves are tests/storage/test_migrations.py's)."""
+    path = tmp_path_factory.mktemp("migrated") / "assistant.db"
+    asyncio.run(migrate(f"sqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_postgres_database: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    shared_postgres_database: str | None,
+    migrated_sqlite: Path,
 ) -> str:
-    """Every store and app test runs on the embedded SQLite default and on PostgreSQL."""
+    """Every store and app test runs on the embedded SQLite default and on PostgreSQL, each
+    database at the newest migration and empty."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/assistant.db"
+        return copy_database(migrated_sqlite, tmp_path / "assistant.db")
     url = need_postgres(shared_postgres_database)
     await empty_database(url)
     return url
