@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import pytest
 import respx
+from argon2 import PasswordHasher
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
@@ -48,6 +49,7 @@ from fake_file_search import FakeFileSearch  # noqa: E402
 from fake_upstreams import VERIFIED_NAME  # noqa: E402
 
 from config import Settings  # noqa: E402
+from console.passwords import Passwords  # noqa: E402
 from main import create_app  # noqa: E402
 from service.lifespan import Services  # noqa: E402
 from storage.schema import head_revision, metadata  # noqa: E402
@@ -438,9 +440,17 @@ class Harness:
             await asyncio.sleep(self.settings.poll_interval_seconds)
 
 
+def cheap_passwords() -> Passwords:
+    """Argon2id at its smallest cost: the default's 64 MiB and three passes take about 0.2 s of
+    CPU per hash, and an app with the console hashes the admin's password as it starts."""
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 @asynccontextmanager
 async def running_app(settings: Settings, fakes: FakeUpstreams) -> AsyncIterator[Harness]:
     app = create_app(settings)
+    if settings.console_enabled:
+        app.state.console.passwords = cheap_passwords()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
