@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import certifi
 import httpx
@@ -28,7 +30,7 @@ from helpers import (
     need_postgres,
     running_app,
 )
-from pg_server import PostgresServer, find_postgres_bin
+from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
 
 pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
 
@@ -45,12 +47,50 @@ def small_trust_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         yield
 
 
+SHARED_POSTGRES = pytest.StashKey[tuple[PostgresServer, threading.Thread]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, the controller starts one PostgreSQL server for all its workers, while they
+    start and collect (rather than each worker one of its own, at its first test that needs it)."""
+    workers = config.getoption("numprocesses", default=None)
+    if hasattr(config, "workerinput") or not workers or os.environ.get("TEST_DATABASE_URL"):
+        return
+    bin_dir = find_postgres_bin()
+    if bin_dir is not None:
+        server = PostgresServer(bin_dir)
+        config.stash[SHARED_POSTGRES] = (server, start_in_background(server))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, for each worker: where the shared server is, and where it says it is up."""
+    shared = node.config.stash.get(SHARED_POSTGRES, None)
+    if shared is not None:
+        node.workerinput["postgres_url"] = shared[0].url
+        node.workerinput["postgres_status"] = str(shared[0].status)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(SHARED_POSTGRES, None)
+    if shared is not None:
+        server, starting = shared
+        starting.join()
+        server.stop()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str | None]:
-    """A PostgreSQL server for the session: TEST_DATABASE_URL, or one started here, or None."""
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A PostgreSQL server for the session: TEST_DATABASE_URL, or the one the xdist controller
+    started, or one started here, or None."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
+        return
+    shared: dict[str, str] = getattr(request.config, "workerinput", {})
+    if "postgres_url" in shared:
+        wait_until_started(Path(shared["postgres_status"]))
+        yield shared["postgres_url"]
         return
     bin_dir = find_postgres_bin()
     if bin_dir is None:
