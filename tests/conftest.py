@@ -1,5 +1,6 @@
-"""Shared fixtures: a PostgreSQL server, a database per test on SQLite and PostgreSQL, the respx
-fakes of Graph and Gemini, a running app, a local fake server. Helpers live in `helpers.py`."""
+"""Shared fixtures: a PostgreSQL server (one for all of xdist's workers, started by the hooks
+below), a database per test on SQLite and PostgreSQL, the respx fakes of Graph and Gemini, a
+running app, a local fake server. Helpers live in `helpers.py`."""
 
 from __future__ import annotations
 
