@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -39,6 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -49,6 +51,9 @@ from bench.load import closed_loop, open_loop, webhooks
 from bench.plan import Plan
 from bench.proc import process_tree, usable_cpus
 from bench.report import background_load, machine
+
+if TYPE_CHECKING:
+    from bench.budget import Captured
 
 PROFILES = servers.ROOT / "bench" / "profiles"
 RESULTS = servers.ROOT / "bench" / "RESULTS.md"
@@ -232,6 +237,8 @@ def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
         command += ["--output", str(raw), "--", sys.executable, "-m", "bench.profile"]
         command += ["--part", part, "--fake-url", fake_url, "--count", str(count)]
         command += ["--report", str(report)]
+        if part == "database":  # what to make again, captured here: not profiled
+            command += ["--capture", str(capture_database(workdir, count))]
         subprocess.run(command, check=True, cwd=servers.ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
         measured = json.loads(report.read_text())
         stacks = Stacks.read([raw])
@@ -254,18 +261,31 @@ def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
     return profiles
 
 
+def capture_database(workdir: Path, count: int) -> Path:
+    """Section 5's database part, its first pass: the store calls the answering side makes for
+    each message, captured (bench.budget.capture) into a file for the child process to make
+    again under py-spy."""
+    from bench import budget
+
+    empty, captured = asyncio.run(budget.capture(workdir, count))
+    path = workdir / "part-database.pickle"
+    path.write_bytes(pickle.dumps((empty, captured)))
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # A part of section 5 on its own (the child process of `parts_load`)
 
 
-async def run_part(part: str, fake_url: str, count: int) -> float:
+async def run_part(
+    part: str, fake_url: str, count: int, captured: tuple[Path, Captured] | None = None
+) -> float:
     from pydantic import SecretStr
 
     from bench import budget
     from domain.types import Role, Turn
     from llm import Gemini, close_gemini_http, gemini_aiohttp_session
     from storage.store import Store
-    from webhook.events import parse_webhook
     from whatsapp import GraphClient, graph_http_client
 
     rate = 100.0
@@ -302,19 +322,13 @@ async def run_part(part: str, fake_url: str, count: int) -> float:
         finally:
             await gemini.aclose()
             await close_gemini_http(session)
-    from bench.load import sender, webhook_body
-
+    assert captured is not None, "--capture: the database part's first pass"
+    empty, calls = captured
     with tempfile.TemporaryDirectory(prefix="profile-db-") as tmp:
-        store = await Store.open(f"sqlite:///{tmp}/profile.db")
-        messages = [
-            parse_webhook(
-                json.loads(webhook_body(f"wamid.profile-db-{k:06d}", sender(k % 500)))
-            ).messages[0]
-            for k in range(count + 20)
-        ]
+        store = await Store.open(f"sqlite:///{shutil.copyfile(empty, Path(tmp) / 'profile.db')}")
 
         async def measured_call(k: int) -> None:
-            await budget.one_answered_message(store, messages[budget._index(k, count)])
+            await budget.replay_message(store, calls, k, count)
 
         try:
             return await budget.paced_cpu(measured_call, count, rate)
@@ -418,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=500, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--capture", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.label):
         parser.error("--label: letters, digits, '.', '_' and '-' only")
@@ -428,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.part:  # the child process of one part of section 5
         with service_garbage_collector(), event_loop() as runner:
-            per_call = runner.run(run_part(args.part, args.fake_url, args.count))
+            captured = None
+            if args.capture:  # written by this bench's parent process a moment ago
+                captured = pickle.loads(args.capture.read_bytes())  # noqa: S301
+            per_call = runner.run(run_part(args.part, args.fake_url, args.count, captured))
         args.report.write_text(json.dumps({"per_call": per_call}))
         return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
