@@ -174,8 +174,10 @@ def _describe(error: ValidationError) -> list[str]:
     for sub in error.context:
         branches.setdefault(sub.schema_path[0], []).append(sub)
     closest = max(branches.values(), key=lambda b: max(len(e.absolute_path) for e in b))
-    return [  # every alternative failed, so each has its errors among the context
-        f"{where}: matches none of the {len(branches)} alternatives of a {error.validator}; the closest:",
+    # Every alternative failed, so each has its errors among the context.
+    head = f"{where}: matches none of the {len(branches)} alternatives of a {error.validator}"
+    return [
+        f"{head}; the closest:",
         *(f"    {line}" for sub in _without_noise(closest) for line in _describe(sub)),
     ]
 
