@@ -51,9 +51,10 @@ def request_examples() -> dict[str, Any]:
 
 
 def relaxed(document: dict[str, Any]) -> dict[str, Any]:
-    """Meta's description with its one requirement that Meta's own examples do not meet: the
-    template's `language.policy`. Every template example on this endpoint sends `{"code"}`
-    alone, as Meta's guides and the contract do (tests/test_meta_openapi.py pins that)."""
+    """Meta's description without its one requirement that Meta's own examples mostly do not
+    meet: the template's `language.policy`. Eight of the nine template examples on this
+    endpoint send `{"code"}` alone, as Meta's guides and the contract do (the ninth adds
+    `"policy": "deterministic"`); tests/test_meta_openapi.py pins that."""
     language = document["components"]["schemas"]["LanguageObject"]
     language["required"] = [name for name in language["required"] if name != "policy"]
     return document
