@@ -133,10 +133,11 @@ def rejection(body: object, found: list[str]) -> str:
     kind = "read receipt" if isinstance(body, dict) and "status" in body else "message"
     if isinstance(body, dict) and isinstance(body.get("type"), str):
         kind = f"{body['type']} message"
-    where = SPEC.relative_to(SPEC.parents[3])
+    article = "An" if kind[0] in "aeiou" else "A"
+    source = f"Meta's OpenAPI description ({SPEC.relative_to(SPEC.parents[3])})"
     lines = [
-        f"A {kind} POSTed to {MESSAGES} does not match Meta's OpenAPI description ({where}):",
-        *(f"  - {problem}" for problem in found),
+        f"{article} {kind} POSTed to {MESSAGES} does not match {source}:",
+        *(f"  {problem}" if problem[0] == " " else f"  - {problem}" for problem in found),
         "The request body:",
         json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True),
     ]
