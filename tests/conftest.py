@@ -32,6 +32,7 @@ from helpers import (
     need_postgres,
     running_app,
 )
+from meta_openapi import GraphRequestRejected
 from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
 
 pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
@@ -161,6 +162,8 @@ def fakes() -> Iterator[FakeUpstreams]:
         upstreams = FakeUpstreams(router)
         upstreams.install()
         yield upstreams
+    if upstreams.rejected:
+        raise GraphRequestRejected("\n\n".join(upstreams.rejected))
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ MEDIA_BASE = "https://lookaside.test/whatsapp_business/attachments"
 
 from fake_file_search import FakeFileSearch  # noqa: E402
 from fake_upstreams import VERIFIED_NAME  # noqa: E402
+from meta_openapi import invalid_parameter, problems, rejection  # noqa: E402
 
 from config import Settings  # noqa: E402
 from console.passwords import Passwords  # noqa: E402
@@ -266,6 +267,8 @@ class FakeUpstreams:
     number_queue: list[Reply] = field(default_factory=list)
     # Gemini File Search: stores, documents, uploads (everything under GEMINI_BASE but answers)
     file_search: FakeFileSearch = field(default_factory=lambda: FakeFileSearch(GEMINI_BASE))
+    # Messages Meta's OpenAPI description refuses, each explained; the fixture fails on any
+    rejected: list[str] = field(default_factory=list)
 
     def install(self) -> None:
         self.router.post(url__regex=rf"^{GRAPH_BASE}/v25\.0/(?P<number_id>\d+)/messages$").mock(
@@ -369,6 +372,10 @@ class FakeUpstreams:
         body = json.loads(request.content)
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
         self.senders.append((number_id, token))
+        if found := problems(body):
+            self.rejected.append(rejection(body, found))
+            self.graph_calls.append((body, 400))
+            return httpx.Response(400, json=invalid_parameter(found))
         queue = self.read_queue if body.get("status") == "read" else self.send_queue
         try:
             response = await self._reply(queue, request)
