@@ -27,6 +27,7 @@ IMAGE_TOKENS = 1_120  # a photo at Gemini 3's highest default resolution
 AUDIO_BYTES_PER_TOKEN = 64  # 32 tokens a second of sound, at 16 kbit/s (a voice note's least)
 VIDEO_BYTES_PER_TOKEN = 128  # 263 tokens a second of video, at about 270 kbit/s
 DOCUMENT_BYTES_PER_TOKEN = 2  # a PDF page is 560 tokens; a page of plain text about 1 KB
+ERROR_RESPONSE_CHARS = 200  # a call answered with an error (no such tool, choices malformed)
 SPOKEN_TOKENS_PER_CHAR = 4  # 32 audio tokens a second, speech at 8 characters a second or more
 
 
@@ -86,7 +87,8 @@ def answer_use(business: Business, settings: Settings, question: Question) -> To
     calls' responses) and output (thinking included: both count in MAX_OUTPUT_TOKENS)."""
     n = rounds(business, settings)
     first = first_prompt(business, settings, question)
-    growth = settings.max_output_tokens + tokens(MAX_TOOL_CALLS * MAX_BODY_BYTES)
+    responses = MAX_BODY_BYTES if business.tools else ERROR_RESPONSE_CHARS
+    growth = settings.max_output_tokens + tokens(MAX_TOOL_CALLS * responses)
     prompt = sum(min(first + k * growth, CONTEXT_TOKENS) for k in range(n))
     written = n * settings.max_output_tokens
     prices = settings.prices
