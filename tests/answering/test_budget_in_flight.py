@@ -207,3 +207,26 @@ async def test_a_voice_answer_counts_its_speech_in_the_days_spend(
     # The answer ($0.003), then speech: 30 tokens read at $2/M and 200 of audio at $20/M.
     assert day.tts_tokens == 200
     assert spent == pytest.approx(0.003 + 30 * 2.0 / 1e6 + 200 * 20.0 / 1e6)
+
+
+async def test_the_rounds_before_a_failure_count_in_the_days_spend(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    called = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"functionCall": {"name": "nope"}}]},
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 1000, "candidatesTokenCount": 100},
+    }
+    fakes.gemini_queue.append(httpx.Response(200, json=called))  # a round: $0.003
+    fakes.gemini_queue.extend([gemini_error(500, "INTERNAL")] * 3)  # the next one fails
+    async with running_app(room_for_three(database_url), fakes) as app:
+        await app.post(text_payload(QUESTION, message_id="wamid.r1"))
+        await app.settle_all()
+        held, spent = await holds_left(app), await app.services.store.usage.spent_today()
+    assert len(fakes.gemini_calls) == 4
+    assert held == 0
+    assert spent == pytest.approx(0.003)
