@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 
 from actions.calls import ToolCaller
-from answering.budget import Budget
+from answering.budget import Budget, hold_of
 from answering.commands import Commands, command_of
 from answering.handoff import Handoff
 from answering.inbound import FixedReply, interpret
@@ -84,7 +84,7 @@ class Pipeline:
             self._sender.read_receipt,  # blue ticks; a token Meta refuses stops here
             Commands(settings, handoff).run,  # /reset, /forget, /human
             fixed_reply,  # stickers, unsupported kinds, media that cannot be read
-            Budget(settings, store, handoff).refusal,  # a daily cap reached: Gemini not asked
+            Budget(settings, store, handoff, owner).refusal,  # no room today: Gemini not asked
             asker.ask,  # Gemini's answer, or the apology
         )
 
@@ -170,6 +170,7 @@ class Pipeline:
             use=outcome.use,
             cost_usd=cost,
             per_user=self._settings.user_daily_token_limit > 0,
+            settles=hold_of(self._settings, row, self.owner),  # its hold on the budgets
         )
 
     def _business_name(self, row: InboxRow) -> str:

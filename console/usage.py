@@ -18,12 +18,24 @@ from storage.usage import Day, Usage
 PAGE = f"{PREFIX}/usage"
 ALL_BUSINESSES = "All businesses"  # the scope of the deployment's own budget
 DAYS = 30
-FIGURES = ("messages", "answers", "handoffs", "prompt_tokens", "output_tokens", "tts_tokens")
+FIGURES = (
+    "messages",
+    "answers",
+    "handoffs",
+    "prompt_tokens",
+    "output_tokens",
+    "tts_tokens",
+    "embedding_tokens",  # File Search indexing documents
+)
 REACHED = "Budget reached: the assistant stops answering until midnight UTC"
 NO_BUDGET = "No daily budget set"
 ESTIMATE = (
     "An estimate from the token counts Gemini reports and the prices in the settings; "
     "Google's bill is the truth, and Meta bills WhatsApp conversations separately."
+)
+INDEXING = (
+    "Indexing: the tokens File Search embedded for the documents uploaded that day, estimated "
+    "from their size."
 )
 
 
@@ -172,7 +184,12 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
     console = console_of(request)
     settings, usage = console.settings, console.store.usage
     businesses = served(settings, operator)
-    context: dict[str, Any] = {"label": None, "note": ESTIMATE, "all_businesses": ALL_BUSINESSES}
+    context: dict[str, Any] = {
+        "label": None,
+        "note": ESTIMATE,
+        "indexing": INDEXING,
+        "all_businesses": ALL_BUSINESSES,
+    }
     if operator.scope is None or businesses:
         label, asked = asked_for(operator, businesses, business)
         today = datetime.fromtimestamp(now_of(request), UTC).date()

@@ -9,6 +9,7 @@
   var BLUE = "#0b6bcb";
   var GREEN = "#2f7d32";
   var ORANGE = "#b35c00";
+  var PURPLE = "#6a3d9a";
   var whole = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
   var compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
   var dollars = new Intl.NumberFormat("en-US", {
@@ -27,7 +28,7 @@
     },
     tokens: {
       title: "Tokens per day",
-      series: [["prompt_tokens", "Prompt", BLUE], ["output_tokens", "Output", GREEN], ["tts_tokens", "TTS", ORANGE]],
+      series: [["prompt_tokens", "Prompt", BLUE], ["output_tokens", "Output", GREEN], ["tts_tokens", "TTS", ORANGE], ["embedding_tokens", "Indexing", PURPLE]],
       tick: compact, value: whole, steps: wholeSteps(),
     },
     cost: {

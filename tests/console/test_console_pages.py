@@ -315,6 +315,6 @@ async def test_a_fresh_service_with_the_console_lists_nothing_yet(tmp_path: Path
             operators = (await client.get("/console/operators")).text
             assert "default" in operators  # the one business, to give operators
             usage = (await client.get("/console/usage")).text
-            assert "Total 0 0 0 0 0 0 0 $0.0000" in visible_text(usage)
+            assert "Total 0 0 0 0 0 0 0 0 $0.0000" in visible_text(usage)
             knowledge = (await client.get("/console/knowledge")).text
             assert "No documents yet." in knowledge
