@@ -128,16 +128,14 @@ class Pipeline:
         start) is in place before the row closes: closing it lets any instance claim that one.
         """
         handoff = outcome.handoff
-        if handoff is not None:
+        new_turns = [t for t in outcome.turns if t.text]
+        if handoff is not None:  # the message that asked for a person first, then the event
+            await self._store.inbox.add_turns(row.id, self.owner, new_turns)
             await self._handoff.hand_over(row, self._business_name(row), handoff)
         if outcome.then is Erase.HISTORY:  # even if the confirmation could not be sent
             await self._store.conversations.reset(row.conversation_key)
         closed = await self._store.inbox.finish(
-            row.id,
-            self.owner,
-            outcome.state,
-            error=outcome.error,
-            new_turns=[t for t in outcome.turns if t.text],
+            row.id, self.owner, outcome.state, error=outcome.error, new_turns=new_turns
         )
         self._metrics.messages.labels(self._business_name(row), row.kind, outcome.label).inc()
         await self._count_usage(row, outcome)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Form, Request, Response
 
-from console.knowledge_upload import UploadProblem, human_size, read_upload
+from console.knowledge_upload import Incoming, UploadProblem, human_size, read_upload
 from console.web import PREFIX, OperatorDep, console_of, not_found, redirect_with_flash, render
-from documents.filesearch import KnowledgeError
+from documents.filesearch import Document, KnowledgeError
 from documents.sync import MIME_TYPES
 from domain.businesses import Business
 from ops.logs import short_hash
@@ -58,11 +60,14 @@ def back(request: Request, business: str, kind: str, text: str) -> Response:
 
 async def listing(request: Request, business: Business) -> dict[str, Any]:
     """The table's context: the documents by title, or the reason Google gave none."""
+    console = console_of(request)
     try:
-        documents = await console_of(request).library.documents(business)
+        documents = await console.library.documents(business)
         problem = None
     except KnowledgeError as exc:
         documents, problem = [], f"Gemini File Search could not be reached: {exc.reason}"
+    else:
+        documents += not_listed_yet(documents, console.uploads.under_way(business.name))
     documents.sort(key=lambda d: (d.display_name.casefold(), d.name))
     return {
         "business": business.name,
@@ -75,6 +80,21 @@ async def listing(request: Request, business: Business) -> dict[str, Any]:
         "size": human_size,
         "live_url": f"{PREFIX}/live/knowledge?{urlencode({'business': business.name})}",
     }
+
+
+def not_listed_yet(documents: list[Document], incoming: list[Incoming]) -> list[Document]:
+    """Uploads under way that File Search does not list yet, as Processing rows (no name: they
+    cannot be deleted yet); an upload it lists as processing under its title stands for one."""
+    listed = Counter(d.display_name for d in documents if d.state == "pending")
+    rows: list[Document] = []
+    for upload in incoming:
+        if listed[upload.filename] > 0:
+            listed[upload.filename] -= 1
+            continue
+        started = datetime.fromtimestamp(upload.started, UTC)
+        size = upload.size_bytes
+        rows.append(Document("", upload.filename, "pending", size, "", None, "console", started))
+    return rows
 
 
 async def knowledge_page(request: Request, operator: OperatorDep, business: str = "") -> Response:

@@ -196,11 +196,13 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
         since = today - timedelta(days=DAYS - 1)
         days = window(await usage.days(number_ids(settings, asked), since.isoformat()), since)
         limit = settings.user_daily_token_limit
+        totals = total(days, since)
         context.update(
             label=label,
             filters=filters(businesses, business),
             rows=list(reversed(days)),
-            totals=total(days, since),
+            totals=totals,
+            used=totals != Day(since.isoformat()),  # anything at all: else the page says so
             today=today.isoformat(),
             chart=chart_data(console_of(request).shown(label), days),  # as people know it
             budgets=budget_lines(await budget_states(settings, usage, asked), operator),

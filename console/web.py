@@ -83,7 +83,9 @@ class Console:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        self.templates.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
         self.templates.globals.update(
             iso=iso_time, utc=utc_time, static=self._static_url, words=words, shop=self.shop
         )

@@ -288,6 +288,10 @@ class FakeUpstreams:
         self.router.post(
             url__regex=rf"^{GEMINI_BASE}/v1[a-z0-9]*/models/[^/:]+:generateContent$"
         ).mock(side_effect=self._gemini)
+        # File Search held, then answered (a pattern of its own: respx merges routes of one)
+        self.router.route(url__regex=rf"^{GEMINI_BASE}/").mock(
+            side_effect=self.file_search.wait_if_held
+        )
         self.router.route(url__startswith=GEMINI_BASE).mock(side_effect=self.file_search.handle)
 
     async def _reply(self, queue: list[Reply], request: httpx.Request) -> httpx.Response | None:

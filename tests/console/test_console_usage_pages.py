@@ -191,15 +191,20 @@ async def test_thirty_days_are_listed_with_the_days_without_anything(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     async with usage_console(database_url, fakes) as console:
+        await add_day(console.store.usage, 5, number_id(0), messages=1)
         html = (await console.client.get(PAGE)).text
         today = datetime.fromtimestamp(console.clock(), UTC).date()
     table = rows(html)
     expected = [(today - timedelta(days=i)).isoformat() for i in range(30)]
     assert [r.split(" ")[0] for r in table[:-1]] == expected
-    assert all(r.endswith(" 0 0 0 0 0 0 0 0 $0.0000") for r in table)
+    assert (
+        table[5].endswith(" 1 0 0 0 0 0 0 0 $0.0000")
+        and table[-1] == "Total 1 0 0 0 0 0 0 0 $0.0000"
+    )
+    assert all(r.endswith(" 0 0 0 0 0 0 0 0 $0.0000") for r in table[:5] + table[6:-1])
     data = chart(html)
     assert data["days"] == list(reversed(expected))
-    assert data["messages"] == [0] * 30 and data["cost_usd"] == [0.0] * 30
+    assert data["messages"] == [0] * 24 + [1] + [0] * 5 and data["cost_usd"] == [0.0] * 30
     assert budgets(html) == ["All businesses: No daily budget set"]
 
 
@@ -309,6 +314,7 @@ async def test_the_page_loads_uplot_and_its_script_from_the_app(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     async with usage_console(database_url, fakes) as console:
+        await add_day(console.store.usage, 0, number_id(0), messages=1)
         html = (await console.client.get(PAGE)).text
         addresses = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', html)
         responses = {a.split("?")[0]: await console.client.get(a) for a in addresses}
