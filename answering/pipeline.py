@@ -16,6 +16,7 @@ from answering.commands import Commands, command_of
 from answering.handoff import Handoff
 from answering.inbound import FixedReply, interpret
 from answering.job import Answer, Erase, Job, Outcome, Step, log_fields
+from answering.media import media_note
 from answering.notify import Notifier
 from answering.question import Asker
 from answering.rate_limits import RateLimits
@@ -138,6 +139,7 @@ class Pipeline:
             outcome.state,
             error=outcome.error,
             new_turns=[t for t in outcome.turns if t.text],
+            media_note=media_note(row.kind, row.payload),
         )
         self._metrics.messages.labels(self._business_name(row), row.kind, outcome.label).inc()
         await self._count_usage(row, outcome)
