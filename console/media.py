@@ -63,11 +63,20 @@ def media_view(stored: StoredMedia | None, now: float) -> MediaView | None:
     """The file of a line, or None; a customer's file older than Meta keeps it is missing."""
     if stored is None:
         return None
-    missing = stored.unavailable
-    if missing is None and not stored.kept and now - stored.created_at > META_KEEPS_SECONDS:
-        missing = GONE
     kind = "voice" if stored.voice else stored.kind
-    return MediaView(kind, f"{PREFIX}/media/{stored.token}", stored.filename, missing)
+    url = f"{PREFIX}/media/{stored.token}"
+    return MediaView(kind, url, stored.filename, missing(stored, now))
+
+
+def missing(stored: StoredMedia, now: float) -> str | None:
+    """Why a file cannot be had: Meta said so before, or it is older than Meta keeps media."""
+    if (
+        stored.unavailable is None
+        and not stored.kept
+        and now - stored.created_at > META_KEEPS_SECONDS
+    ):
+        return GONE
+    return stored.unavailable
 
 
 def served_type(mime_type: str) -> str:
@@ -110,7 +119,7 @@ async def media_file(request: Request, operator: OperatorDep, token: str) -> Res
     stored = await console.store.media.find(token)
     if stored is None or not may_see(console, operator, stored.phone_number_id):
         raise not_found()
-    data, mime_type = await _bytes(console, stored)
+    data, mime_type = await _bytes(console, stored, console.clock())
     content_type = served_type(mime_type)
     response = Response(data, media_type=content_type)
     response.headers["Content-Disposition"] = disposition(
@@ -120,16 +129,15 @@ async def media_file(request: Request, operator: OperatorDep, token: str) -> Res
     return response
 
 
-async def _bytes(console: Console, stored: StoredMedia) -> tuple[bytes, str]:
+async def _bytes(console: Console, stored: StoredMedia, now: float) -> tuple[bytes, str]:
     if stored.kept:
         data = await console.store.media.data(stored.token)
         if data is None:
             raise not_found()
         return data, stored.mime_type
-    if stored.unavailable == TOO_LARGE:
-        raise Refusal(404, words.MEDIA_TOO_LARGE)
-    if stored.unavailable is not None:
-        raise Refusal(404, words.MEDIA_GONE)
+    why = missing(stored, now)
+    if why is not None:
+        raise Refusal(404, words.MEDIA_TOO_LARGE if why == TOO_LARGE else words.MEDIA_GONE)
     graph = console.desk.graphs.get(stored.phone_number_id)
     if graph is None or not stored.media_id:
         raise not_found()  # the business is no longer served here

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -139,10 +139,14 @@ async def test_a_message_closed_by_another_owner_keeps_no_media(store: Store) ->
 async def test_a_voice_answer_is_kept_once_and_bounded(store: Store) -> None:
     said = (Turn(Role.USER, "[a voice note]"), Turn(Role.MODEL, "We open at 6."))
     row_id, key = await closed(store, load_payload("voice"), said)
-    keep = store.media.keep_voice_answer
-    where = {"conversation_key": key, "phone_number_id": "106540352242922", "inbox_id": row_id}
-    assert await keep(**where, data=OGG)
-    assert not await keep(**where, data=b"OggS another")  # one per answer
+
+    def keep(data: bytes) -> Awaitable[bool]:
+        return store.media.keep_voice_answer(
+            conversation_key=key, phone_number_id="106540352242922", inbox_id=row_id, data=data
+        )
+
+    assert await keep(OGG)
+    assert not await keep(b"OggS another")  # one per answer
     [(_, asked), (_, answer)] = await line_media(store, key)
     assert asked is not None and answer is not None
     assert (answer.role, answer.kind, answer.voice, answer.kept, answer.media_id) == (
