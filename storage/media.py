@@ -14,6 +14,7 @@ from sqlalchemy import Boolean, Float, String, bindparam, select, update
 from domain.types import Role
 from storage.database import Database
 from storage.schema import inbox, media
+from webhook.events import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +109,18 @@ INBOUND_FROM_CLAIM = select(
 
 
 def inbound_parameters(note: MediaNote, row_id: int, owner: str, now: float) -> dict[str, object]:
-    """The parameters of the inbox's statement that keeps `note` (INBOUND_FROM_CLAIM)."""
+    """The parameters of the inbox's statement that keeps `note` (INBOUND_FROM_CLAIM): text as
+    every database takes it (a NUL or a lone surrogate in a file name would fail the close)."""
     return {
         "row_id": row_id,
         "me": owner,
         "token": new_token(),
         "media_role": Role.USER.value,
         "kind": note.kind[:16],
-        "media_id": note.media_id[:255],
-        "mime_type": note.mime_type[:128],
-        "sha256": note.sha256[:128] or None,
-        "filename": note.filename[:255] if note.filename else None,
+        "media_id": clean_text(note.media_id)[:255],
+        "mime_type": clean_text(note.mime_type)[:128],
+        "sha256": clean_text(note.sha256)[:128] or None,
+        "filename": clean_text(note.filename)[:255] if note.filename else None,
         "voice": note.voice,
         "created_at": now,
     }

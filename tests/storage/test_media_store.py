@@ -104,6 +104,13 @@ async def test_a_customers_file_is_kept_with_their_turn(store: Store) -> None:
     assert await store.media.data(mine.token) is None  # fetched from Meta, never kept here
 
 
+async def test_a_file_name_no_database_takes_is_cleaned(store: Store) -> None:
+    said = (Turn(Role.USER, "[a document]"),)
+    _, key = await closed(store, document_payload("wamid.d6", "bad\x00name\ud800.pdf"), said)
+    [(_, found)] = await line_media(store, key)
+    assert found is not None and found.filename == "badname?.pdf"
+
+
 async def test_a_voice_note_is_kept_as_one(store: Store) -> None:
     said = (Turn(Role.USER, "[a voice note]"),)
     _, key = await closed(store, load_payload("voice"), said)
