@@ -5,16 +5,19 @@ unguessable token, marked unavailable, and gone with /forget and the purge."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import load_payload
-from sqlalchemy import update
+from helpers import fresh_postgres_database, load_payload, need_postgres
+from sqlalchemy import text, update
 
 from answering.media import media_note
 from domain.types import MessageState, Role, Turn
+from storage.database import create_engine
 from storage.media import GONE, MAX_KEPT_BYTES, StoredMedia
 from storage.schema import media
 from storage.store import Store
@@ -225,3 +228,64 @@ async def test_forget_and_purge_take_the_media(store: Store) -> None:
     async with store.db.connect() as conn:
         left = (await conn.execute(media.select())).all()
     assert [r.conversation_key for r in left] == ["fresh"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
+) -> AsyncIterator[str]:
+    """A database with nothing in it, not even the tables (the shared one is at head)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    async with fresh_postgres_database(need_postgres(postgres_url)) as url:
+        yield url
+
+
+async def test_media_sent_before_the_upgrade_is_found_in_the_inbox(empty_url: str) -> None:
+    """Migration 0013: a customer's turn written before it gets its file from the inbox's
+    payload (kept 8 days); a text, or a payload without a media id, gets none."""
+    store = Store.over(create_engine(empty_url))
+    try:
+        await store.db.migrate("0012")
+        voice = load_payload("voice")["entry"][0]["changes"][0]["value"]["messages"][0]
+        earlier = [
+            ("wamid.e1", "audio", voice),
+            ("wamid.e2", "text", {"type": "text", "text": {"body": "hi"}}),
+            ("wamid.e3", "image", {"type": "image", "image": {"caption": "no id"}}),
+        ]
+        async with store.engine.begin() as conn:
+            for number, (message_id, kind, payload) in enumerate(earlier, start=1):
+                await conn.execute(
+                    text(
+                        "INSERT INTO inbox (id, message_id, conversation_key, recipient, "
+                        "phone_number_id, kind, payload, sent_at, received_at, state, attempts, "
+                        "parts_sent, updated_at) VALUES (:id, :m, 'p:u', 'u', 'p', :kind, "
+                        ":payload, 0, 1.0, 'done', 1, 0, 1.0)"
+                    ),
+                    {"id": number, "m": message_id, "kind": kind, "payload": json.dumps(payload)},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO turns (conversation_key, role, text, created_at, inbox_id) "
+                        "VALUES ('p:u', 'user', 'said', 5.0, :id)"
+                    ),
+                    {"id": number},
+                )
+        await store.db.migrate()
+        [voice_note, plain, no_id] = [e.media for e in await store.transcripts.entries("p:u")]
+        assert plain is None and no_id is None
+        assert voice_note is not None
+        assert (voice_note.kind, voice_note.media_id, voice_note.voice) == (
+            "audio",
+            "1046531573838283",
+            True,
+        )
+        assert (voice_note.mime_type, voice_note.created_at, voice_note.phone_number_id) == (
+            "audio/ogg",
+            5.0,
+            "p",
+        )
+        assert len(voice_note.token) == 24
+    finally:
+        await store.close()
