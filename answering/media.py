@@ -9,7 +9,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from config.limits import LimitSettings
 from ops.logs import short_hash
+from storage.media import MediaNote
 from webhook.events import Kind
 from whatsapp import GraphAPIError, GraphClient, MediaInfo, MediaTooLarge
 
@@ -49,12 +51,14 @@ class MediaRef:
 
 
 class MediaRefused(Exception):
-    """The media cannot be read: `reason` is one of too_large, unsupported, unavailable, corrupt."""
+    """The media cannot be read: `reason` is one of too_large, unsupported, unavailable, corrupt;
+    `transient` when Meta could not be reached or failed (5xx), so asking later may work."""
 
-    def __init__(self, reason: str, limit: int = 0) -> None:
+    def __init__(self, reason: str, limit: int = 0, *, transient: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.limit = limit
+        self.transient = transient
 
 
 def normalise_mime(mime_type: str) -> str:
@@ -80,6 +84,28 @@ def media_ref(kind: Kind, message: dict[str, Any]) -> MediaRef | None:
         caption=text("caption"),
         filename=text("filename"),
         voice=body.get("voice") is True,
+    )
+
+
+def size_limit(settings: LimitSettings, kind: Kind) -> int:
+    """The largest file of this kind downloaded (MAX_IMAGE_BYTES, MAX_AUDIO_BYTES, ...)."""
+    return {
+        Kind.IMAGE: settings.max_image_bytes,
+        Kind.AUDIO: settings.max_audio_bytes,
+        Kind.VIDEO: settings.max_video_bytes,
+    }.get(kind, settings.max_document_bytes)
+
+
+def media_note(kind: str, payload: dict[str, Any]) -> MediaNote | None:
+    """What the transcript keeps of a customer's media message (None for other kinds)."""
+    found = Kind.of(kind)
+    if found not in MEDIA_KINDS and found is not Kind.STICKER:
+        return None
+    ref = media_ref(found, payload)
+    if ref is None:
+        return None
+    return MediaNote(
+        ref.kind.value, ref.media_id, ref.mime_type, ref.sha256, ref.filename, ref.voice
     )
 
 
@@ -113,15 +139,15 @@ async def fetch(graph: GraphClient, ref: MediaRef, max_bytes: int) -> Attachment
         data = await _download(graph, info, max_bytes)
     except GraphAPIError as exc:
         if exc.status != 404:
-            raise MediaRefused("unavailable") from exc
+            raise MediaRefused("unavailable", transient=exc.transient) from exc
         info = await _info(graph, ref)  # the URL expired: ask for a fresh one, once
         try:
             data = await _download(graph, info, max_bytes)
         except GraphAPIError as again:
-            raise MediaRefused("unavailable") from again
+            raise MediaRefused("unavailable", transient=again.transient) from again
     if not digest_matches(data, info.sha256 or ref.sha256):
         log.warning("media %s failed its sha256 check", short_hash(ref.media_id))
-        raise MediaRefused("corrupt")
+        raise MediaRefused("corrupt", transient=True)
     mime_type = normalise_mime(info.mime_type) or ref.mime_type
     return Attachment(data=data, mime_type=mime_type)
 
@@ -137,7 +163,7 @@ async def _info(graph: GraphClient, ref: MediaRef) -> MediaInfo:
     try:
         info = await graph.get_media(ref.media_id)
     except GraphAPIError as exc:
-        raise MediaRefused("unavailable") from exc
+        raise MediaRefused("unavailable", transient=exc.transient) from exc
     if not info.url:
         raise MediaRefused("unavailable")
     return info

@@ -16,6 +16,7 @@ from answering.commands import Commands, command_of
 from answering.handoff import Handoff
 from answering.inbound import FixedReply, interpret
 from answering.job import Answer, Erase, Job, Outcome, Step, log_fields
+from answering.media import media_note
 from answering.notify import Notifier
 from answering.question import Asker
 from answering.rate_limits import RateLimits
@@ -135,7 +136,12 @@ class Pipeline:
         if outcome.then is Erase.HISTORY:  # even if the confirmation could not be sent
             await self._store.conversations.reset(row.conversation_key)
         closed = await self._store.inbox.finish(
-            row.id, self.owner, outcome.state, error=outcome.error, new_turns=new_turns
+            row.id,
+            self.owner,
+            outcome.state,
+            error=outcome.error,
+            new_turns=new_turns,
+            media_note=media_note(row.kind, row.payload),
         )
         self._metrics.messages.labels(self._business_name(row), row.kind, outcome.label).inc()
         await self._count_usage(row, outcome)

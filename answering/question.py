@@ -12,7 +12,7 @@ from actions.calls import ToolCaller
 from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import FixedReply, Question, refusal
 from answering.job import Answer, Job, Outcome
-from answering.media import Attachment, MediaRefused
+from answering.media import Attachment, MediaRefused, size_limit
 from answering.media import fetch as fetch_media
 from config import Settings
 from domain.types import MessageState, Role, ToolCallRecord, Turn
@@ -159,12 +159,7 @@ class Asker:
         return prompt, tools
 
     def _limit(self, kind: Kind) -> int:
-        settings = self._settings
-        return {
-            Kind.IMAGE: settings.max_image_bytes,
-            Kind.AUDIO: settings.max_audio_bytes,
-            Kind.VIDEO: settings.max_video_bytes,
-        }.get(kind, settings.max_document_bytes)
+        return size_limit(self._settings, kind)
 
     def _apology(self, job: Job, question: Question, reason: str) -> Outcome:
         """The user gets a short apology rather than silence; the cause goes to the log."""

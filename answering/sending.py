@@ -127,6 +127,7 @@ class Sender:
         voiced = await self._speaker.send(job, answer.text, reply_to)
         if voiced.sent:
             await self._keep(job, voiced.message_id, "audio")
+            await self._keep_voice(job, voiced.note)
             parts = len(split_message(markdown_to_whatsapp(answer.text)))
             await self._store.inbox.mark_parts_sent(row.id, self._owner, parts)  # all of it
         return voiced
@@ -147,6 +148,25 @@ class Sender:
             await self._keep(job, wamid, "text")
             if len(parts) > 1:
                 await self._store.inbox.mark_parts_sent(row.id, self._owner, index + 1)
+
+    async def _keep_voice(self, job: Job, note: bytes) -> None:
+        """The voice note's Ogg, for the console's transcript (it exists nowhere else). A
+        failure here is logged and stops nothing: the answer went out."""
+        row = job.row
+        try:
+            await self._store.media.keep_voice_answer(
+                conversation_key=row.conversation_key,
+                phone_number_id=row.phone_number_id,
+                inbox_id=row.id,
+                data=note,
+            )
+        except Exception as exc:
+            log.warning(
+                "voice note of %s not kept for the console: %s",
+                short_hash(row.message_id),
+                type(exc).__name__,
+                extra=job.log_fields("voice"),
+            )
 
     async def _keep(self, job: Job, wamid: str | None, kind: str) -> None:
         if not wamid:

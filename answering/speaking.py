@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from answering.job import Job
 from config import Settings
@@ -41,6 +41,7 @@ class Voiced:
     sent: bool
     use: TokenUse = NOTHING_USED
     message_id: str | None = None  # Meta's id of the voice note sent
+    note: bytes = field(default=b"", repr=False)  # its Ogg/Opus, kept for the console
 
 
 class Speaker:
@@ -66,11 +67,17 @@ class Speaker:
         self._metrics.gemini_tokens.labels(job.business.name, "tts").inc(
             speech.prompt_tokens + speech.output_tokens
         )
-        message_id = await self._send_speech(job, speech, reply_to)
-        return Voiced(message_id is not None, speech.use, message_id or None)
+        sent = await self._send_speech(job, speech, reply_to)
+        if sent is None:
+            return Voiced(False, speech.use)
+        message_id, note = sent
+        return Voiced(True, speech.use, message_id or None, note)
 
-    async def _send_speech(self, job: Job, speech: Speech, reply_to: str | None) -> str | None:
-        """Meta's id of the voice note sent, or None when the text is to go instead."""
+    async def _send_speech(
+        self, job: Job, speech: Speech, reply_to: str | None
+    ) -> tuple[str, bytes] | None:
+        """Meta's id of the voice note sent and its Ogg, or None when the text is to go
+        instead."""
         try:
             note = await to_voice_note_async(speech.audio, speech.mime_type)
         except VoiceError as exc:
@@ -95,7 +102,7 @@ class Speaker:
             len(note),
             extra=job.log_fields("voice"),
         )
-        return message_id  # "" if Meta gave no id: sent all the same
+        return message_id, note  # "" if Meta gave no id: sent all the same
 
     def _fallback(self, job: Job, reason: str, detail: str = "") -> bool:
         self._metrics.voice_fallbacks.labels(job.business.name, reason).inc()

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from config import Settings
-from console import conversations, knowledge, operators, signin, template_sending, usage
+from console import conversations, knowledge, media, operators, signin, template_sending, usage
 from console.sessions import ensure_admin
 from console.web import HERE, PREFIX, Console, ConsoleRoute, not_found, same_site, secure
 
@@ -59,6 +59,7 @@ def add_console(app: FastAPI, settings: Settings) -> None:
         (f"{PREFIX}/live/list", conversations.conversation_rows),
         (f"{PREFIX}/conversations/{{conversation_id}}", conversations.conversation_page),
         (f"{PREFIX}/live/conversations/{{conversation_id}}", conversations.conversation_live),
+        (f"{PREFIX}/media/{{token}}", media.media_file),
         (f"{PREFIX}/operators", operators.operators_page),
         (f"{PREFIX}/knowledge", knowledge.knowledge_page),
         (f"{PREFIX}/live/knowledge", knowledge.knowledge_rows),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -11,6 +12,7 @@ from fastapi import Form, Request, Response
 
 from answering.handoff import HANDOFF_REQUESTED, TIMED_OUT
 from answering.operators import HANDED_BACK, TAKEN_OVER
+from console.media import MediaView, media_view
 from console.previews import preview
 from console.template_form import template_context
 from console.web import (
@@ -77,6 +79,7 @@ class TranscriptEntry:
     sources: tuple[str, ...] = ()  # titles of the documents an assistant answer drew on
     tool_calls: tuple[ToolCallRecord, ...] = ()  # the business's API, called for an answer
     delivery: str | None = None  # a sent message's latest status, in words (console/words.py)
+    media: MediaView | None = None  # the customer's file, or the voice note an answer went as
 
 
 def summary(
@@ -113,13 +116,17 @@ def event_text(entry: Entry, timeout_hours: float) -> str:
     return entry.text
 
 
-def transcript_entry(entry: Entry, timeout_hours: float) -> TranscriptEntry:
-    """A stored line as the operator reads it: answers as the customer saw them on WhatsApp."""
+def transcript_entry(
+    entry: Entry, timeout_hours: float, now: float | None = None
+) -> TranscriptEntry:
+    """A stored line as the operator reads it: answers as the customer saw them on WhatsApp
+    (the voice note an answer went as beside its text), a customer's file with their words."""
     if entry.role == "event":
         text = event_text(entry, timeout_hours)
         return TranscriptEntry(entry.id, entry.at, "event", text, entry.author)
+    media = media_view(entry.media, time.time() if now is None else now)
     if entry.role == Role.USER.value:
-        return TranscriptEntry(entry.id, entry.at, "user", entry.text)
+        return TranscriptEntry(entry.id, entry.at, "user", entry.text, media=media)
     text, delivery = markdown_to_whatsapp(entry.text), status_word(entry.delivery)
     if entry.author:
         return TranscriptEntry(
@@ -133,6 +140,7 @@ def transcript_entry(entry: Entry, timeout_hours: float) -> TranscriptEntry:
         sources=entry.sources,
         tool_calls=entry.tool_calls,
         delivery=delivery,
+        media=media,
     )
 
 
@@ -228,7 +236,7 @@ async def conversation_context(
     return {
         "conversation": conversation,
         "c": summary(conversation, console.settings.businesses),
-        "entries": [transcript_entry(entry, timeout) for entry in stored],
+        "entries": [transcript_entry(entry, timeout, now_of(request)) for entry in stored],
         "show_business": len(console.settings.businesses) > 1,
         "window_closed": last_user_at is None or now_of(request) - last_user_at > WINDOW_SECONDS,
         "window_until": window_until(last_user_at, now_of(request)),

@@ -42,7 +42,12 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 SAFE_NEXT = re.compile(r"/console(?:/[A-Za-z0-9_-]+)*")
-NOT_NEXT = (f"{PREFIX}/log", f"{PREFIX}/live", f"{PREFIX}/static")  # not pages to return to
+NOT_NEXT = (  # not pages to return to
+    f"{PREFIX}/log",
+    f"{PREFIX}/live",
+    f"{PREFIX}/static",
+    f"{PREFIX}/media",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +218,8 @@ def secure(response: Response, *, page: bool = True) -> Response:
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "same-origin"
     headers["X-Frame-Options"] = "DENY"
-    if page:
-        headers["Cache-Control"] = "no-store"
+    if page:  # a route that says how its answer may be kept (a transcript's file) keeps that
+        headers.setdefault("Cache-Control", "no-store")
     return response
 
 

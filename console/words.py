@@ -43,6 +43,11 @@ THIS_BUSINESS = "this business"
 UNKNOWN_TEMPLATE = "Not sent: choose one of the approved templates."
 TEMPLATE_CHANGED = "Not sent: fill in the parameters of the template you chose."
 
+# A transcript's file that cannot be shown (the page says which, in its own words, too).
+MEDIA_GONE = "This file is no longer available from WhatsApp, which keeps media about 30 days."
+MEDIA_TOO_LARGE = "This file is too large to show here."
+MEDIA_NOT_NOW = "WhatsApp did not send this file just now. Try again in a moment."
+
 
 def status_word(delivery: Delivery | None) -> str | None:
     """`Sent`, `Delivered`, `Read`, `Played`, or `Failed: <title> (<code>)`; None without one."""

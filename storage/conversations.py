@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from domain.types import UNFINISHED, Role, Turn
 from storage.database import Database
-from storage.schema import conversations, inbox, rate_notices, sent_messages, turns
+from storage.schema import conversations, inbox, media, rate_notices, sent_messages, turns
 
 RESET_EVENT = "reset"
 
@@ -94,6 +94,7 @@ class Conversations:
             await conn.execute(
                 delete(sent_messages).where(sent_messages.c.conversation_key == conversation_key)
             )
+            await conn.execute(delete(media).where(media.c.conversation_key == conversation_key))
             await conn.execute(
                 update(inbox)
                 .where(
@@ -109,11 +110,12 @@ class Conversations:
             )
 
     async def purge(self, before: float) -> int:
-        """Delete turns written before `before` (and what was sent then), and conversations quiet
-        since; how many turns."""
+        """Delete turns written before `before` (and what was sent then, and their media), and
+        conversations quiet since; how many turns."""
         async with self._db.write() as conn:
             result = await conn.execute(delete(turns).where(turns.c.created_at < before))
             await conn.execute(delete(sent_messages).where(sent_messages.c.created_at < before))
+            await conn.execute(delete(media).where(media.c.created_at < before))
             await conn.execute(
                 delete(conversations).where(conversations.c.last_activity_at < before)
             )

@@ -27,9 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-from domain.types import UNFINISHED, MessageState, ToolCallRecord, Turn
+from domain.types import UNFINISHED, MessageState, Role, ToolCallRecord, Turn
 from storage.database import Database
-from storage.schema import inbox, turns
+from storage.media import INBOUND_COLUMNS, INBOUND_FROM_CLAIM, MediaNote, inbound_parameters
+from storage.schema import inbox, media, turns
 from webhook.events import clean_text
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,11 @@ class Inbox:
             .from_select(_TURN_COLUMNS, _TURN_FROM_CLAIM)
             .on_conflict_do_nothing(index_elements=["inbox_id", "role"])
         )
+        self._add_media = (
+            db.insert(media)
+            .from_select(INBOUND_COLUMNS, INBOUND_FROM_CLAIM)
+            .on_conflict_do_nothing(index_elements=["inbox_id", "role"])
+        )
 
     async def claimable(self, limit: int) -> list[tuple[int, str]]:
         """(row id, user key) of messages ready to answer now, at most one per user."""
@@ -289,8 +295,10 @@ class Inbox:
         *,
         error: str | None = None,
         new_turns: Sequence[Turn] = (),
+        media_note: MediaNote | None = None,
     ) -> bool:
-        """Close a claimed message and add its turns to its user's conversation.
+        """Close a claimed message and add its turns to its user's conversation (with
+        `media_note`, the customer's file the user's turn shows).
 
         The turns go first, and only while the claim is ours; they are keyed by message and
         role, so if the process dies between the two writes, the retry adds them only once.
@@ -298,6 +306,9 @@ class Inbox:
         now = time.time()
         async with self._db.write() as conn:
             await self._insert_turns(conn, row_id, owner, new_turns, now)
+            if media_note is not None and any(t.role is Role.USER for t in new_turns):
+                parameters = inbound_parameters(media_note, row_id, owner, now)
+                await conn.execute(self._add_media, parameters)
             finished = await conn.execute(
                 _FINISH,
                 {"row_id": row_id, "me": owner, "state": state, "error": error, "updated_at": now},

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -250,6 +251,35 @@ sent_messages = Table(
     Index("ix_sent_messages_turn", "turn_id"),
     Index("ix_sent_messages_conversation", "conversation_key"),
     Index("ix_sent_messages_created_at", "created_at"),
+)
+
+
+# A transcript line's media: a customer's photo, voice note, video or document (Meta's media id,
+# fetched from Meta when an operator opens it), or the Ogg/Opus of a voice answer, whose bytes
+# exist only here (`data`). The console addresses each by `token`, random and unguessable; a
+# line finds its media by `inbox_id` and `role`, as turns are keyed.
+media = Table(
+    "media",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("conversation_key", String(320), nullable=False),
+    Column("phone_number_id", String(64), nullable=False),
+    Column("inbox_id", BigInteger, nullable=True),
+    Column("role", String(8), nullable=False),  # user, model
+    Column("kind", String(16), nullable=False),  # audio, image, video, document, sticker
+    Column("media_id", String(255), nullable=True),  # Meta's, for a customer's file
+    Column("mime_type", String(128), nullable=False),
+    Column("sha256", String(128), nullable=True),
+    Column("filename", String(255), nullable=True),
+    Column("voice", Boolean, nullable=False),
+    Column("size", Integer, nullable=True),
+    Column("data", LargeBinary, nullable=True),  # the bytes, when kept here
+    Column("unavailable", String(16), nullable=True),  # gone, too_large: Meta will not give it
+    Column("created_at", Float, nullable=False),
+    Index("ux_media_inbox_role", "inbox_id", "role", unique=True),
+    Index("ix_media_conversation", "conversation_key"),
+    Index("ix_media_created_at", "created_at"),
 )
 
 

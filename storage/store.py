@@ -12,6 +12,7 @@ from storage.delivery import Deliveries
 from storage.holds import BudgetHolds
 from storage.inbox import Inbox
 from storage.knowledge import KnowledgeStores
+from storage.media import Media
 from storage.operators import Operators
 from storage.rate_limits import RateLimits
 from storage.recorder import Recorder
@@ -37,7 +38,8 @@ class Store:
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)
         self.delivery = Deliveries(db)
-        self.transcripts = Transcripts(db, self.delivery)
+        self.media = Media(db)
+        self.transcripts = Transcripts(db, self.delivery, self.media)
         self.knowledge = KnowledgeStores(db)
         self.tokens = RefusedTokens(db)
         self.usage = Usage(db)

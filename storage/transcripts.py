@@ -13,6 +13,7 @@ from domain.delivery import Delivery, of_line
 from domain.types import ConversationState, Role, ToolCallRecord
 from storage.database import Database
 from storage.delivery import Deliveries, LineDeliveries
+from storage.media import Media, StoredMedia
 from storage.schema import conversations, turns
 from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
 
@@ -56,6 +57,7 @@ class Entry:
     sources: tuple[str, ...]
     tool_calls: tuple[ToolCallRecord, ...] = ()
     delivery: Delivery | None = None  # the user's side of a message sent to them
+    media: StoredMedia | None = None  # the customer's file, or the voice note an answer went as
 
 
 def tool_calls_of(stored: str | None) -> tuple[ToolCallRecord, ...]:
@@ -87,9 +89,10 @@ def _like(search: str) -> str:
 class Transcripts:
     """Read-only queries for the console; every write goes through ConversationStates."""
 
-    def __init__(self, db: Database, deliveries: Deliveries) -> None:
+    def __init__(self, db: Database, deliveries: Deliveries, media: Media) -> None:
         self._db = db
         self._deliveries = deliveries
+        self._media = media
 
     async def listed(
         self,
@@ -150,6 +153,9 @@ class Transcripts:
             inbox_ids=[row.inbox_id for row in sent if row.inbox_id is not None],
             turn_ids=[row.id for row in sent],
         )
+        files = await self._media.of_lines(
+            conversation_key, [row.inbox_id for row in rows if row.inbox_id is not None]
+        )
         return [
             Entry(
                 id=row.id,
@@ -161,6 +167,7 @@ class Transcripts:
                 sources=tuple(json.loads(row.sources)) if row.sources else (),
                 tool_calls=tool_calls_of(row.tool_calls),
                 delivery=_delivery_of(row, lines),
+                media=files.get((row.inbox_id, row.role)) if row.author is None else None,
             )
             for row in reversed(rows)
         ]

@@ -2,7 +2,8 @@
 // transcripts with the actions their state allows, refresh every few seconds (documents while
 // some are processing), times show in the browser's time zone, a reply being typed survives a
 // refresh, a file too large for an upload is refused before it is sent, a chosen template shows
-// its parameters' fields. Nothing here inserts text as HTML except the server's own partials.
+// its parameters' fields, a voice note being played keeps playing through a refresh. Nothing here
+// inserts text as HTML except the server's own partials.
 "use strict";
 
 (function () {
@@ -42,6 +43,21 @@
     });
   }
 
+  // A refresh keeps the media already on the page (a voice note playing, an image loaded):
+  // each element with data-media takes the place of its twin in the new partial.
+  function keepMedia(root, fresh) {
+    root.querySelectorAll("[data-media]").forEach(function (old) {
+      var key = old.getAttribute("data-media");
+      var twins = fresh.querySelectorAll(old.tagName + "[data-media]");
+      for (var i = 0; i < twins.length; i++) {
+        if (twins[i].getAttribute("data-media") === key) {
+          twins[i].replaceWith(old);
+          return;
+        }
+      }
+    });
+  }
+
   // An element with data-live="<url>" is replaced by that URL's partial while the tab is visible
   // (every data-live-ms milliseconds), until a partial carries data-live-stop.
   function live(el) {
@@ -67,6 +83,7 @@
           var keep = el.hasAttribute("data-keep-bottom") && nearBottom();
           var template = document.createElement("template");
           template.innerHTML = html;
+          keepMedia(el, template.content);
           el.replaceChildren(template.content);
           movePieces(el);
           last = html;
