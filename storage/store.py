@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
 from storage.delivery import Deliveries
+from storage.bursts import Bursts
 from storage.inbox import Inbox
 from storage.knowledge import KnowledgeStores
 from storage.operators import Operators
@@ -32,6 +33,7 @@ class Store:
         self.db = db
         self.recorder = Recorder(db)
         self.inbox = Inbox(db)
+        self.bursts = Bursts(db, self.inbox)
         self.conversations = Conversations(db)
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)

@@ -127,14 +127,16 @@ class Usage:
         use: TokenUse,
         cost_usd: float,
         per_user: bool,
+        messages: int = 1,
     ) -> None:
-        """One message closed: counted for its business's day, and its tokens for its user's
-        day when `per_user` (USER_DAILY_TOKEN_LIMIT is on)."""
+        """`messages` closed together (a burst answered once counts each): counted for their
+        business's day, and the tokens for the user's day when `per_user`
+        (USER_DAILY_TOKEN_LIMIT is on)."""
         day = self.today()
         values = {
             "day": day,
             "phone_number_id": phone_number_id,
-            "messages": 1,
+            "messages": messages,
             "answers": int(answered),
             "handoffs": int(handoff),
             "prompt_tokens": use.prompt,
