@@ -21,6 +21,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -119,12 +120,15 @@ _CLAIM = (
     .values(CLAIM_VALUES)
 )
 _earlier = inbox.alias("earlier")
+# RETURNING renders the updated table's columns unqualified, which inside the subquery would
+# name the alias's own: the claimed row's are spelled out.
+_this = {name: literal_column(f"inbox.{name}") for name in ("conversation_key", "id", "received_at")}
 _QUOTE = exists().where(
-    _earlier.c.conversation_key == inbox.c.conversation_key,
-    _earlier.c.id < inbox.c.id,
+    _earlier.c.conversation_key == _this["conversation_key"],
+    _earlier.c.id < _this["id"],
     _earlier.c.state.not_in(UNFINISHED),
-    _earlier.c.updated_at > inbox.c.received_at,
-    _earlier.c.received_at > inbox.c.received_at - QUOTE_HORIZON_SECONDS,
+    _earlier.c.updated_at > _this["received_at"],
+    _earlier.c.received_at > _this["received_at"] - QUOTE_HORIZON_SECONDS,
 )
 _CLAIM_RETURNING = _CLAIM.returning(*inbox.c, _QUOTE.label("quote"))
 

@@ -156,7 +156,8 @@ async def test_two_workers_racing_for_one_burst_claim_it_once(store: Store) -> N
     assert len(won) == 1
     [[burst]] = won
     assert len(burst) == 2
-    assert all(await claim(store, T0 + 3, owner=o) == [] for o in ("w1", "w2", "w3"))
+    for owner in ("w1", "w2", "w3"):
+        assert await claim(store, T0 + 3, owner=owner) == []
 
 
 async def test_finish_closes_every_message_of_the_burst_with_their_turns(store: Store) -> None:
