@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Float,
+    Row,
     and_,
     bindparam,
     case,
@@ -122,7 +124,9 @@ _CLAIM = (
 _earlier = inbox.alias("earlier")
 # RETURNING renders the updated table's columns unqualified, which inside the subquery would
 # name the alias's own: the claimed row's are spelled out.
-_this = {name: literal_column(f"inbox.{name}") for name in ("conversation_key", "id", "received_at")}
+_this: dict[str, ColumnElement[Any]] = {
+    name: literal_column(f"inbox.{name}") for name in ("conversation_key", "id", "received_at")
+}
 _QUOTE = exists().where(
     _earlier.c.conversation_key == _this["conversation_key"],
     _earlier.c.id < _this["id"],
@@ -135,7 +139,9 @@ _CLAIM_RETURNING = _CLAIM.returning(*inbox.c, _QUOTE.label("quote"))
 _MINE = update(inbox).where(
     inbox.c.id.in_(bindparam("row_ids", expanding=True)), inbox.c.owner == bindparam("me")
 )
-_RELEASE = _MINE.values(state=MessageState.PENDING, owner=None, lease_until=None)
+# Given back: a reply saved for an answer that is not sent goes too.
+_RELEASE = _MINE.values(state=MessageState.PENDING, owner=None, lease_until=None, reply=None)
+_EXTEND = _MINE.values(lease_until=bindparam("lease_until"))
 _FINISH = _MINE.values(
     state=bindparam("state"),
     error=bindparam("error"),
@@ -192,10 +198,12 @@ class Bursts:
             "started_before": now - longest,
             "commands": [c.strip().lower() for c in commands],
         }
-        found = []
+        found: list[Row[Any]] = []
         if self._db.is_sqlite:
             async with self._db.write() as conn:
-                found = (await conn.execute(_CLAIM_RETURNING, {**parameters, "keys": keys})).all()
+                found.extend(
+                    (await conn.execute(_CLAIM_RETURNING, {**parameters, "keys": keys})).all()
+                )
         else:
             async with self._db.engine.begin() as conn:
                 for key in keys:
@@ -209,6 +217,12 @@ class Bursts:
         return [
             sorted(burst, key=lambda c: (c.row.sent_at, c.row.id)) for burst in by_user.values()
         ]
+
+    async def extend_leases(self, row_ids: Sequence[int], owner: str, lease: float) -> bool:
+        """Renew the claim on a burst's messages; False once it is no longer ours."""
+        parameters = {"row_ids": list(row_ids), "me": owner, "lease_until": time.time() + lease}
+        async with self._db.write() as conn:
+            return (await conn.execute(_EXTEND, parameters)).rowcount > 0
 
     async def release(self, row_ids: Sequence[int], owner: str) -> int:
         """Give claimed messages back, to be claimed again with what the user writes next."""

@@ -6,10 +6,10 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.bursts import Bursts
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
 from storage.delivery import Deliveries
-from storage.bursts import Bursts
 from storage.inbox import Inbox
 from storage.knowledge import KnowledgeStores
 from storage.operators import Operators

@@ -21,7 +21,9 @@ COMMANDS = ("/reset", "/forget", "/human")
 T0 = 1_800_000_000.0
 
 
-def msg(message_id: str, body: str = "hi", *, user: str = "16505551234", ts: int = 0) -> InboundMessage:
+def msg(
+    message_id: str, body: str = "hi", *, user: str = "16505551234", ts: int = 0
+) -> InboundMessage:
     payload = text_payload(body, message_id=message_id, wa_id=user, ts=ts)
     [message] = parse_webhook(payload).messages
     return message
@@ -89,10 +91,15 @@ async def test_a_message_recorded_between_the_look_and_the_claim_keeps_the_burst
     store: Store,
 ) -> None:
     await record_at(store, T0, msg("wamid.1"))
-    assert (await due(store, T0 + 3))  # due when looked at ...
+    assert await due(store, T0 + 3)  # due when looked at ...
     await record_at(store, T0 + 3, msg("wamid.2"))  # ... but the user wrote again
     claimed = await store.bursts.claim(
-        ["16505551234"], "w1", LEASE, now=T0 + 3, debounce=DEBOUNCE, longest=LONGEST,
+        ["16505551234"],
+        "w1",
+        LEASE,
+        now=T0 + 3,
+        debounce=DEBOUNCE,
+        longest=LONGEST,
         commands=COMMANDS,
     )
     assert claimed == []
@@ -114,7 +121,9 @@ async def test_other_users_wait_on_their_own_clock(store: Store) -> None:
     assert burst[0].row.message_id == "wamid.b"
 
 
-async def test_released_messages_come_back_with_the_newer_one_and_keep_the_cap(store: Store) -> None:
+async def test_released_messages_come_back_with_the_newer_one_and_keep_the_cap(
+    store: Store,
+) -> None:
     await record_at(store, T0, msg("wamid.1"))
     [burst] = await claim(store, T0 + 3)
     await record_at(store, T0 + 20, msg("wamid.2"))  # written while the answer was prepared
@@ -131,7 +140,10 @@ async def test_a_message_that_arrived_while_an_answer_went_out_is_quoted(store: 
     await record_at(store, T0 + 6, msg("wamid.2"))  # after the first part was sent
     store.bursts.clock = lambda: T0 + 7
     finished = await store.bursts.finish(
-        [burst[0].row.id], "w1", MessageState.DONE, new_turns=[(burst[0].row.id, Turn(Role.USER, "hi"))]
+        [burst[0].row.id],
+        "w1",
+        MessageState.DONE,
+        new_turns=[(burst[0].row.id, Turn(Role.USER, "hi"))],
     )
     assert finished == 1
     [later] = await claim(store, T0 + 10)
