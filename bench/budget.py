@@ -63,6 +63,8 @@ HISTORY = [
 ]
 
 WINDOWS = (Window("minute", 60, 12), Window("day", 86400, 300))  # the defaults
+DEBOUNCE, DEBOUNCE_MAX = 3.0, 15.0  # MESSAGE_DEBOUNCE_SECONDS and _MAX_SECONDS, the defaults
+COMMANDS = ("/reset", "/forget")
 
 
 async def paced_cpu(call: Callable[[int], Awaitable[object]], count: int, rate: float) -> float:
@@ -166,10 +168,20 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
 
 async def one_answered_message(store: Store, message: InboundMessage) -> None:
     """The pipeline's store calls for a text Gemini answers, in its order, with the default
-    settings (rate limits on, no budget); tests/bench holds the two to the same statements."""
+    settings (rate limits on, no budget, bursts on); tests/bench holds the two to the same
+    statements."""
     await store.recorder.record([message])
-    candidates = await store.inbox.claimable(10)
-    [row] = await store.inbox.claim_many(candidates[:1], "budget", 30.0)
+    due = time.time() + DEBOUNCE  # the burst of one message, once the user stopped writing
+    timing = {"debounce": DEBOUNCE, "longest": DEBOUNCE_MAX, "commands": COMMANDS}
+    [ready] = await store.bursts.ready(10, now=due, **timing)  # type: ignore[arg-type]
+    [[claimed]] = await store.bursts.claim(
+        [ready.conversation_key],
+        "budget",
+        30.0,
+        now=due,
+        **timing,  # type: ignore[arg-type]
+    )
+    row = claimed.row
     await store.states.touch(row, row.sent_at)
     await store.rate_limits.check(row.conversation_key, row.received_at, WINDOWS)
     await store.conversations.history(row.conversation_key, 20, 16000)

@@ -3,6 +3,7 @@ same statements, in the same order, as the app answering one text."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -28,14 +29,21 @@ async def test_the_bench_runs_the_statements_of_one_answered_message(
     tmp_path: Path, fakes: FakeUpstreams
 ) -> None:
     # No timed polls for work: one landing between two of its statements would move them.
+    # Bursts on (the default), with a short wait; nothing but the wait starts a look for work.
     settings = make_settings(
-        f"sqlite:///{tmp_path}/app.db", rate_limit_per_minute=12, poll_interval_seconds=60
+        f"sqlite:///{tmp_path}/app.db",
+        rate_limit_per_minute=12,
+        poll_interval_seconds=60,
+        message_debounce_seconds=0.2,
     )
     async with running_app(settings, fakes) as app:
         await app.post(text_payload("warm up", message_id="wamid.warm"))
         await app.settle()
         answered = capture(app.services.store)
         await app.post(text_payload("hello", message_id="wamid.counted"))
+        async with asyncio.timeout(10):
+            while len(fakes.sent()) < 2:
+                await asyncio.sleep(0.01)
         await app.settle()
     assert fakes.sent()[-1]["text"]["body"] == "You said: hello"
 
