@@ -219,7 +219,8 @@ async def receive_webhook(request: Request) -> Response:
     new_ids = await services.store.recorder.record(messages)
     if new_ids:
         new = set(new_ids)
-        services.answering.arrived([Arrival.of(m) for m in messages if m.id in new])
+        commands = settings.command_words
+        services.answering.arrived([Arrival.of(m, commands) for m in messages if m.id in new])
     statuses = [s for s in events.statuses if s.phone_number_id in businesses]
     if statuses:
         await apply_statuses(services, businesses, statuses)

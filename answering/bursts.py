@@ -46,11 +46,8 @@ class Burst:
 
 
 def commands_of(settings: Settings) -> list[str]:
-    """The words a user sends as a command (HANDOFF_COMMAND while the console is on)."""
-    words = [settings.reset_command, settings.forget_command]
-    if settings.console_enabled:
-        words.append(settings.handoff_command)
-    return words
+    """The words a user sends as a command, for the queries that find bursts due."""
+    return sorted(settings.command_words)
 
 
 def _stops(row: InboxRow, command: Command | None) -> bool:

@@ -98,9 +98,10 @@ class Dispatcher:
     def arrived(self, arrivals: Sequence[Arrival]) -> None:
         """Messages were just recorded: each is marked read with the typing indicator now, and
         the user's burst is looked at once it can be due (without debounce: at once)."""
-        if self.debounce <= 0:
-            self.notify()
-            return
+        if self.debounce <= 0 or any(a.command for a in arrivals):
+            self.notify()  # a command is never delayed
+            if self.debounce <= 0:
+                return
         for arrival in arrivals:
             task = asyncio.create_task(self._pipeline.arrived(arrival))
             self._receipts.add(task)
