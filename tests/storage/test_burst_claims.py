@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from helpers import text_payload
+from sqlalchemy import update
+from test_store import _plans_of
 
 from domain.types import MessageState, Role, Turn
 from storage.bursts import Claimed
+from storage.schema import inbox
 from storage.store import Store
 from webhook.events import InboundMessage, parse_webhook
 
@@ -195,3 +199,22 @@ async def test_finish_closes_every_message_of_the_burst_with_their_turns(store: 
     ]
     assert await store.inbox.state_of("wamid.1") == MessageState.DONE
     assert await store.bursts.finish([first.id], "w2", MessageState.FAILED) == 0  # not theirs
+
+
+async def test_finding_and_claiming_bursts_never_scans_the_inbox(tmp_path: Path) -> None:
+    """SQLite as the service runs it: the inbox's indexes serve the look and the claim, never
+    a scan of the rows kept for redelivery."""
+    store = await Store.open(f"sqlite:///{tmp_path}/plan.db")
+    try:
+        messages = [msg(f"wamid.{i}", user=f"1650555{i % 50:04d}") for i in range(2000)]
+        await record_at(store, T0, *messages)
+        async with store.engine.connect() as conn:
+            await conn.execute(
+                update(inbox).where(inbox.c.id <= 1990).values(state=MessageState.DONE)
+            )
+        [ready] = await _plans_of(store, lambda: due(store, T0 + 10))
+        _, claimed = await _plans_of(store, lambda: claim(store, T0 + 10))
+    finally:
+        await store.close()
+    for plan in (ready, claimed):
+        assert not [step for step in plan if step.startswith("SCAN")], plan
