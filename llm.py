@@ -218,6 +218,7 @@ class Gemini:
         tools: Sequence[types.ToolDict] = (),
         followups: Sequence[types.ContentUnionDict] = (),
         calling: str | None = None,
+        before: Sequence[tuple[str, Sequence[Inline]]] = (),
     ) -> Answer:
         """One answer, or `LLMError` for every kind of failure (after the SDK's retries).
 
@@ -233,6 +234,7 @@ class Gemini:
             tools=tools,
             followups=followups,
             calling=calling,
+            before=before,
         )
         response = await self._call(self.model, contents, config)
         text, calls = reply_of(response)

@@ -27,6 +27,7 @@ from service.business_name import business_names
 from service.lifespan import Services, build_lifespan
 from service.startup_settings import checked, load_settings
 from storage.refused_tokens import token_hash
+from webhook.arrivals import Arrival
 from webhook.events import StatusUpdate, WebhookEvents, parse_webhook
 from webhook.signature import SIGNATURE_HEADER, verify_signature
 
@@ -217,7 +218,9 @@ async def receive_webhook(request: Request) -> Response:
     messages = [m for m in events.messages if m.phone_number_id in businesses]
     new_ids = await services.store.recorder.record(messages)
     if new_ids:
-        services.answering.notify()
+        new = set(new_ids)
+        commands = settings.command_words
+        services.answering.arrived([Arrival.of(m, commands) for m in messages if m.id in new])
     statuses = [s for s in events.statuses if s.phone_number_id in businesses]
     if statuses:
         await apply_statuses(services, businesses, statuses)

@@ -107,6 +107,7 @@ class FunctionCalling:
         max_output_tokens: int,
         attachments: Sequence[Inline] = (),
         tools: Sequence[types.ToolDict] = (),
+        before: Sequence[tuple[str, Sequence[Inline]]] = (),
     ) -> Acted:
         """Gemini's answer for `customer` (the webhook's sender, the only one the business's
         API hears of), calling the business's tools as it asks; `LLMError` as Gemini's own."""
@@ -128,6 +129,7 @@ class FunctionCalling:
                     tools=declared,
                     followups=followups,
                     calling="NONE" if last_round else None,
+                    before=before,
                 )
             except LLMError as exc:  # the rounds before were billed all the same
                 if total is None:

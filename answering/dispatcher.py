@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 
+from answering.bursts import Burst, burst_of, commands_of
+from answering.commands import command_of
 from answering.handoff import TIMED_OUT
 from answering.job import Outcome
 from answering.pipeline import Pipeline
@@ -16,11 +19,13 @@ from domain.types import ConversationState, MessageState
 from ops.logs import short_hash
 from storage.inbox import InboxRow
 from storage.store import Store
+from webhook.arrivals import Arrival
 
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 16
 DISPATCH_COALESCE_SECONDS = 0.01
+DUE_MARGIN_SECONDS = 0.005  # the loop's timer may fire a hair early
 
 
 async def resume_abandoned(store: Store) -> None:
@@ -36,10 +41,26 @@ class Dispatcher:
     A single loop claims work (woken by new webhooks, finished answers, or a short poll so
     that rows recorded by other instances are seen too); each claimed row is answered in its
     own task, bounded by MAX_CONCURRENCY, with its lease renewed while it runs.
+
+    With MESSAGE_DEBOUNCE_SECONDS, what is claimed is a user's burst, once it is due
+    (`storage.bursts`); the loop sleeps until the soonest burst is due, with no timer per
+    message, and a message's arrival only moves that time (and shows the typing indicator).
     """
 
-    def __init__(self, *, settings: Settings, store: Store, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        pipeline: Pipeline,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
+        self._clock = clock
+        self._look_now = True
+        self._look_at = 0.0  # when to look for work next, unless woken first
+        self._waiting = False  # a burst not yet due was seen at the last look
+        self._receipts: set[asyncio.Task[None]] = set()
         self._store = store
         self._pipeline = pipeline
         self.owner = pipeline.owner
@@ -66,8 +87,28 @@ class Dispatcher:
     def notify(self) -> None:
         """New work may be waiting: look now instead of at the next poll."""
         self._generation += 1
+        self._look_now = True
         self._idle.clear()
         self._wake.set()
+
+    @property
+    def debounce(self) -> float:
+        return self._settings.message_debounce_seconds
+
+    def arrived(self, arrivals: Sequence[Arrival]) -> None:
+        """Messages were just recorded: each is marked read with the typing indicator now, and
+        the user's burst is looked at once it can be due (without debounce: at once)."""
+        if self.debounce <= 0 or any(a.command for a in arrivals):
+            self.notify()  # a command is never delayed
+            if self.debounce <= 0:
+                return
+        for arrival in arrivals:
+            task = asyncio.create_task(self._pipeline.arrived(arrival))
+            self._receipts.add(task)
+            task.add_done_callback(self._receipts.discard)
+        self._idle.clear()
+        self._look_at = min(self._look_at, self._clock() + self.debounce + DUE_MARGIN_SECONDS)
+        self._wake.set()  # the loop's sleep is shortened; nothing is queried now
 
     async def wait_idle(self) -> None:
         """Return once everything recorded so far has been answered (for tests and tools)."""
@@ -101,19 +142,25 @@ class Dispatcher:
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            generation = self._generation
-            try:
-                await self._dispatch()
-            except Exception:
-                log.exception("dispatch failed; retrying at the next poll")
-            if not self._tasks and generation == self._generation:
-                self._idle.set()
-            if self._wake.is_set():
-                # Busy: let a few more webhooks and finished answers arrive, then look once for
-                # all of them, rather than querying the inbox again for each one.
-                await asyncio.sleep(DISPATCH_COALESCE_SECONDS)
+            if self._look_now or self._clock() >= self._look_at:
+                await self._look()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_seconds)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, self._look_at - self._clock()))
+
+    async def _look(self) -> None:
+        self._look_now = False
+        self._look_at = self._clock() + self._settings.poll_interval_seconds
+        generation = self._generation
+        try:
+            await self._dispatch()
+        except Exception:
+            log.exception("dispatch failed; retrying at the next poll")
+        if not self._tasks and not self._waiting and generation == self._generation:
+            self._idle.set()
+        if self._wake.is_set():
+            # Busy: let a few more webhooks and finished answers arrive, then look once for
+            # all of them, rather than querying the inbox again for each one.
+            await asyncio.sleep(DISPATCH_COALESCE_SECONDS)
 
     async def purge(self) -> tuple[int, int]:
         """Forget turns older than HISTORY_TTL_DAYS and inbox rows past Meta's redelivery;
@@ -144,6 +191,9 @@ class Dispatcher:
         free = self._settings.max_concurrency - len(self._tasks)
         if free <= 0:
             return
+        if self.debounce > 0:
+            await self._dispatch_bursts(free)
+            return
         inbox = self._store.inbox
         candidates = await inbox.claimable(free)
         # Small batches: a long claiming transaction would keep webhooks waiting for the database.
@@ -152,21 +202,56 @@ class Dispatcher:
                 return
             batch = candidates[start : start + CLAIM_BATCH]
             for row in await inbox.claim_many(batch, self.owner, self._settings.lease_seconds):
-                task = asyncio.create_task(self._answer(row), name=f"answer-{row.id}")
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
+                self._start(row, None)
+
+    async def _dispatch_bursts(self, free: int) -> None:
+        """Claim the users whose bursts are due; sleep until the soonest of the others."""
+        settings, bursts = self._settings, self._store.bursts
+        timing = {
+            "debounce": self.debounce,
+            "longest": settings.message_debounce_max_seconds,
+            "commands": commands_of(settings),
+        }
+        now = self._clock()
+        ready = await bursts.ready(free, now=now, **timing)  # type: ignore[arg-type]
+        later = [d.due for d in ready if d.due > now]
+        self._waiting = bool(later)
+        if later:
+            self._look_at = min(self._look_at, min(later) + DUE_MARGIN_SECONDS)
+        keys = [d.conversation_key for d in ready if d.due <= now]
+        for start in range(0, len(keys), CLAIM_BATCH):
+            if self._stopping:
+                return
+            claimed = await bursts.claim(
+                keys[start : start + CLAIM_BATCH],
+                self.owner,
+                settings.lease_seconds,
+                now=now,
+                **timing,  # type: ignore[arg-type]
+            )
+            for rows in claimed:
+                burst = burst_of(rows, lambda row: command_of(row, settings))
+                if burst.rest:  # after a command: answered as a burst of their own
+                    await bursts.release([row.id for row in burst.rest], self.owner)
+                    self._look_now = True
+                self._start(burst.anchor, burst)
+
+    def _start(self, row: InboxRow, burst: Burst | None) -> None:
+        task = asyncio.create_task(self._answer(row, burst), name=f"answer-{row.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self.notify()
 
-    async def _answer(self, row: InboxRow) -> None:
+    async def _answer(self, row: InboxRow, burst: Burst | None) -> None:
         """The error boundary: whatever happens, the row is closed and nothing is re-raised."""
         started = time.perf_counter()
-        heartbeat = asyncio.create_task(self._keep_lease(row))
+        heartbeat = asyncio.create_task(self._keep_lease(row, burst))
         try:
-            outcome = await self._pipeline.answer(row)
-            await self._pipeline.close(row, outcome)
+            outcome = await self._pipeline.answer(row, burst)
+            await self._pipeline.close(row, outcome, burst)
         except Exception:
             log.exception(
                 "answering message %s failed",
@@ -175,7 +260,7 @@ class Dispatcher:
             )
             try:
                 await self._pipeline.close(
-                    row, Outcome(None, MessageState.FAILED, "internal error")
+                    row, Outcome(None, MessageState.FAILED, "internal error"), burst
                 )
             except Exception:  # e.g. the database is down: the lease expires, another try follows
                 log.exception("could not close message %s", short_hash(row.message_id))
@@ -190,13 +275,17 @@ class Dispatcher:
             extra=self._pipeline.log_fields(row, "answer", duration_ms=duration_ms),
         )
 
-    async def _keep_lease(self, row: InboxRow) -> None:
+    async def _keep_lease(self, row: InboxRow, burst: Burst | None) -> None:
         """Renew the claim while the answer is worked on, so no other instance takes it over."""
         lease = self._settings.lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
             try:
-                kept = await self._store.inbox.extend_lease(row.id, self.owner, lease)
+                if burst is None:
+                    kept = await self._store.inbox.extend_lease(row.id, self.owner, lease)
+                else:
+                    row_ids = [r.id for r in burst.closing]
+                    kept = await self._store.bursts.extend_leases(row_ids, self.owner, lease)
             except Exception as exc:  # a database hiccup: try again at the next beat
                 log.warning("lease renewal failed (%s)", type(exc).__name__)
                 continue

@@ -24,7 +24,8 @@ from whatsapp import GraphClient
 class Job:
     """A message being answered: its inbox row, its business and that business's Graph client,
     its conversation, what it asks for (`plan`), and the command it is, if any (recognised in
-    `answering.commands`)."""
+    `answering.commands`). A burst is answered as its latest message (`row`), the others
+    (`earlier`) going to Gemini with it (`answering.bursts`)."""
 
     row: InboxRow
     business: Business
@@ -32,6 +33,8 @@ class Job:
     conversation: Conversation
     plan: Question | FixedReply
     command: Command | None = None
+    earlier: tuple[InboxRow, ...] = ()  # a burst's messages before `row`, asked together
+    quote: str | None = None  # a burst's message that arrived while an answer went out
 
     def log_fields(self, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(self.row, stage, tenant=self.business.name, **fields)

@@ -7,14 +7,16 @@ and returns the Outcome it decides, or None to go on. A new step plugs into `Pip
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
 from actions.calls import ToolCaller
 from answering.budget import Budget, hold_of
+from answering.bursts import Burst, Typing, remembered_as
 from answering.commands import Commands, command_of
 from answering.handoff import Handoff
-from answering.inbound import FixedReply, interpret
+from answering.inbound import SILENT, FixedReply, interpret
 from answering.job import Answer, Erase, Job, Outcome, Step, log_fields
 from answering.media import media_note
 from answering.notify import Notifier
@@ -24,13 +26,15 @@ from answering.sending import Sender
 from answering.speaking import Speaker
 from answering.windows import outside_the_window, written_at
 from config import Settings
-from domain.types import MessageState
+from domain.types import MessageState, Role, Turn
 from hours.schedule import Clock, system_clock
 from llm import Gemini
 from ops.logs import short_hash
 from ops.metrics import Metrics
 from storage.inbox import InboxRow
+from storage.media import MediaNote
 from storage.store import Store
+from webhook.arrivals import Arrival
 from webhook.events import Kind
 from whatsapp import GraphClient
 
@@ -66,7 +70,10 @@ class Pipeline:
         self.owner = owner
         self._handoff = handoff = Handoff(settings, store, notifier, clock)
         speaker = Speaker(settings=settings, gemini=gemini, metrics=metrics)
-        self._sender = Sender(settings=settings, store=store, owner=owner, speaker=speaker)
+        self.typing = Typing()
+        self._sender = Sender(
+            settings=settings, store=store, owner=owner, speaker=speaker, typing=self.typing
+        )
         asker = Asker(
             settings=settings,
             store=store,
@@ -92,18 +99,33 @@ class Pipeline:
     def log_fields(self, row: InboxRow, stage: str, **fields: object) -> dict[str, object]:
         return log_fields(row, stage, tenant=self._business_name(row), **fields)
 
-    async def answer(self, row: InboxRow) -> Outcome:
-        """Decide what the message gets, send it, and say how the row should be closed."""
-        job = await self._job(row)
+    async def answer(self, row: InboxRow, burst: Burst | None = None) -> Outcome:
+        """Decide what the message (or the burst it ends) gets, send it, and say how the rows
+        should be closed. A burst's typing indicator is kept up from its read receipt until
+        the reply went out."""
+        job = await self._job(row, burst)
         if isinstance(job, Outcome):
             return job
-        for step in self.steps:
-            outcome = await step(job)
-            if outcome is not None:
-                return await self._sender.deliver(job, outcome)
+        typing: asyncio.Task[None] | None = None
+        try:
+            for step in self.steps:
+                outcome = await step(job)
+                if outcome is not None:
+                    return await self._sender.deliver(job, outcome)
+                if burst is not None and step == self._sender.read_receipt:
+                    typing = asyncio.create_task(self.typing.keep(job.graph, row.message_id))
+        finally:
+            if typing is not None:
+                typing.cancel()
         raise RuntimeError("no answering step decided")  # the last step always decides
 
-    async def _job(self, row: InboxRow) -> Job | Outcome:
+    async def arrived(self, arrival: Arrival) -> None:
+        """A message just recorded: its read receipt and typing indicator, at once."""
+        graph = self._graphs.get(arrival.phone_number_id)
+        if graph is not None:
+            await self.typing.arrived(graph, arrival)
+
+    async def _job(self, row: InboxRow, burst: Burst | None) -> Job | Outcome:
         """The message as a Job for the steps, with its conversation; or the outcome of one
         that never gets that far: its business gone, or nothing to answer."""
         business = self._settings.businesses.get(row.phone_number_id)
@@ -120,14 +142,29 @@ class Pipeline:
             return Outcome(None, MessageState.DONE)
         conversation = await self._store.states.touch(row, written_at(row))
         graph = self._graphs[business.phone_number_id]
-        return Job(row, business, graph, conversation, plan, command_of(row, self._settings))
+        command = command_of(row, self._settings)
+        if burst is None:
+            return Job(row, business, graph, conversation, plan, command)
+        return Job(row, business, graph, conversation, plan, command, burst.earlier, burst.quote)
 
-    async def close(self, row: InboxRow, outcome: Outcome) -> None:
+    async def close(self, row: InboxRow, outcome: Outcome, burst: Burst | None = None) -> None:
         """Record the outcome on the row (with the turns it adds), then what follows from it.
 
         What the user's next message must find (a conversation waiting for a person, a fresh
         start) is in place before the row closes: closing it lets any instance claim that one.
+        A burst's messages close together; an answer overtaken by a newer message
+        (`MessageState.PENDING`) gives them back, to be answered with it.
         """
+        rows = burst.closing if burst is not None else (row,)
+        if outcome.state is MessageState.PENDING:
+            await self._store.bursts.release([r.id for r in rows], self.owner)
+            log.info(
+                "answer to %s dropped unsent: the user wrote again",
+                short_hash(row.conversation_key),
+                extra=self.log_fields(row, "close", messages=len(rows)),
+            )
+            await self._count_usage(row, outcome, messages=0)
+            return
         handoff = outcome.handoff
         new_turns = [t for t in outcome.turns if t.text]
         if handoff is not None:  # the message that asked for a person first, then the event
@@ -135,16 +172,20 @@ class Pipeline:
             await self._handoff.hand_over(row, self._business_name(row), handoff)
         if outcome.then is Erase.HISTORY:  # even if the confirmation could not be sent
             await self._store.conversations.reset(row.conversation_key)
-        closed = await self._store.inbox.finish(
-            row.id,
-            self.owner,
-            outcome.state,
-            error=outcome.error,
-            new_turns=new_turns,
-            media_note=media_note(row.kind, row.payload),
-        )
-        self._metrics.messages.labels(self._business_name(row), row.kind, outcome.label).inc()
-        await self._count_usage(row, outcome)
+        if len(rows) == 1:
+            closed = await self._store.inbox.finish(
+                row.id,
+                self.owner,
+                outcome.state,
+                error=outcome.error,
+                new_turns=new_turns,
+                media_note=media_note(row.kind, row.payload),
+            )
+        else:
+            closed = bool(await self._finish_burst(rows, row, outcome, new_turns))
+        for each in rows:
+            self._metrics.messages.labels(self._business_name(each), each.kind, outcome.label).inc()
+        await self._count_usage(row, outcome, messages=len(rows))
         if outcome.error:
             log.warning(
                 "message %s closed as %s: %s",
@@ -160,7 +201,36 @@ class Pipeline:
         if outcome.then is Erase.EVERYTHING:  # once closed, so that its own row is scrubbed too
             await self._store.conversations.forget(row.conversation_key)
 
-    async def _count_usage(self, row: InboxRow, outcome: Outcome) -> None:
+    async def _finish_burst(
+        self, rows: tuple[InboxRow, ...], row: InboxRow, outcome: Outcome, new_turns: list[Turn]
+    ) -> int:
+        """Close a burst: each earlier message keeps its own user turn when the outcome keeps
+        the latest's (an answer, a hand-over); `/reset`, `/forget` and limits keep none."""
+        earlier: list[tuple[int, Turn]] = []
+        notes: list[tuple[int, MediaNote]] = []
+        if any(t.role is Role.USER for t in new_turns):
+            max_chars = self._settings.max_input_chars
+            earlier = [
+                (r.id, Turn(Role.USER, remembered_as(r, max_chars)))
+                for r in rows
+                if r is not row and r.kind not in SILENT
+            ]
+            kept = {row.id, *(row_id for row_id, _ in earlier)}
+            notes = [
+                (r.id, note)
+                for r in rows
+                if r.id in kept and (note := media_note(r.kind, r.payload)) is not None
+            ]
+        return await self._store.bursts.finish(
+            [r.id for r in rows],
+            self.owner,
+            outcome.state,
+            error=outcome.error,
+            new_turns=[*earlier, *((row.id, t) for t in new_turns)],
+            media_notes=notes,
+        )
+
+    async def _count_usage(self, row: InboxRow, outcome: Outcome, messages: int = 1) -> None:
         """The message, and what Gemini spent on it, added to today's usage and cost."""
         cost = outcome.use.cost(self._settings.prices)
         if cost:
@@ -175,6 +245,7 @@ class Pipeline:
             cost_usd=cost,
             per_user=self._settings.user_daily_token_limit > 0,
             settles=hold_of(self._settings, row, self.owner),  # its hold on the budgets
+            messages=messages,
         )
 
     def _business_name(self, row: InboxRow) -> str:

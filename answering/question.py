@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from actions.calling import FunctionCalling
 from actions.calls import ToolCaller
 from answering.handoff import PROMPT_HINT, Handoff
-from answering.inbound import FixedReply, Question, refusal
+from answering.inbound import FixedReply, Question, interpret, refusal
 from answering.job import Answer, Job, Outcome
 from answering.media import Attachment, MediaRefused, size_limit
 from answering.media import fetch as fetch_media
@@ -90,6 +90,7 @@ class Asker:
                 )
                 reply = job.fixed(refusal(exc))
                 return Outcome(reply, MessageState.DONE, f"media {exc.reason}")
+        before = await self._earlier(job)
         settings = self._settings
         history = await self._store.conversations.history(
             row.conversation_key, settings.history_turns, settings.history_max_chars
@@ -106,6 +107,7 @@ class Asker:
                 max_output_tokens=settings.max_output_tokens,
                 attachments=attachments,
                 tools=tools,
+                before=before,
             )
         except LLMError as exc:
             self._metrics.gemini_failures.labels(job.business.name).inc()
@@ -141,9 +143,40 @@ class Asker:
         if answer.sources:  # counted, never logged: titles can say what was asked
             self._metrics.grounded.labels(job.business.name).inc()
         written_after = await self._store.inbox.save_reply(row, self._owner, answer.text)
+        if written_after and settings.message_debounce_seconds > 0 and not row.parts_sent:
+            # The user wrote again while this was prepared: one answer will cover it all.
+            return Outcome(None, MessageState.PENDING, "superseded", use=answer.use)
         outcome = answered(question, answer.text, answer.sources, calls)
         to_send = Answer(answer.text, written_after, acted.choices)
         return replace(outcome, reply=to_send, use=answer.use)
+
+    async def _earlier(self, job: Job) -> list[tuple[str, list[Attachment]]]:
+        """A burst's messages before the latest, each as it would go to Gemini alone; a
+        sticker or a media file that cannot be read goes as what the history calls it."""
+        messages: list[tuple[str, list[Attachment]]] = []
+        for row in job.earlier:
+            plan = interpret(
+                Kind.of(row.kind), row.text, row.payload, self._settings.max_input_chars
+            )
+            if isinstance(plan, FixedReply):
+                messages.append((f"[{row.kind}]", []))
+                continue
+            if plan.media is None:
+                messages.append((plan.text, []))
+                continue
+            try:
+                media = await fetch_media(job.graph, plan.media, self._limit(plan.media.kind))
+            except MediaRefused as exc:
+                log.info(
+                    "media of message %s refused: %s",
+                    short_hash(row.message_id),
+                    exc.reason,
+                    extra=job.log_fields("media"),
+                )
+                messages.append((plan.remembered_as, []))
+                continue
+            messages.append((plan.text, [media]))
+        return messages
 
     async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
         """The system prompt and the tools for this business: its documents (or the web),

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 from actions.choices import interactive
+from answering.bursts import Typing
 from answering.job import Answer, Job, Outcome
 from answering.speaking import Speaker, Voiced, wants_voice
 from answering.token_refusal import TOKEN_REFUSED, token_refused
@@ -48,18 +49,32 @@ class Sender:
     """Delivers an outcome's reply through the message's business number."""
 
     def __init__(
-        self, *, settings: Settings, store: Store, owner: str, speaker: Speaker | None = None
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        owner: str,
+        speaker: Speaker | None = None,
+        typing: Typing | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._owner = owner
         self._speaker = speaker
+        self._typing = typing or Typing()
 
     async def read_receipt(self, job: Job) -> Outcome | None:
         """The pipeline's read-receipt step: blue ticks and the typing indicator are a
-        courtesy, and their failure stops nothing but Meta refusing the business's token."""
+        courtesy, and their failure stops nothing but Meta refusing the business's token.
+        A burst's latest message marked read at its arrival by this process is not marked
+        again (marking it marks the earlier ones too)."""
+        message_id = job.row.message_id
+        shown = self._typing.shown_at(message_id) is not None
+        if shown and (job.earlier or self._settings.message_debounce_seconds > 0):
+            return None
         try:
-            await job.graph.mark_read(job.row.message_id)
+            await job.graph.mark_read(message_id)
+            self._typing.shown(message_id)
         except GraphAPIError as exc:
             log.info("mark_read failed for %s: %s", short_hash(job.row.message_id), exc)
             if exc.code == TOKEN_REFUSED:
@@ -94,8 +109,11 @@ class Sender:
         return replace(outcome, use=use)
 
     async def _quote(self, job: Job, outcome: Outcome) -> str | None:
-        """The message to quote: the one answered, when the user has written since (known
-        already when Gemini's answer was saved)."""
+        """The message to quote: a burst's message that arrived while the previous answer
+        went out, else the one answered, when the user has written since (known already
+        when Gemini's answer was saved)."""
+        if job.quote is not None:
+            return job.quote
         reply = outcome.reply
         written_after = reply.written_after if isinstance(reply, Answer) else None
         if written_after is None:

@@ -55,6 +55,7 @@ from llm import Answer, Gemini, close_gemini_http, gemini_aiohttp_session, gemin
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from storage.store import Store
+from webhook.arrivals import Arrival
 from webhook.events import InboundMessage, parse_webhook
 from whatsapp import GraphClient, graph_http_client
 
@@ -211,14 +212,21 @@ class InstantGemini(Gemini):
         tools: Sequence[types.ToolDict] = (),
         followups: Sequence[types.ContentUnionDict] = (),
         calling: str | None = None,
+        before: Sequence[tuple[str, Sequence[Inline]]] = (),
     ) -> Answer:
         return Answer(text=f"**Echo:** {message}", prompt_tokens=300, output_tokens=40)
 
 
+# Bursts on, as by default, with a wait short enough for a bench of a thousand messages.
+DEBOUNCE_SECONDS = 0.01
+
+
 def answering_settings(database_url: str) -> Settings:
-    """The service's defaults (rate limits on, no budget, no console; the environment's
-    settings apply, no `.env` file is read) for the bench's made-up business."""
+    """The service's defaults (rate limits on, no budget, no console, bursts on with a short
+    wait; the environment's settings apply, no `.env` file is read) for the bench's made-up
+    business."""
     return Settings(
+        message_debounce_seconds=DEBOUNCE_SECONDS,
         _env_file=None,  # type: ignore[call-arg]
         whatsapp_token=SecretStr(servers.WHATSAPP_TOKEN),
         verify_token=SecretStr(servers.VERIFY_TOKEN),
@@ -309,7 +317,8 @@ async def answer_each(path: Path, messages: list[InboundMessage], order: list[in
         await dispatcher.start(resume=False)
         for k in order:
             first_call, first_statement = len(calls), len(statements)
-            await store.recorder.record([messages[k]])
+            if await store.recorder.record([messages[k]]):  # as the webhook hands it over
+                dispatcher.arrived([Arrival.of(messages[k], settings.command_words)])
             await dispatcher.wait_idle()
             captured.calls[k] = calls[first_call:]
             captured.statements[k] = statements[first_statement:]

@@ -56,6 +56,22 @@ class AssistantSettings(BaseModel):
         ge=0,
         description="At most this many characters of those turns; the oldest are left out first.",
     )
+    message_debounce_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=20,
+        description="After a user's latest message the assistant waits this long for more "
+        "before answering; what arrives meanwhile goes to Gemini together and gets one answer. "
+        "`0`: each message is answered on its own as it comes (no waiting, no merging). At most "
+        "20, so the typing indicator shown at the latest message (WhatsApp drops it after 25 "
+        "seconds) lasts until the answer is being written.",
+    )
+    message_debounce_max_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="However long a user goes on writing, the answer to their unanswered "
+        "messages starts at most this many seconds after the first of them.",
+    )
     fallback_message: str | None = Field(
         default=None,
         description="What the user gets when Gemini gives no answer (errors after retries, or "

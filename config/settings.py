@@ -134,6 +134,15 @@ class Settings(
         return self._businesses
 
     @property
+    def command_words(self) -> frozenset[str]:
+        """What a user sends as a command, lower case: RESET_COMMAND, FORGET_COMMAND and,
+        while the console is on, HANDOFF_COMMAND."""
+        words = [self.reset_command, self.forget_command]
+        if self.console_enabled:
+            words.append(self.handoff_command)
+        return frozenset(word.strip().lower() for word in words)
+
+    @property
     def prices(self) -> Prices:
         return Prices(
             input=self.price_input_per_million_usd,

@@ -73,6 +73,7 @@ def build_request(
     tools: Sequence[types.ToolDict] = (),
     followups: Sequence[types.ContentUnionDict] = (),
     calling: str | None = None,
+    before: Sequence[tuple[str, Sequence[Inline]]] = (),
 ) -> tuple[list[types.ContentUnionDict], types.GenerateContentConfigDict]:
     """The contents and config of one generateContent call: history then the new message.
 
@@ -81,23 +82,20 @@ def build_request(
     Attachments (images, audio, video, PDF) go inline, before the message's text.
     `followups` come after the message as they are: the model's function calls, exactly as
     they came, and their responses. `calling` sets the function calling mode (`NONE`: answer
-    in words).
+    in words). `before`: the messages of a burst written before this one (text and
+    attachments), each as it would go alone, in one user turn with it.
 
     The SDK's TypedDicts rather than its pydantic models: it converts either into the same
     JSON, and from dicts at about half the CPU cost (bench/RESULTS.md, section 5).
     """
-    turns = [*history, Turn(Role.USER, message)]
-    merged: list[Turn] = []
-    for turn in turns:
-        if not turn.text.strip():
-            continue
-        if merged and merged[-1].role == turn.role:
-            merged[-1] = Turn(turn.role, merged[-1].text + "\n\n" + turn.text)
-        elif merged or turn.role is Role.USER:
-            merged.append(turn)
-    contents: list[types.ContentDict] = [
-        {"role": t.role.value, "parts": [{"text": t.text}]} for t in merged
-    ]
+    if before:
+        return _burst_request(
+            history,
+            [*before, (message, attachments)],
+            config_of(system_prompt, max_output_tokens, tools, calling),
+            followups,
+        )
+    contents = _alternating([*history, Turn(Role.USER, message)])
     if attachments:
         inline: list[types.PartDict] = [
             {"inline_data": {"data": a.data, "mime_type": a.mime_type}} for a in attachments
@@ -106,6 +104,16 @@ def build_request(
             contents[-1]["parts"] = [*inline, *(contents[-1].get("parts") or [])]
         else:
             contents.append({"role": "user", "parts": inline})
+    config = config_of(system_prompt, max_output_tokens, tools, calling)
+    return [*contents, *followups], config
+
+
+def config_of(
+    system_prompt: str,
+    max_output_tokens: int,
+    tools: Sequence[types.ToolDict],
+    calling: str | None,
+) -> types.GenerateContentConfigDict:
     config: types.GenerateContentConfigDict = {"max_output_tokens": max_output_tokens}
     if system_prompt:
         config["system_instruction"] = system_prompt
@@ -114,7 +122,41 @@ def build_request(
         config["automatic_function_calling"] = {"disable": True}
         if calling is not None:
             config["tool_config"] = {"function_calling_config": {"mode": calling}}  # type: ignore[typeddict-item]
+    return config
+
+
+def _burst_request(
+    history: Sequence[Turn],
+    messages: Sequence[tuple[str, Sequence[Inline]]],
+    config: types.GenerateContentConfigDict,
+    followups: Sequence[types.ContentUnionDict],
+) -> tuple[list[types.ContentUnionDict], types.GenerateContentConfigDict]:
+    """A burst's request: the history as `build_request` makes it, then one user turn holding
+    each message in order, its attachments before its text."""
+    contents = _alternating(history)
+    parts: list[types.PartDict] = []
+    for text, attachments in messages:
+        parts += [{"inline_data": {"data": a.data, "mime_type": a.mime_type}} for a in attachments]
+        if text.strip():
+            parts.append({"text": text})
+    if contents and contents[-1]["role"] == "user":
+        contents[-1]["parts"] = [*(contents[-1].get("parts") or []), *parts]
+    else:
+        contents.append({"role": "user", "parts": parts})
     return [*contents, *followups], config
+
+
+def _alternating(turns: Sequence[Turn]) -> list[types.ContentDict]:
+    """Consecutive turns of one role merged, a leading model turn dropped, empty ones left out."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if not turn.text.strip():
+            continue
+        if merged and merged[-1].role == turn.role:
+            merged[-1] = Turn(turn.role, merged[-1].text + "\n\n" + turn.text)
+        elif merged or turn.role is Role.USER:
+            merged.append(turn)
+    return [{"role": t.role.value, "parts": [{"text": t.text}]} for t in merged]
 
 
 # Style goes in the text itself: text-to-speech models take no system instruction.

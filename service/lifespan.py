@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +18,7 @@ from ops.serving import uvicorn_listening
 from service.business_name import learning_name
 from service.processes import WorkerProcesses
 from storage.store import Store
+from webhook.arrivals import Arrival
 
 if TYPE_CHECKING:  # the web process imports the answering side only when it answers itself
     from answering.dispatcher import Dispatcher
@@ -27,13 +28,14 @@ log = logging.getLogger("main")
 
 
 class Answering(Protocol):
-    def notify(self) -> None: ...
+    def arrived(self, arrivals: Sequence[Arrival]) -> None: ...
 
 
 class NobodyToWake:
-    """Answering runs in processes the operator started (EXTERNAL_WORKERS): they poll."""
+    """Answering runs in processes the operator started (EXTERNAL_WORKERS): they poll, and
+    mark a burst read when they claim it."""
 
-    def notify(self) -> None:
+    def arrived(self, arrivals: Sequence[Arrival]) -> None:
         return None
 
 

@@ -5,7 +5,8 @@ that, or Meta sees slow acks and redelivers. So the web process (uvicorn) record
 answers 200, and wakes one of WORKER_PROCESSES children, each running the same program an
 operator can run alone: `python -m service.worker --supervised`.
 
-The pipes are the whole protocol. The child's stdin carries wake-ups, one byte each; its end
+The pipes are the whole protocol. The child's stdin carries wake-ups, one line each: a message just
+recorded (`webhook.arrivals`), or an empty line to look for work; its end
 tells the child that the web process is gone, however it died. The child's stdout carries a
 metrics snapshot once a second, one JSON line each. SIGTERM asks a child to finish the answers
 it holds within SHUTDOWN_GRACE_SECONDS and exit.
@@ -21,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import Settings
 from ops.metrics import Metrics
+from webhook.arrivals import WAKE, Arrival, lines_of
 
 log = logging.getLogger(__name__)
 
-WAKE = b"w"
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_MARGIN_SECONDS = 10.0
 # How a worker process ends when someone else sent it SIGTERM or SIGINT: no crash.
@@ -88,8 +89,16 @@ class WorkerProcesses:
             )
         log.info("answering in %d worker process(es)", len(self._children))
 
+    def arrived(self, arrivals: Sequence[Arrival]) -> None:
+        """Tell one worker process, in turn, what was just recorded (it marks the messages
+        read and looks for work); the others look at their next poll anyway."""
+        self._tell(lines_of(arrivals))
+
     def notify(self) -> None:
-        """Wake one worker process, in turn; the others look at their next poll anyway."""
+        """Wake one worker process, in turn, to look for work."""
+        self._tell(WAKE)
+
+    def _tell(self, notice: bytes) -> None:
         live = [c for c in self._children.values() if c.alive and c.process.stdin is not None]
         if not live:
             return
@@ -97,7 +106,7 @@ class WorkerProcesses:
         self._turn += 1
         stdin = child.process.stdin
         if stdin is not None and not stdin.is_closing():
-            stdin.write(WAKE)
+            stdin.write(notice)
 
     async def stop(self, grace_seconds: float) -> None:
         """Ask every worker process to finish what it holds within the grace period."""

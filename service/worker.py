@@ -14,13 +14,16 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from config import Settings
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
 from service.startup_settings import load_settings
+from webhook.arrivals import Arrival
+
+if TYPE_CHECKING:
+    from answering.dispatcher import Dispatcher
 
 log = logging.getLogger("service.worker")
 
@@ -28,17 +31,24 @@ REPORT_SECONDS = 1.0
 WORKER_NICENESS = 19
 
 
-async def _follow_parent(notify: Callable[[], None]) -> None:
-    """Wake-ups from the web process on stdin; end of file: it died, so this process dies."""
+async def _follow_parent(answering: Dispatcher) -> None:
+    """Wake-ups from the web process on stdin, one line each (`webhook.arrivals`); end of
+    file: it died, so this process dies."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    pending = b""
     while True:
         data = await reader.read(4096)
         if not data:
             log.error("the web process is gone; this worker process stops now")
             os._exit(1)
-        notify()
+        *lines, pending = (pending + data).split(b"\n")
+        arrivals = [a for a in map(Arrival.parse, lines) if a is not None]
+        if arrivals:
+            answering.arrived(arrivals)
+        if len(arrivals) < len(lines):
+            answering.notify()
 
 
 async def _report(metrics: Metrics, out: IO[bytes]) -> None:
@@ -72,7 +82,7 @@ async def serve(settings: Settings, *, supervised: bool) -> None:
         async with running_answering(settings, store, metrics, resume=not supervised) as answering:
             settle_garbage_collector()
             if supervised:
-                background.append(asyncio.create_task(_follow_parent(answering.notify)))
+                background.append(asyncio.create_task(_follow_parent(answering)))
                 background.append(asyncio.create_task(_report(metrics, sys.stdout.buffer)))
             else:
                 log.info("answering; polling every %.1fs", settings.poll_interval_seconds)

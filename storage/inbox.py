@@ -68,10 +68,23 @@ def tool_calls_json(calls: Sequence[ToolCallRecord]) -> str | None:
     )
 
 
-def _row(values: Any) -> InboxRow:
+def row_of(values: Any) -> InboxRow:
     data = {name: getattr(values, name) for name in _ROW_FIELDS}
     data["payload"] = json.loads(data["payload"])
     return InboxRow(**data)
+
+
+def turn_values(row_id: int, owner: str, turn: Turn, now: float) -> dict[str, Any]:
+    """The parameters of one turn added to a claimed message (`Inbox.insert_turns`)."""
+    return {
+        "row_id": row_id,
+        "me": owner,
+        "role": turn.role.value,
+        "text": clean_text(turn.text),
+        "created_at": now,
+        "sources": json.dumps(list(turn.sources)) if turn.sources else None,
+        "tool_calls": tool_calls_json(turn.tool_calls),
+    }
 
 
 # The inbox keeps every message for Meta's 7 days of redelivery, so the queries that find work
@@ -118,7 +131,7 @@ _READY = (
     .limit(bindparam("limit"))
 )
 
-_CLAIM_VALUES = {
+CLAIM_VALUES = {
     "state": MessageState.PROCESSING,
     "owner": bindparam("owner"),
     "lease_until": bindparam("lease_until"),
@@ -128,14 +141,14 @@ _CLAIM_VALUES = {
 _CLAIM = (
     update(inbox)
     .where(inbox.c.id == bindparam("row_id"), _claimable(), ~_blocked())
-    .values(_CLAIM_VALUES)
+    .values(CLAIM_VALUES)
     .returning(*inbox.c)
 )
 # SQLite: a whole batch in one statement (one writer at a time makes it atomic per row).
 _CLAIM_BATCH = (
     update(inbox)
     .where(inbox.c.id.in_(bindparam("row_ids", expanding=True)), _claimable(), ~_blocked())
-    .values(_CLAIM_VALUES)
+    .values(CLAIM_VALUES)
     .returning(*inbox.c)
 )
 
@@ -207,12 +220,13 @@ class Inbox:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._add_turns = (
+        # What a claimed message adds: its turns and its customer's file (a burst's too).
+        self.insert_turns = (
             db.insert(turns)
             .from_select(_TURN_COLUMNS, _TURN_FROM_CLAIM)
             .on_conflict_do_nothing(index_elements=["inbox_id", "role"])
         )
-        self._add_media = (
+        self.insert_media = (
             db.insert(media)
             .from_select(INBOUND_COLUMNS, INBOUND_FROM_CLAIM)
             .on_conflict_do_nothing(index_elements=["inbox_id", "role"])
@@ -247,15 +261,15 @@ class Inbox:
             row_ids = [row_id for row_id, _ in candidates]
             async with self._db.write() as conn:
                 batch = (await conn.execute(_CLAIM_BATCH, {**claim, "row_ids": row_ids})).all()
-            return sorted((_row(r) for r in batch), key=lambda r: r.id)
+            return sorted((row_of(r) for r in batch), key=lambda r: r.id)
         claimed: list[InboxRow] = []
         async with self._db.engine.begin() as conn:
             for row_id, conversation_key in candidates:
-                if not await _lock_conversation(conn, conversation_key):
+                if not await lock_conversation(conn, conversation_key):
                     continue
                 found = (await conn.execute(_CLAIM, {**claim, "row_id": row_id})).first()
                 if found:
-                    claimed.append(_row(found))
+                    claimed.append(row_of(found))
         return claimed
 
     async def extend_lease(self, row_id: int, owner: str, lease: float) -> bool:
@@ -308,7 +322,7 @@ class Inbox:
             await self._insert_turns(conn, row_id, owner, new_turns, now)
             if media_note is not None and any(t.role is Role.USER for t in new_turns):
                 parameters = inbound_parameters(media_note, row_id, owner, now)
-                await conn.execute(self._add_media, parameters)
+                await conn.execute(self.insert_media, parameters)
             finished = await conn.execute(
                 _FINISH,
                 {"row_id": row_id, "me": owner, "state": state, "error": error, "updated_at": now},
@@ -329,23 +343,10 @@ class Inbox:
         new_turns: Sequence[Turn],
         now: float,
     ) -> None:
-        if not new_turns:
-            return
-        await conn.execute(
-            self._add_turns,
-            [
-                {
-                    "row_id": row_id,
-                    "me": owner,
-                    "role": turn.role.value,
-                    "text": clean_text(turn.text),
-                    "created_at": now,
-                    "sources": json.dumps(list(turn.sources)) if turn.sources else None,
-                    "tool_calls": tool_calls_json(turn.tool_calls),
-                }
-                for turn in new_turns
-            ],
-        )
+        if new_turns:
+            await conn.execute(
+                self.insert_turns, [turn_values(row_id, owner, turn, now) for turn in new_turns]
+            )
 
     async def written_after(self, row: InboxRow) -> bool:
         """Whether the user sent another message after this one (by Meta's timestamp)."""
@@ -382,7 +383,7 @@ class Inbox:
             return result.rowcount
 
 
-async def _lock_conversation(conn: AsyncConnection, conversation_key: str) -> bool:
+async def lock_conversation(conn: AsyncConnection, conversation_key: str) -> bool:
     """PostgreSQL: hold the user's lock for this transaction, or skip if another has it.
 
     Claims must be exclusive per user, not only per row, so a per-user advisory lock plays

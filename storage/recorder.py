@@ -37,6 +37,7 @@ class Recorder:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.clock = time.time  # when a message arrived (tests move it)
         # Group commit of webhooks: rows waiting for the next INSERT, and the task writing them.
         self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[list[str]]]] = []
         self._recorder: asyncio.Task[None] | None = None
@@ -58,7 +59,7 @@ class Recorder:
         """
         if not messages:
             return []
-        now = time.time()
+        now = self.clock()
         rows = [
             {
                 "message_id": m.id,

@@ -6,6 +6,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.bursts import Bursts
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
 from storage.delivery import Deliveries
@@ -34,6 +35,7 @@ class Store:
         self.db = db
         self.recorder = Recorder(db)
         self.inbox = Inbox(db)
+        self.bursts = Bursts(db, self.inbox)
         self.conversations = Conversations(db)
         self.rate_limits = RateLimits(db)
         self.states = ConversationStates(db)

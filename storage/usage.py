@@ -150,9 +150,11 @@ class Usage:
         cost_usd: float,
         per_user: bool,
         settles: tuple[int, str] | None = None,
+        messages: int = 1,
     ) -> None:
-        """One message closed: counted for its business's day, and its tokens for its user's
-        day when `per_user` (USER_DAILY_TOKEN_LIMIT is on). `settles`: the message's inbox id
+        """`messages` closed together (a burst answered once counts each): counted for their
+        business's day, and the tokens for the user's day when `per_user`
+        (USER_DAILY_TOKEN_LIMIT is on). `settles`: the message's inbox id
         and owner, whose hold on the budgets (storage/holds.py) this real cost replaces.
 
         The hold goes after the cost is in: on SQLite (two autocommitted statements) a
@@ -162,7 +164,7 @@ class Usage:
         values = {
             "day": day,
             "phone_number_id": phone_number_id,
-            "messages": 1,
+            "messages": messages,
             "answers": int(answered),
             "handoffs": int(handoff),
             **_token_values(use),

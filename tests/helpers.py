@@ -81,6 +81,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # In-process answering, so that respx sees every upstream call; the worker processes
         # are covered by the tests that start a real `uvicorn main:app`.
         "worker_processes": 0,
+        # Each message answered alone, at once; tests/answering/test_bursts.py sets its own.
+        "message_debounce_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -101,6 +103,7 @@ def service_env(upstream_url: str, database_url: str, **extra: str) -> dict[str,
         "GRAPH_API_BASE_URL": upstream_url,
         "GEMINI_BASE_URL": upstream_url,
         "DATABASE_URL": database_url,
+        "MESSAGE_DEBOUNCE_SECONDS": "0",
         **extra,
     }
 

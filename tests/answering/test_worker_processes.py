@@ -23,6 +23,7 @@ from running import children_of, is_gone, post_text, start_uvicorn, wait_for
 from config import Settings
 from ops.metrics import Metrics
 from service.processes import WorkerProcesses, _Child, report_line
+from webhook.arrivals import WAKE, Arrival, lines_of
 
 # ---------------------------------------------------------------------------------------------
 # Pieces
@@ -198,3 +199,53 @@ def test_sigterm_lets_the_worker_process_finish_the_answer_in_progress(tmp_path:
     assert "cut off at shutdown" not in output
     assert "did not stop in time" not in output
     assert all(is_gone(pid) for pid in workers), "the worker process outlived the web process"
+
+
+def test_a_worker_process_marks_each_message_read_at_once_and_answers_the_burst_once(
+    tmp_path: Path,
+) -> None:
+    """The web process hands each recorded message to a worker process (a line on its stdin):
+    marked read at once, then one answer for the burst once the user stopped writing."""
+    with FakeServer() as fake:
+        env = service_env(
+            fake.url,
+            f"sqlite:///{tmp_path}/assistant.db",
+            WORKER_PROCESSES="1",
+            MESSAGE_DEBOUNCE_SECONDS="2",
+            POLL_INTERVAL_SECONDS="30",
+        )
+        process, url = start_uvicorn(env, tmp_path)
+        try:
+            wait_for(
+                lambda: (
+                    samples(httpx.get(f"{url}/metrics").text)[("assistant_worker_processes", ())]
+                    == 1
+                ),
+                30,
+                "the worker process answering",
+            )
+            for index in range(3):
+                assert post_text(url, f"wamid.burst-{index}", "16505550077") == 200
+            wait_for(lambda: len(fake.recorded.read) == 3, 1.5, "three read receipts")
+            assert fake.recorded.gemini == []  # still waiting for more
+            wait_for(lambda: len(fake.recorded.sent) == 1, 15, "one answer")
+            assert [r["message_id"] for r in fake.recorded.read] == [
+                f"wamid.burst-{index}" for index in range(3)
+            ]
+            assert len(fake.recorded.gemini) == 1
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_arrival_lines_carry_what_a_receipt_needs_and_nothing_else() -> None:
+    arrival = Arrival("106540352242922", "wamid.HBgL=", "text", 1_700_000_000)
+    assert Arrival.parse(arrival.line().rstrip(b"\n")) == arrival
+    assert lines_of([arrival, Arrival("1", "wamid.bad\nid", "text", 1)]) == arrival.line()
+    assert lines_of([]) == WAKE
+    assert Arrival.parse(b"") is None
+    assert Arrival.parse(b"w") is None
+    assert Arrival.parse(b"a\tb\tc\tnot-a-number\t0") is None
+    assert Arrival.parse(b"a\tb\tc\t1") is None  # a field short
+    command = Arrival("1", "wamid.c", "text", 5, command=True)
+    assert Arrival.parse(command.line().rstrip(b"\n")) == command

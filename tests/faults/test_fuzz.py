@@ -12,7 +12,7 @@ import random
 import string
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from schemathesis.python import asgi as schemathesis_asgi
 from main import MAX_BODY_BYTES, create_app
 from service.lifespan import Services
 from storage.store import Store
+from webhook.arrivals import Arrival
 
 pytestmark = pytest.mark.fault
 
@@ -353,7 +354,7 @@ class NobodyAnswers:
     def __init__(self) -> None:
         self.notified = 0
 
-    def notify(self) -> None:
+    def arrived(self, arrivals: Sequence[Arrival]) -> None:
         self.notified += 1
 
 
