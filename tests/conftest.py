@@ -32,7 +32,7 @@ from helpers import (
     need_postgres,
     running_app,
 )
-from meta_openapi import GraphRequestRejected
+from meta_openapi import GraphRequestRejected, read_ahead
 from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
 
 pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
@@ -156,8 +156,15 @@ async def postgres_database(shared_postgres_database: str | None) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def meta_description() -> None:
+    """Meta's OpenAPI description, which the fake Graphs check every request against, read
+    once per test process before any test's clock runs."""
+    read_ahead()
+
+
 @pytest.fixture
-def fakes() -> Iterator[FakeUpstreams]:
+def fakes(meta_description: None) -> Iterator[FakeUpstreams]:
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
         upstreams = FakeUpstreams(router)
         upstreams.install()
@@ -173,7 +180,7 @@ async def harness(database_url: str, fakes: FakeUpstreams) -> AsyncIterator[Harn
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeServer]:
+def fake(meta_description: None) -> Iterator[FakeServer]:
     """A local fake of Graph and Gemini on 127.0.0.1, for tests of real service processes."""
     with FakeServer() as server:
         yield server
