@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from babel import Locale
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -124,8 +124,9 @@ class Language:
         return f"{self.locale.datetime_formats['medium'].format(time, day)} UTC"
 
     def day(self, iso: str) -> str:
-        """A day ("2026-12-07") in the locale's short form: 12/7/26 / 07/12/2026 / 7/12/26."""
-        return format_date(date.fromisoformat(iso), "short", locale=self.locale)
+        """A day ("2026-12-07") by its month's name, never a month-first "12/7": "Dec 7" /
+        "7 de dez." / "7 dic"."""
+        return format_skeleton("MMMd", date.fromisoformat(iso), locale=self.locale)
 
     def size(self, size: int) -> str:
         """Bytes as a person reads them, in the decimal units Google's limits are written in:
