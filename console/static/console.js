@@ -7,7 +7,10 @@
 
 (function () {
   var POLL_MS = 2500;
-  var clock = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  // The page's language (<html lang>), which CONSOLE_LANGUAGE may set apart from the browser's.
+  var clock = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    dateStyle: "medium", timeStyle: "short",
+  });
 
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
