@@ -46,7 +46,8 @@ def extracted(paths: Iterable[Path] | None = None) -> Catalog:
         with path.open("rb") as source:
             found = extract(method, source, keywords=KEYWORDS, options=options)
             for _line, message, _comments, _context in found:
-                where = (path.relative_to(ROOT).as_posix(), 0)
+                inside = path.is_relative_to(ROOT)
+                where = ((path.relative_to(ROOT) if inside else path).as_posix(), 0)
                 template.add(message, locations=[where])
     return template
 
