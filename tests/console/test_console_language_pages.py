@@ -122,7 +122,7 @@ async def test_a_conversation_in_portuguese(database_url: str, fakes: FakeUpstre
         taken = await console.client.post(f"{url}/take-over")
         after = (await console.client.get(url)).text
     assert html_lang(page) == "pt-BR"
-    assert ["Assumir conversa", "Devolver ao assistente", "Enviar"] == buttons(page)[1:4]
+    assert buttons(page)[1:4] == ["Assumir conversa", "Devolver ao assistente", "Enviar"]
     assert "Resposta" in labels(page)
     assert "Modelo" not in labels(page)  # no WABA id: the form says why instead
     assert "Os modelos precisam de WHATSAPP_BUSINESS_ACCOUNT_ID" in page
