@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import urlsplit
@@ -16,13 +15,13 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.exceptions import HTTPException
 
 from config import Settings
 from console import flash, words
 from console.knowledge_upload import Uploads
 from console.languages import N_, Language, load_languages, negotiate
+from console.pages import environment
 from console.passwords import Passwords
 from console.sessions import session_operator
 from documents.sync import MAX_FILE_BYTES
@@ -85,34 +84,11 @@ class Console:
             if path.is_file()
         }
         self.languages = load_languages()
-        self.templates = {code: self._templates(lang) for code, lang in self.languages.items()}
-
-    def _templates(self, language: Language) -> Environment:
-        """The pages in one language: `_()` in a template is its gettext (Jinja2's newstyle:
-        `_("Hello %(name)s", name=...)`), and times, numbers and money take its forms."""
-        environment = Environment(
-            loader=FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n"],
-        )
-        translations = language.translations
-        environment.install_gettext_callables(  # type: ignore[attr-defined]
-            translations.gettext, translations.ngettext, newstyle=True
-        )
-        environment.globals.update(
-            iso=iso_time,
-            utc=language.when,
-            lang=language,
-            static=self._static_url,
-            words=words,
-            shop=self.shop,
-            labels=lambda labels: words.parameter_labels(labels, language),
-        )
-        environment.filters["shown"] = lambda business: self.shown(business, language)
-        return environment
+        shared = {"static": self._static_url, "shop": self.shop}
+        self.templates = {
+            code: environment(language, shared, self.shown)
+            for code, language in self.languages.items()
+        }
 
     def language(self, accept_language: str | None) -> Language:
         """The console's language for a browser that sends this Accept-Language."""
@@ -137,10 +113,6 @@ class Console:
     def _static_url(self, name: str) -> str:
         """A static file's address, with its content's hash so a new version is fetched."""
         return f"{PREFIX}/static/{name}?v={self._versions[name]}"
-
-
-def iso_time(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -63,8 +63,9 @@ def untranslated(catalog: Catalog) -> list[str]:
     for message in catalog:
         if not message.id:
             continue
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        if message.fuzzy or not all(s and s.strip() for s in strings):
+        string = message.string
+        strings = list(string) if isinstance(string, (tuple, list)) else [string]
+        if message.fuzzy or not all(isinstance(s, str) and s.strip() for s in strings):
             missing.append(str(message.id if isinstance(message.id, str) else message.id[0]))
     return missing
 

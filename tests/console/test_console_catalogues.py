@@ -27,7 +27,10 @@ def ids(catalog: Catalog) -> set[str | tuple[str, ...]]:
 
 
 def strings(message: Message) -> tuple[str, ...]:
-    return message.string if isinstance(message.string, tuple) else (message.string,)
+    string = message.string
+    found = tuple(string) if isinstance(string, (tuple, list)) else (string,)
+    assert all(isinstance(s, str) for s in found)
+    return tuple(str(s) for s in found)
 
 
 def singulars(message: Message) -> tuple[str, ...]:
