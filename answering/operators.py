@@ -37,11 +37,6 @@ class Sent:
     refused: ErrorInfo | None = None
     values: Mapping[str, object] = field(default_factory=dict)
 
-    @property
-    def text(self) -> str | None:
-        """The reason in English."""
-        return None if self.reason is None else self.reason % self.values
-
 
 def meta_error(exc: GraphAPIError) -> ErrorInfo:
     """Meta's refusal of a send as the console shows it: its title (the error's message) and

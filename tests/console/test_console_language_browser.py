@@ -146,7 +146,8 @@ def times_in(page: Page, lang: str) -> None:
     written = shown.evaluate(
         """(el, lang) => {
             const own = navigator.languages.find(t => t.split("-")[0] === lang.split("-")[0]);
-            const format = new Intl.DateTimeFormat(own || lang, {dateStyle: "medium", timeStyle: "short"});
+            const style = {dateStyle: "medium", timeStyle: "short"};
+            const format = new Intl.DateTimeFormat(own || lang, style);
             return format.format(new Date(el.getAttribute("datetime")));
         }""",
         lang,
