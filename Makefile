@@ -26,7 +26,7 @@ run: $(VENV)/.runtime
 ## test: run the whole test suite (on every core: TEST_WORKERS=1 for one process)
 TEST_WORKERS ?= auto
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## faults: the fault-injection suite (failing upstreams, duplicate storm, SIGKILL, fuzzing; minutes)
 faults: $(VENV)/.dev

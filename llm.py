@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from domain.costs import TokenUse
+from domain.costs import NOTHING_USED, TokenUse
 from domain.types import Backoff, Turn
 from gemini.requests import Inline, build_request, speech_request
 from gemini.responses import (
@@ -86,12 +86,25 @@ class Speech:
         return TokenUse(prompt=self.prompt_tokens, tts=self.output_tokens)
 
 
-class LLMError(Exception):
-    """Gemini gave no usable answer; `reason` says why (for logs, never for the user)."""
+def billed(usage: types.GenerateContentResponseUsageMetadata | None) -> TokenUse:
+    """What a response's `usageMetadata` says was used, whatever the response holds."""
+    if usage is None:
+        return NOTHING_USED
+    return TokenUse(
+        prompt=(usage.prompt_token_count or 0) + (usage.tool_use_prompt_token_count or 0),
+        output=usage.candidates_token_count or 0,
+        thinking=usage.thoughts_token_count or 0,
+    )
 
-    def __init__(self, reason: str) -> None:
+
+class LLMError(Exception):
+    """Gemini gave no usable answer; `reason` says why (for logs, never for the user), `use`
+    what Gemini billed all the same (a blocked answer's tokens, the rounds before a failure)."""
+
+    def __init__(self, reason: str, use: TokenUse = NOTHING_USED) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.use = use
 
 
 GEMINI_BACKOFF = Backoff()
@@ -223,9 +236,9 @@ class Gemini:
         )
         response = await self._call(self.model, contents, config)
         text, calls = reply_of(response)
-        if not text and not calls:
-            raise LLMError(blocked_reason(response))
         usage = response.usage_metadata
+        if not text and not calls:
+            raise LLMError(blocked_reason(response), billed(usage))
         return Answer(
             text=text,
             prompt_tokens=(usage.prompt_token_count or 0) if usage else 0,
@@ -243,9 +256,12 @@ class Gemini:
         contents, config = speech_request(text, voice)
         response = await self._call(model, contents, config)
         audio = audio_of(response)
-        if audio is None:
-            raise LLMError(f"no audio: {blocked_reason(response)}")
         usage = response.usage_metadata
+        if audio is None:
+            spent = billed(usage)
+            raise LLMError(
+                f"no audio: {blocked_reason(response)}", replace(spent, output=0, tts=spent.output)
+            )
         return Speech(
             audio=audio[0],
             mime_type=audio[1],

@@ -25,7 +25,7 @@ from gemini.requests import TRANSFER_TO_HUMAN, Inline
 from gemini.responses import FunctionCall
 from hours.schedule import Clock, system_clock
 from hours.words import instruction
-from llm import Answer, Gemini
+from llm import Answer, Gemini, LLMError
 
 if TYPE_CHECKING:
     from google.genai import types
@@ -118,16 +118,21 @@ class FunctionCalling:
         total: Answer | None = None
         while True:
             last_round = calls_answered >= MAX_TOOL_CALLS
-            answer = await self._gemini.generate(
-                prompt,
-                history,
-                message,
-                max_output_tokens=max_output_tokens,
-                attachments=attachments,
-                tools=declared,
-                followups=followups,
-                calling="NONE" if last_round else None,
-            )
+            try:
+                answer = await self._gemini.generate(
+                    prompt,
+                    history,
+                    message,
+                    max_output_tokens=max_output_tokens,
+                    attachments=attachments,
+                    tools=declared,
+                    followups=followups,
+                    calling="NONE" if last_round else None,
+                )
+            except LLMError as exc:  # the rounds before were billed all the same
+                if total is None:
+                    raise
+                raise LLMError(exc.reason, total.use + exc.use) from exc
             total = answer if total is None else total + answer
             if last_round or not answer.function_calls or answer.content is None:
                 return Acted(total, tuple(records))

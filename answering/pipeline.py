@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 
 from actions.calls import ToolCaller
-from answering.budget import Budget
+from answering.budget import Budget, hold_of
 from answering.commands import Commands, command_of
 from answering.handoff import Handoff
 from answering.inbound import FixedReply, interpret
@@ -84,7 +84,7 @@ class Pipeline:
             self._sender.read_receipt,  # blue ticks; a token Meta refuses stops here
             Commands(settings, handoff).run,  # /reset, /forget, /human
             fixed_reply,  # stickers, unsupported kinds, media that cannot be read
-            Budget(settings, store, handoff).refusal,  # a daily cap reached: Gemini not asked
+            Budget(settings, store, handoff, owner).refusal,  # no room today: Gemini not asked
             asker.ask,  # Gemini's answer, or the apology
         )
 
@@ -128,16 +128,14 @@ class Pipeline:
         start) is in place before the row closes: closing it lets any instance claim that one.
         """
         handoff = outcome.handoff
-        if handoff is not None:
+        new_turns = [t for t in outcome.turns if t.text]
+        if handoff is not None:  # the message that asked for a person first, then the event
+            await self._store.inbox.add_turns(row.id, self.owner, new_turns)
             await self._handoff.hand_over(row, self._business_name(row), handoff)
         if outcome.then is Erase.HISTORY:  # even if the confirmation could not be sent
             await self._store.conversations.reset(row.conversation_key)
         closed = await self._store.inbox.finish(
-            row.id,
-            self.owner,
-            outcome.state,
-            error=outcome.error,
-            new_turns=[t for t in outcome.turns if t.text],
+            row.id, self.owner, outcome.state, error=outcome.error, new_turns=new_turns
         )
         self._metrics.messages.labels(self._business_name(row), row.kind, outcome.label).inc()
         await self._count_usage(row, outcome)
@@ -170,6 +168,7 @@ class Pipeline:
             use=outcome.use,
             cost_usd=cost,
             per_user=self._settings.user_daily_token_limit > 0,
+            settles=hold_of(self._settings, row, self.owner),  # its hold on the budgets
         )
 
     def _business_name(self, row: InboxRow) -> str:

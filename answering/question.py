@@ -109,7 +109,7 @@ class Asker:
             )
         except LLMError as exc:
             self._metrics.gemini_failures.labels(job.business.name).inc()
-            return self._apology(job, question, exc.reason)
+            return replace(self._apology(job, question, exc.reason), use=exc.use)
         finally:
             self._metrics.gemini_latency.observe(time.perf_counter() - started)
         answer, calls = acted.answer, acted.tool_calls

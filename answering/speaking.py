@@ -62,7 +62,7 @@ class Speaker:
                 spoken, model=self._settings.gemini_tts_model, voice=self._settings.gemini_tts_voice
             )
         except LLMError as exc:
-            return Voiced(self._fallback(job, "tts", exc.reason))
+            return Voiced(self._fallback(job, "tts", exc.reason), exc.use)
         self._metrics.gemini_tokens.labels(job.business.name, "tts").inc(
             speech.prompt_tokens + speech.output_tokens
         )

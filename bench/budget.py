@@ -10,12 +10,15 @@ loop idles between calls as it does in the service:
 - a Gemini call with 20 turns of history: the app's `Gemini` (google-genai over aiohttp, the
   default, and over httpx beside it) against the fake; baseline: the same JSON body built with
   `json.dumps` and sent over the raw connection, the answer read with `json.loads`;
-- the database work of one message: the app's `Store` on SQLite doing what the pipeline does
-  for a text Gemini answers (record, look for work, claim, the conversation's state, the rate
-  limits, history, the business's documents, save the reply and learn whether the user wrote
-  since, keep the sent message's id for its statuses, close with its turns, count the usage);
-  baseline: the very same SQL statements and parameters, captured from the Store's run,
-  replayed through Python's `sqlite3` on a copy of the database as it was before.
+- the database work of one message: the store calls the service makes for a text Gemini
+  answers (the Recorder's, as a webhook records it, then the Dispatcher's and the Pipeline's:
+  look for work, claim, the conversation's state, the rate limits, history, the business's
+  documents, save the reply and learn whether the user wrote since, keep the sent message's id
+  for its statuses, close with its turns, count the usage...), captured from the real
+  Dispatcher and Pipeline answering each message (Graph and Gemini answering at once) and made
+  again through the app's `Store` on SQLite, on a copy of the database as it was before;
+  baseline: the very same SQL statements and parameters, captured from that run, replayed
+  through Python's `sqlite3` on another copy.
 
 CPU is this process's (all threads: aiosqlite runs statements on its own), per call.
 """
@@ -24,32 +27,39 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 from sqlalchemy import event
 
+from answering.dispatcher import Dispatcher
+from answering.pipeline import Pipeline
 from bench import servers
 from bench.fake_client import Fake
 from bench.load import Connection, post_request, sender, webhook_body
 from bench.plan import Plan
 from bench.report import Row, Section, ms, ratio, verdict
-from domain.costs import TokenUse
-from domain.types import MessageState, Role, Turn
-from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
+from config import Settings
+from domain.types import Role, Turn
+from gemini.requests import Inline
+from llm import Answer, Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
 from ops.memory import settle_garbage_collector
-from storage.delivery import SentMessage
-from storage.rate_limits import Window
+from ops.metrics import Metrics
 from storage.store import Store
 from webhook.events import InboundMessage, parse_webhook
 from whatsapp import GraphClient, graph_http_client
+
+if TYPE_CHECKING:
+    from google.genai import types
 
 GRAPH_VERSION = "v25.0"
 MODEL = "gemini-bench"
@@ -62,12 +72,15 @@ HISTORY = [
     for k in range(20)
 ]
 
-WINDOWS = (Window("minute", 60, 12), Window("day", 86400, 300))  # the defaults
+
+def warm_up(count: int) -> int:
+    """How many calls `paced_cpu` makes before it measures `count` of them."""
+    return min(20, count)
 
 
 async def paced_cpu(call: Callable[[int], Awaitable[object]], count: int, rate: float) -> float:
     """CPU seconds per call of `count` calls, one after another, started at `rate` per second."""
-    for k in range(min(20, count)):  # warm up: connections, caches, lazy imports
+    for k in range(warm_up(count)):  # connections, caches, lazy imports
         await call(-1 - k)
     began_cpu, began = time.process_time(), time.monotonic()
     for k in range(count):
@@ -164,75 +177,221 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
     return ours, over_httpx, await raw_cpu(port, raw, count, rate)
 
 
-async def one_answered_message(store: Store, message: InboundMessage) -> None:
-    """The pipeline's store calls for a text Gemini answers, in its order, with the default
-    settings (rate limits on, no budget); tests/bench holds the two to the same statements."""
-    await store.recorder.record([message])
-    candidates = await store.inbox.claimable(10)
-    [row] = await store.inbox.claim_many(candidates[:1], "budget", 30.0)
-    await store.states.touch(row, row.sent_at)
-    await store.rate_limits.check(row.conversation_key, row.received_at, WINDOWS)
-    await store.conversations.history(row.conversation_key, 20, 16000)
-    await store.knowledge.searchable(row.phone_number_id)
-    await store.inbox.save_reply(row, "budget", f"**Echo:** {message.text}")
-    wamid = f"wamid.out-{row.id}"  # what Meta answers the send with
-    await store.delivery.sent(
-        [SentMessage(wamid, row.conversation_key, row.phone_number_id, "text", inbox_id=row.id)]
+class InstantGraph(GraphClient):
+    """What the pipeline asks of the Graph API for an answered text, answered at once (the
+    Graph calls are measured on their own, above). A subclass, so that mypy holds its methods
+    to the client's signatures; anything else the pipeline would ask fails the bench."""
+
+    def __init__(self) -> None:  # no connection: nothing leaves the process
+        self.sent = 0
+
+    async def mark_read(self, message_id: str) -> None:
+        return None
+
+    async def send_text(self, to: str, body: str, *, reply_to: str | None = None) -> str:
+        self.sent += 1
+        return f"wamid.budget-out-{self.sent}"
+
+
+class InstantGemini(Gemini):
+    """Gemini's answer at once: the question in bold (so the reply goes through the markup).
+    A subclass, like InstantGraph."""
+
+    def __init__(self) -> None:  # no SDK client: nothing leaves the process
+        pass
+
+    async def generate(
+        self,
+        system_prompt: str,
+        history: Sequence[Turn],
+        message: str,
+        *,
+        max_output_tokens: int,
+        attachments: Sequence[Inline] = (),
+        tools: Sequence[types.ToolDict] = (),
+        followups: Sequence[types.ContentUnionDict] = (),
+        calling: str | None = None,
+    ) -> Answer:
+        return Answer(text=f"**Echo:** {message}", prompt_tokens=300, output_tokens=40)
+
+
+def answering_settings(database_url: str) -> Settings:
+    """The service's defaults (rate limits on, no budget, no console; the environment's
+    settings apply, no `.env` file is read) for the bench's made-up business."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        whatsapp_token=SecretStr(servers.WHATSAPP_TOKEN),
+        verify_token=SecretStr(servers.VERIFY_TOKEN),
+        app_secret=SecretStr(servers.APP_SECRET),
+        phone_number_id=servers.PHONE_NUMBER_ID,
+        gemini_api_key=SecretStr(servers.GEMINI_API_KEY),
+        database_url=database_url,
     )
-    turns = [Turn(Role.USER, message.text or ""), Turn(Role.MODEL, f"*Echo:* {message.text}")]
-    await store.inbox.finish(row.id, "budget", MessageState.DONE, new_turns=turns)
-    await store.usage.add(
-        row.phone_number_id,
-        row.conversation_key,
-        answered=True,
-        handoff=False,
-        use=TokenUse(prompt=300, output=40),
-        cost_usd=0.00027,
-        per_user=False,
-    )
+
+
+@dataclass(frozen=True)
+class StoreCall:
+    """One call the answering side made on one of the store's keepers (`store.inbox`, ...)."""
+
+    keeper: str
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    async def replay(self, store: Store) -> None:
+        await getattr(getattr(store, self.keeper), self.method)(*self.args, **self.kwargs)
+
+
+class _Recording:
+    """A keeper of the store whose coroutine methods write each call down before making it."""
+
+    def __init__(self, keeper: object, name: str, calls: list[StoreCall]) -> None:
+        self._keeper, self._name, self._calls = keeper, name, calls
+
+    def __getattr__(self, method: str) -> Any:
+        value = getattr(self._keeper, method)
+        if not inspect.iscoroutinefunction(value):
+            return value
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(StoreCall(self._name, method, args, kwargs))
+            return await value(*args, **kwargs)
+
+        return recorded
+
+
+def record_calls(store: Store) -> list[StoreCall]:
+    """Every call made from now on on the store's keepers, in order."""
+    calls: list[StoreCall] = []
+    for name, keeper in list(vars(store).items()):
+        if name != "db":
+            setattr(store, name, _Recording(keeper, name, calls))
+    return calls
 
 
 Statement = tuple[str, Any, bool]  # SQL, parameters, executemany
 
 
-async def _database(workdir: Path, count: int, rate: float) -> tuple[float, float]:
-    """Ours, then the baseline, each from the same empty database.
+@dataclass
+class Captured:
+    """What the answering side did for each message: its calls on the store, and the SQL
+    statements they ran (with their parameters); message k's are calls[k], statements[k]."""
 
-    The statements to replay are captured in a pass of their own, since listening to every
-    statement costs SQLAlchemy time that the service does not spend.
-    """
-    empty = workdir / "budget-empty.db"
-    await (await Store.open(f"sqlite:///{empty}")).close()  # the schema, no rows
-    messages = [
-        parse_webhook(
-            json.loads(webhook_body(f"wamid.budget-db-{k:06d}", sender(k % 500)))
-        ).messages[0]
-        for k in range(count + 20)
-    ]
-    statements, spans = await _captured(_copy(empty, workdir / "budget-captured.db"), messages)
-    store = await Store.open(f"sqlite:///{_copy(empty, workdir / 'budget.db')}")
+    calls: dict[int, list[StoreCall]]
+    statements: dict[int, list[Statement]]
+
+
+async def answer_each(path: Path, messages: list[InboundMessage], order: list[int]) -> Captured:
+    """The answering side (the Recorder as a webhook calls it, then the Dispatcher and the
+    Pipeline, as the service runs them, with Graph and Gemini answering at once) answers each
+    message in `order`, one at a time, on the SQLite database at `path`."""
+    settings = answering_settings(f"sqlite:///{path}")
+    store = await Store.open(settings.database_url)
+    graph = InstantGraph()
+    pipeline = Pipeline(
+        settings=settings,
+        store=store,
+        graphs={servers.PHONE_NUMBER_ID: graph},
+        gemini=InstantGemini(),
+        metrics=Metrics(),
+        owner="budget",
+    )
+    dispatcher = Dispatcher(settings=settings, store=store, pipeline=pipeline)
+    calls = record_calls(store)
+    statements: list[Statement] = []
+
+    def capture(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
+        statements.append((args[2], args[3], bool(args[5])))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    captured = Captured({}, {})
     try:
-        ours = await paced_cpu(
-            lambda k: one_answered_message(store, messages[_index(k, count)]), count, rate
-        )
+        await dispatcher.start(resume=False)
+        for k in order:
+            first_call, first_statement = len(calls), len(statements)
+            await store.recorder.record([messages[k]])
+            await dispatcher.wait_idle()
+            captured.calls[k] = calls[first_call:]
+            captured.statements[k] = statements[first_statement:]
+    finally:
+        await dispatcher.stop(settings.shutdown_grace_seconds)
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        await store.close()
+    if graph.sent != len(order):
+        raise RuntimeError(f"{graph.sent} of {len(order)} messages answered: see the log")
+    return captured
+
+
+async def replay_calls(path: Path, captured: Captured, count: int, rate: float) -> float:
+    """`paced_cpu` of each message's store calls, made again on the database at `path`."""
+    store = await Store.open(f"sqlite:///{path}")
+    try:
+        return await paced_cpu(lambda k: replay_message(store, captured, k, count), count, rate)
     finally:
         await store.close()
-    replay = sqlite3.connect(
-        _copy(empty, workdir / "budget-replay.db"), isolation_level=None, check_same_thread=False
-    )
+
+
+async def replay_statements(path: Path, captured: Captured, count: int, rate: float) -> float:
+    """`paced_cpu` of each message's SQL statements, run again through Python's sqlite3 on the
+    database at `path`."""
+    replay = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
             replay.execute(f"PRAGMA {pragma}")
 
         async def replay_message(k: int) -> None:
-            first, end = spans[_index(k, count)]
-            for sql, parameters, many in statements[first:end]:
+            for sql, parameters, many in captured.statements[_index(k, count)]:
                 run = replay.executemany if many else replay.execute
                 run(sql, parameters).fetchall()
 
-        baseline = await paced_cpu(replay_message, count, rate)
+        return await paced_cpu(replay_message, count, rate)
     finally:
         replay.close()
+
+
+def bench_messages(count: int) -> list[InboundMessage]:
+    """`count` text messages, from 500 users in turn, as the webhook parses them."""
+    return [
+        parse_webhook(
+            json.loads(webhook_body(f"wamid.budget-db-{k:06d}", sender(k % 500)))
+        ).messages[0]
+        for k in range(count)
+    ]
+
+
+def paced_order(count: int) -> list[int]:
+    """The messages in the order `paced_cpu` takes them: its warm-up calls' first."""
+    return [_index(k, count) for k in [*range(-1, -1 - warm_up(count), -1), *range(count)]]
+
+
+async def capture(workdir: Path, count: int) -> tuple[Path, Captured]:
+    """An empty database (the schema, no rows), and what the answering side does on a copy of
+    it for the messages of `count` calls of `paced_cpu` (its warm-up's first)."""
+    empty = workdir / "budget-empty.db"
+    await (await Store.open(f"sqlite:///{empty}")).close()
+    messages = bench_messages(count + warm_up(count))
+    answered = _copy(empty, workdir / "budget-captured.db")
+    return empty, await answer_each(answered, messages, paced_order(count))
+
+
+async def replay_message(store: Store, captured: Captured, k: int, count: int) -> None:
+    """`paced_cpu`'s call `k`: the store calls made for its message, made again."""
+    for call in captured.calls[_index(k, count)]:
+        await call.replay(store)
+
+
+async def _database(workdir: Path, count: int, rate: float) -> tuple[float, float]:
+    """Ours, then the baseline, each from the same empty database.
+
+    What the answering side does for each message is captured in a pass of its own (listening
+    to every statement costs SQLAlchemy time that the service does not spend); ours makes the
+    same store calls again, the baseline runs the same SQL statements again.
+    """
+    empty, captured = await capture(workdir, count)
+    ours = await replay_calls(_copy(empty, workdir / "budget.db"), captured, count, rate)
+    baseline = await replay_statements(
+        _copy(empty, workdir / "budget-replay.db"), captured, count, rate
+    )
     return ours, baseline
 
 
@@ -244,31 +403,6 @@ def _index(k: int, count: int) -> int:
 def _copy(source: Path, target: Path) -> Path:
     shutil.copyfile(source, target)
     return target
-
-
-async def _captured(
-    path: Path, messages: list[InboundMessage]
-) -> tuple[list[Statement], dict[int, tuple[int, int]]]:
-    """Every statement the Store runs for each message, in the order `paced_cpu` sends them
-    (its warm-up first), with their parameters; and each message's span of them."""
-    count = len(messages) - 20
-    store = await Store.open(f"sqlite:///{path}")
-    statements: list[Statement] = []
-    spans: dict[int, tuple[int, int]] = {}
-
-    def capture(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
-        statements.append((args[2], args[3], bool(args[5])))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        for k in [*range(-1, -21, -1), *range(count)]:
-            first = len(statements)
-            await one_answered_message(store, messages[_index(k, count)])
-            spans[_index(k, count)] = (first, len(statements))
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
-        await store.close()
-    return statements, spans
 
 
 @contextmanager

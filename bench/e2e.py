@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import json
 import math
-import sqlite3
 import time
 from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import servers
 from bench.fake_client import Fake
@@ -28,20 +30,25 @@ from bench.proc import (
     tree_label,
 )
 from bench.report import Row, Section, mib, ms, ratio, verdict
+from storage.store import Store
 
 
-def inbox_backlog(database: Path) -> int | None:
-    """Unanswered messages in the service's SQLite inbox, read-only from outside."""
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)
-        ) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM inbox WHERE state IN ('pending', 'processing')"
-            ).fetchone()
-            return int(row[0])
-    except sqlite3.Error:
-        return None
+class InboxBacklog:
+    """Unanswered messages in the service's SQLite inbox, counted by the store's own query
+    (`Inbox.count_unfinished`) over a read-only connection from outside."""
+
+    def __init__(self, database: Path) -> None:
+        url = f"sqlite+aiosqlite:///file:{database}?mode=ro&uri=true"
+        self._store = Store.over(create_async_engine(url, connect_args={"timeout": 1}))
+
+    async def count(self) -> int | None:
+        try:
+            return await self._store.inbox.count_unfinished()
+        except DBAPIError:  # not there yet, or busy beyond the timeout
+            return None
+
+    async def close(self) -> None:
+        await self._store.close()
 
 
 async def direct_round_trips(fake: Fake, rate: int, duration: float) -> dict[str, float]:
@@ -118,11 +125,12 @@ async def end_to_end(plan: Plan, workdir: Path, fake: Fake) -> Section:
         idle, idle_pss = await idle_memory(svc.pid)
         started = time.monotonic()
         stop_sampling = asyncio.Event()
+        inbox = InboxBacklog(svc_dir / "assistant.db")
 
         async def sample() -> None:
             while not stop_sampling.is_set():
                 answered = (await fake.stats())["sent"]
-                backlog = await asyncio.to_thread(inbox_backlog, svc_dir / "assistant.db")
+                backlog = await inbox.count()
                 samples.append((time.monotonic() - started, len(posted) - answered, backlog))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop_sampling.wait(), 1.0)
@@ -146,6 +154,7 @@ async def end_to_end(plan: Plan, workdir: Path, fake: Fake) -> Section:
         finally:
             stop_sampling.set()
             await sampler
+            await inbox.close()
         service_cpu = cpu_share(svc.pid, cpu_before, time.monotonic() - started)
         peak = rss_now(svc.pid)
         received, duplicates = await fake.sent_times()

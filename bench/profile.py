@@ -26,19 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
+import pickle
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -48,97 +44,13 @@ from bench.flame import Stacks, svg
 from bench.load import closed_loop, open_loop, webhooks
 from bench.plan import Plan
 from bench.proc import process_tree, usable_cpus
-from bench.report import background_load, machine
+from bench.report import background_load
+from bench.spy import RATE, RESULTS, Profile, py_spy, recording, table_lines, write_results
+
+if TYPE_CHECKING:
+    from bench.budget import Captured
 
 PROFILES = servers.ROOT / "bench" / "profiles"
-RESULTS = servers.ROOT / "bench" / "RESULTS.md"
-RATE = 200  # py-spy samples per second
-TOP = 12
-
-
-def py_spy() -> str:
-    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(found).exists():
-        raise SystemExit("py-spy is not installed: make .venv/.dev (requirements-dev.txt)")
-    return found
-
-
-def process_cpu(pid: int) -> float:
-    """utime + stime of one process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Recording:
-    """One process sampled by py-spy, and its CPU over the same span."""
-
-    name: str
-    pid: int
-    raw: Path
-    popen: subprocess.Popen[bytes]
-    cpu_before: float
-    cpu: float = 0.0
-
-    @classmethod
-    def start(cls, name: str, pid: int, out: Path) -> Recording:
-        raw = out / f"{name}.txt"
-        popen = subprocess.Popen(  # noqa: S603 - py-spy from our venv, fixed arguments
-            [
-                py_spy(),
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                str(RATE),
-                "--format",
-                "raw",
-                "--nolineno",
-                "--full-filenames",
-                "--output",
-                str(raw),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        return cls(name, pid, raw, popen, process_cpu(pid))
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.cpu = process_cpu(self.pid) - self.cpu_before
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
-        try:
-            _, err = self.popen.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            _, err = self.popen.communicate()
-        if not self.raw.exists():
-            raise RuntimeError(f"py-spy wrote nothing for {self.name}: {err.decode()[-500:]}")
-
-
-@dataclass
-class Profile:
-    """A process (or several alike) under one load: stacks, CPU, and what it was per unit."""
-
-    name: str
-    title: str
-    stacks: Stacks
-    cpu: float
-    units: int
-    unit: str
-
-
-@contextlib.contextmanager
-def recording(names_pids: list[tuple[str, int]], out: Path) -> Iterator[list[Recording]]:
-    recordings = [Recording.start(name, pid, out) for name, pid in names_pids]
-    time.sleep(0.5)  # py-spy attached before the load starts
-    try:
-        yield recordings
-    finally:
-        for rec in recordings:
-            rec.stop()
 
 
 async def web_load(
@@ -232,6 +144,8 @@ def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
         command += ["--output", str(raw), "--", sys.executable, "-m", "bench.profile"]
         command += ["--part", part, "--fake-url", fake_url, "--count", str(count)]
         command += ["--report", str(report)]
+        if part == "database":  # what to make again, captured here: not profiled
+            command += ["--capture", str(capture_database(workdir, count))]
         subprocess.run(command, check=True, cwd=servers.ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
         measured = json.loads(report.read_text())
         stacks = Stacks.read([raw])
@@ -254,18 +168,31 @@ def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
     return profiles
 
 
+def capture_database(workdir: Path, count: int) -> Path:
+    """Section 5's database part, its first pass: the store calls the answering side makes for
+    each message, captured (bench.budget.capture) into a file for the child process to make
+    again under py-spy."""
+    from bench import budget
+
+    empty, captured = asyncio.run(budget.capture(workdir, count))
+    path = workdir / "part-database.pickle"
+    path.write_bytes(pickle.dumps((empty, captured)))
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # A part of section 5 on its own (the child process of `parts_load`)
 
 
-async def run_part(part: str, fake_url: str, count: int) -> float:
+async def run_part(
+    part: str, fake_url: str, count: int, captured: tuple[Path, Captured] | None = None
+) -> float:
     from pydantic import SecretStr
 
     from bench import budget
     from domain.types import Role, Turn
     from llm import Gemini, close_gemini_http, gemini_aiohttp_session
     from storage.store import Store
-    from webhook.events import parse_webhook
     from whatsapp import GraphClient, graph_http_client
 
     rate = 100.0
@@ -302,90 +229,18 @@ async def run_part(part: str, fake_url: str, count: int) -> float:
         finally:
             await gemini.aclose()
             await close_gemini_http(session)
-    from bench.load import sender, webhook_body
-
+    assert captured is not None, "--capture: the database part's first pass"
+    empty, calls = captured
     with tempfile.TemporaryDirectory(prefix="profile-db-") as tmp:
-        store = await Store.open(f"sqlite:///{tmp}/profile.db")
-        messages = [
-            parse_webhook(
-                json.loads(webhook_body(f"wamid.profile-db-{k:06d}", sender(k % 500)))
-            ).messages[0]
-            for k in range(count + 20)
-        ]
+        store = await Store.open(f"sqlite:///{shutil.copyfile(empty, Path(tmp) / 'profile.db')}")
 
         async def measured_call(k: int) -> None:
-            await budget.one_answered_message(store, messages[budget._index(k, count)])
+            await budget.replay_message(store, calls, k, count)
 
         try:
             return await budget.paced_cpu(measured_call, count, rate)
         finally:
             await store.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# The table
-
-
-def table_lines(profile: Profile) -> list[str]:
-    stacks = profile.stacks
-    total = max(stacks.total, 1)
-    per_unit = profile.cpu / max(profile.units, 1)
-    lines = [
-        (
-            f"**{profile.title}**: {profile.cpu:.2f} s CPU over {profile.units} {profile.unit}s, "
-            f"**{per_unit * 1000:.3f} ms per {profile.unit}**; {stacks.total} samples "
-            f"([flame graph](profiles/{profile.name}.svg))."
-        ),
-        "",
-        "| running (innermost frame) | share | µs per " + profile.unit.split(" ")[0] + " |",
-        "| --- | --- | --- |",
-    ]
-    for frame, samples in stacks.top_self(TOP):
-        share = samples / total
-        frame_md = frame.replace("|", "\\|")
-        lines.append(f"| `{frame_md}` | {share:.1%} | {share * per_unit * 1e6:.0f} |")
-    lines += [
-        "",
-        "| package running | share | µs per " + profile.unit.split(" ")[0] + " |",
-        "| --- | --- | --- |",
-    ]
-    for name, samples in stacks.by_package(TOP):
-        share = samples / total
-        lines.append(f"| {name} | {share:.1%} | {share * per_unit * 1e6:.0f} |")
-    return [*lines, ""]
-
-
-def write_results(label: str, profiles: list[Profile], background: str, seconds: float) -> None:
-    facts = dict(machine(background))
-    block = [
-        f"<!-- profile:{label} -->",
-        f"### Profile: {label}",
-        "",
-        (
-            f"`python -m bench.profile --label {label}` (make profile) at commit "
-            f"{facts['Commit']}, {seconds:.0f} s per load, py-spy {RATE} Hz. "
-            "Background load before the run: "
-            f"{background}. **Figures taken on a shared, busy machine: re-measure on a quiet one; "
-            "compare shares, and CPU per unit only with a run of the same day.**"
-        ),
-        "",
-    ]
-    for profile in profiles:
-        block += table_lines(profile)
-    block.append(f"<!-- /profile:{label} -->")
-    text = RESULTS.read_text(encoding="utf-8")
-    pattern = re.compile(
-        rf"<!-- profile:{re.escape(label)} -->.*?<!-- /profile:{re.escape(label)} -->\n?", re.S
-    )
-    new = "\n".join(block) + "\n"
-    if pattern.search(text):
-        text = pattern.sub(lambda _: new, text)
-    else:
-        text = text.rstrip() + "\n\n" + new
-    RESULTS.write_text(text, encoding="utf-8")
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 async def profile_service(plan: Plan, only: list[str], seconds: float) -> list[Profile]:
@@ -418,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=500, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--capture", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.label):
         parser.error("--label: letters, digits, '.', '_' and '-' only")
@@ -428,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.part:  # the child process of one part of section 5
         with service_garbage_collector(), event_loop() as runner:
-            per_call = runner.run(run_part(args.part, args.fake_url, args.count))
+            captured = None
+            if args.capture:  # written by this bench's parent process a moment ago
+                captured = pickle.loads(args.capture.read_bytes())  # noqa: S301
+            per_call = runner.run(run_part(args.part, args.fake_url, args.count, captured))
         args.report.write_text(json.dumps({"per_call": per_call}))
         return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]

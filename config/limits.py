@@ -64,10 +64,12 @@ class SpendingSettings(BaseModel):
     daily_budget_usd: float = Field(
         default=0.0,
         ge=0,
-        description="Once today's estimated Gemini spend of every business together reaches "
+        description="Once today's estimated Gemini spend of every business together (answers, "
+        "speech, File Search indexing), with the worst case of the answers under way, reaches "
         "this many USD, Gemini is not called until the next UTC day: users get a short reply "
-        "in their language, or, with the console on, the conversation waits for a person. `0` "
-        "turns it off. A business of `TENANTS_FILE` may set its own (`daily_budget_usd`).",
+        "in their language, or, with the console on, the conversation waits for a person. "
+        "The day ends at most one answer's worst case above it. `0` turns it off. A business "
+        "of `TENANTS_FILE` may set its own (`daily_budget_usd`).",
     )
     user_daily_token_limit: int = Field(
         default=0,
@@ -96,4 +98,10 @@ class SpendingSettings(BaseModel):
     )
     price_per_search_usd: float = Field(
         default=0.014, ge=0, description="USD per Google Search query (`WEB_SEARCH`)."
+    )
+    price_embedding_per_million_usd: float = Field(
+        default=0.15,
+        ge=0,
+        description="USD per million tokens File Search embeds when it indexes a document "
+        "(estimated from the document's size: Google does not report them).",
     )

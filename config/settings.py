@@ -141,6 +141,7 @@ class Settings(
             thinking=self.price_thinking_per_million_usd,
             tts=self.price_tts_per_million_usd,
             search=self.price_per_search_usd,
+            embedding=self.price_embedding_per_million_usd,
         )
 
     def backoff(self, attempts: int) -> Backoff:

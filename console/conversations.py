@@ -12,6 +12,7 @@ from fastapi import Form, Request, Response
 from answering.handoff import HANDOFF_REQUESTED, TIMED_OUT
 from answering.operators import HANDED_BACK, TAKEN_OVER
 from console.languages import ENGLISH, N_, Language
+from console.previews import preview
 from console.template_form import template_context
 from console.web import (
     PREFIX,
@@ -62,7 +63,7 @@ class ConversationSummary:
     state: ConversationState
     operator: str | None  # the operator who has it (state OPERATOR)
     last_activity: float  # epoch seconds
-    preview: str  # a short extract of the newest message
+    preview: str  # the newest message on one line, as WhatsApp showed it (console/previews.py)
     last_user_at: float | None  # when the user last wrote (WhatsApp's 24-hour window)
 
 
@@ -171,7 +172,10 @@ async def list_context(request: Request, operator: Operator, state: str, q: str)
         phone_number_ids=numbers, state=chosen, search=search or None, limit=LIST_LIMIT
     )
     return {
-        "conversations": [summary(item.conversation, businesses, item.preview) for item in listed],
+        "conversations": [
+            summary(item.conversation, businesses, preview(item.preview, item.preview_role))
+            for item in listed
+        ],
         "show_business": len(businesses) > 1,
         "filtered": bool(chosen or search),
     }
@@ -262,9 +266,9 @@ async def conversation_page(
 async def conversation_live(
     request: Request, operator: OperatorDep, conversation_id: int
 ) -> Response:
-    """The conversation's state and transcript alone, for the page's live updates."""
+    """The conversation's state, transcript and actions alone, for the page's live updates."""
     context = await conversation_context(request, operator, conversation_id)
-    return render(request, "_conversation.html", partial=True, **context)
+    return render(request, "_conversation_live.html", partial=True, **context)
 
 
 # ---------------------------------------------------------------------------------------------

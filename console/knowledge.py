@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Form, Request, Response
 
-from console.knowledge_upload import UploadProblem, read_upload
+from console.knowledge_upload import Incoming, UploadProblem, read_upload
 from console.languages import N_
 from console.web import (
     PREFIX,
@@ -19,7 +21,7 @@ from console.web import (
     redirect_with_flash,
     render,
 )
-from documents.filesearch import KnowledgeError
+from documents.filesearch import Document, KnowledgeError
 from documents.sync import MIME_TYPES
 from domain.businesses import Business
 from ops.logs import short_hash
@@ -70,15 +72,17 @@ def back(request: Request, business: str, kind: str, text: str, **values: object
 
 async def listing(request: Request, business: Business) -> dict[str, Any]:
     """The table's context: the documents by title, or the reason Google gave none."""
-    language = language_of(request)
+    console, language = console_of(request), language_of(request)
     try:
-        documents = await console_of(request).library.documents(business)
+        documents = await console.library.documents(business)
         problem = None
     except KnowledgeError as exc:
         documents = []
         problem = language.gettext(
             "Gemini File Search could not be reached: %(reason)s", reason=exc.reason
         )
+    else:
+        documents += not_listed_yet(documents, console.uploads.under_way(business.name))
     documents.sort(key=lambda d: (d.display_name.casefold(), d.name))
     return {
         "business": business.name,
@@ -91,6 +95,21 @@ async def listing(request: Request, business: Business) -> dict[str, Any]:
         "size": language.size,
         "live_url": f"{PREFIX}/live/knowledge?{urlencode({'business': business.name})}",
     }
+
+
+def not_listed_yet(documents: list[Document], incoming: list[Incoming]) -> list[Document]:
+    """Uploads under way that File Search does not list yet, as Processing rows (no name: they
+    cannot be deleted yet); an upload it lists as processing under its title stands for one."""
+    listed = Counter(d.display_name for d in documents if d.state == "pending")
+    rows: list[Document] = []
+    for upload in incoming:
+        if listed[upload.filename] > 0:
+            listed[upload.filename] -= 1
+            continue
+        started = datetime.fromtimestamp(upload.started, UTC)
+        size = upload.size_bytes
+        rows.append(Document("", upload.filename, "pending", size, "", None, "console", started))
+    return rows
 
 
 async def knowledge_page(request: Request, operator: OperatorDep, business: str = "") -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -200,17 +201,32 @@ async def read_upload(request: Request, limit: int, allowed: Mapping[str, str]) 
     return Upload(part.filename, part.mime_type, bytes(part.data))
 
 
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """An upload on its way to File Search, which may not list it yet (nor have the business's
+    store yet, on its first document)."""
+
+    business: str
+    filename: str
+    size_bytes: int
+    started: float  # epoch seconds
+
+
 class Uploads:
     """Documents on their way to File Search: the page answers at once and lists an upload as
     Processing until Gemini is done with it; shutdown waits for those under way."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], Incoming] = {}
 
     def start(self, library: Library, business: Business, upload: Upload) -> None:
         task = asyncio.create_task(self._upload(library, business, upload))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = Incoming(business.name, upload.filename, len(upload.data), time.time())
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
+
+    def under_way(self, business: str) -> list[Incoming]:
+        """The business's uploads not done yet, the oldest first."""
+        return [i for t, i in self._tasks.items() if i.business == business and not t.done()]
 
     async def _upload(self, library: Library, business: Business, upload: Upload) -> None:
         try:
@@ -223,4 +239,4 @@ class Uploads:
     async def wait(self) -> None:
         """Until the uploads under way are done (shutdown, tests)."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks))
+            await asyncio.wait(list(self._tasks))

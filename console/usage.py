@@ -19,12 +19,24 @@ from storage.usage import Day, Usage
 PAGE = f"{PREFIX}/usage"
 ALL_BUSINESSES = N_("All businesses")  # the scope of the deployment's own budget
 DAYS = 30
-FIGURES = ("messages", "answers", "handoffs", "prompt_tokens", "output_tokens", "tts_tokens")
+FIGURES = (
+    "messages",
+    "answers",
+    "handoffs",
+    "prompt_tokens",
+    "output_tokens",
+    "tts_tokens",
+    "embedding_tokens",  # File Search indexing documents
+)
 REACHED = N_("Budget reached: the assistant stops answering until midnight UTC")
 NO_BUDGET = N_("No daily budget set")
 ESTIMATE = N_(
     "An estimate from the token counts Gemini reports and the prices in the settings; "
     "Google's bill is the truth, and Meta bills WhatsApp conversations separately."
+)
+INDEXING = N_(
+    "Indexing: the tokens File Search embedded for the documents uploaded that day, estimated "
+    "from their size."
 )
 # What the charts (usage.js) call their figures, by the keys of `chart_data`.
 CHART_WORDS = {
@@ -38,6 +50,7 @@ CHART_WORDS = {
     "prompt_tokens": N_("Prompt"),
     "output_tokens": N_("Output"),
     "tts_tokens": N_("TTS"),
+    "embedding_tokens": N_("Indexing"),
     "cost_usd": N_("Estimated cost"),
     "figures": N_("the table below has the figures"),
 }
@@ -214,6 +227,7 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
     context: dict[str, Any] = {
         "label": None,
         "note": language.gettext(ESTIMATE),
+        "indexing": language.gettext(INDEXING),
         "all_businesses": ALL_BUSINESSES,
     }
     if operator.scope is None or businesses:
@@ -222,11 +236,13 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
         since = today - timedelta(days=DAYS - 1)
         days = window(await usage.days(number_ids(settings, asked), since.isoformat()), since)
         limit = settings.user_daily_token_limit
+        totals = total(days, since)
         context.update(
             label=label,
             filters=filters(businesses, business, language),
             rows=list(reversed(days)),
-            totals=total(days, since),
+            totals=totals,
+            used=totals != Day(since.isoformat()),  # anything at all: else the page says so
             today=today.isoformat(),
             chart=chart_data(shown(request, label, language), days, language),
             budgets=budget_lines(await budget_states(settings, usage, asked), operator, language),

@@ -27,6 +27,7 @@ from documents.sync import (
     synchronise,
 )
 from domain.businesses import DEFAULT_BUSINESS, DEFAULT_KNOWLEDGE_DIR, Business
+from domain.costs import NOTHING_USED, Prices, indexing_use
 from ops.logs import short_hash
 from storage.store import Store
 
@@ -85,11 +86,18 @@ class Library:
     """The documents of every business of the deployment, through one google-genai client."""
 
     def __init__(
-        self, client: genai.Client, store: Store, polling: Polling = DEFAULT_POLLING
+        self,
+        client: genai.Client,
+        store: Store,
+        polling: Polling = DEFAULT_POLLING,
+        *,
+        prices: Prices | None = None,
     ) -> None:
+        """`prices`: what indexing is counted at in the day's spend (None: its tokens only)."""
         self._client = client
         self._store = store
         self._polling = polling
+        self._prices = prices
 
     async def synchronise(
         self, business: Business, progress: Callable[[FileResult], None] | None = None
@@ -114,6 +122,8 @@ class Library:
                 polling=self._polling,
             )
             await self._recount(business, name)
+            uploaded = [r.size for r in report.results if r.action == "uploaded"]
+            await self._count_indexing(business, uploaded)
             log.info("knowledge of %s synchronised: %s", business.name, report.summary())
             return report
 
@@ -137,6 +147,7 @@ class Library:
                 polling=self._polling,
             )
             await self._recount(business, name)
+            await self._count_indexing(business, [len(data)])
         log.info("document %s uploaded for %s", short_hash(filename), business.name)
 
     async def delete(self, business: Business, document_name: str) -> None:
@@ -146,6 +157,18 @@ class Library:
         async with self._store.knowledge.locked(business.phone_number_id):
             await delete_document(self._client, document_name)
             await self._recount(business, known.store_name)
+
+    async def _count_indexing(self, business: Business, sizes: list[int]) -> None:
+        """Documents File Search indexed, in the business's spend for the day: Google bills
+        their embedding, and does not say how many tokens it was (estimated from the size)."""
+        use = sum((indexing_use(size) for size in sizes), NOTHING_USED)
+        if not use.embedding:
+            return
+        cost = use.cost(self._prices) if self._prices is not None else 0.0
+        try:
+            await self._store.usage.indexed(business.phone_number_id, use, cost)
+        except Exception as exc:  # the documents are in: counting them must not undo that
+            log.warning("indexing of %s not counted: %s", business.name, type(exc).__name__)
 
     async def _folder_documents(self, store_name: str) -> int:
         documents = await list_documents(self._client, store_name)

@@ -1,4 +1,4 @@
-"""What an answer costs, estimated: the tokens and searches it used, at the configured prices."""
+"""What Gemini work costs, estimated: the tokens and searches it used, at the configured prices."""
 
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ class Prices:
     thinking: float
     tts: float
     search: float
+    embedding: float = 0.0  # File Search indexing
 
 
 @dataclass(frozen=True, slots=True)
 class TokenUse:
-    """What one message's answer used; added up per day and per user."""
+    """What one message's answer used (or indexing a document: `embedding`); added up per day,
+    and an answer's per user."""
 
     prompt: int = 0
     output: int = 0
     thinking: int = 0
     tts: int = 0
     searches: int = 0
+    embedding: int = 0
 
     @property
     def tokens(self) -> int:
+        """An answer's tokens (what USER_DAILY_TOKEN_LIMIT counts); indexing is no one's."""
         return self.prompt + self.output + self.thinking + self.tts
 
     def __add__(self, other: TokenUse) -> TokenUse:
@@ -39,6 +43,7 @@ class TokenUse:
             self.thinking + other.thinking,
             self.tts + other.tts,
             self.searches + other.searches,
+            self.embedding + other.embedding,
         )
 
     def cost(self, prices: Prices) -> float:
@@ -48,8 +53,18 @@ class TokenUse:
             + self.output * prices.output
             + self.thinking * prices.thinking
             + self.tts * prices.tts
+            + self.embedding * prices.embedding
         ) / MILLION
         return per_token + self.searches * prices.search
 
 
 NOTHING_USED = TokenUse()
+
+# File Search does not report the tokens it embeds; a document is estimated at one token per
+# this many bytes (about right for text in English; more than a PDF's or an office file's text).
+BYTES_PER_EMBEDDING_TOKEN = 4
+
+
+def indexing_use(size_bytes: int) -> TokenUse:
+    """What indexing a document of this size is estimated to embed."""
+    return TokenUse(embedding=-(-max(size_bytes, 0) // BYTES_PER_EMBEDDING_TOKEN))

@@ -65,7 +65,7 @@ async def running_library(settings: Settings, store: Store) -> AsyncIterator[Lib
         yield None
         return
     async with file_search_client(settings) as client:
-        library = Library(client, store)
+        library = Library(client, store, prices=settings.prices)
         sync: asyncio.Task[None] | None = None
         if settings.knowledge_sync == "startup":
             sync = asyncio.create_task(synchronise_all(library, settings), name="knowledge-sync")

@@ -297,27 +297,44 @@ class Inbox:
         """
         now = time.time()
         async with self._db.write() as conn:
-            if new_turns:
-                await conn.execute(
-                    self._add_turns,
-                    [
-                        {
-                            "row_id": row_id,
-                            "me": owner,
-                            "role": turn.role.value,
-                            "text": clean_text(turn.text),
-                            "created_at": now,
-                            "sources": json.dumps(list(turn.sources)) if turn.sources else None,
-                            "tool_calls": tool_calls_json(turn.tool_calls),
-                        }
-                        for turn in new_turns
-                    ],
-                )
+            await self._insert_turns(conn, row_id, owner, new_turns, now)
             finished = await conn.execute(
                 _FINISH,
                 {"row_id": row_id, "me": owner, "state": state, "error": error, "updated_at": now},
             )
             return finished.rowcount == 1
+
+    async def add_turns(self, row_id: int, owner: str, new_turns: Sequence[Turn]) -> None:
+        """A claimed message's turns, before it closes: so that an event it causes (a person
+        asked for) comes after them in the transcript. Closing it then adds none again."""
+        async with self._db.write() as conn:
+            await self._insert_turns(conn, row_id, owner, new_turns, time.time())
+
+    async def _insert_turns(
+        self,
+        conn: AsyncConnection,
+        row_id: int,
+        owner: str,
+        new_turns: Sequence[Turn],
+        now: float,
+    ) -> None:
+        if not new_turns:
+            return
+        await conn.execute(
+            self._add_turns,
+            [
+                {
+                    "row_id": row_id,
+                    "me": owner,
+                    "role": turn.role.value,
+                    "text": clean_text(turn.text),
+                    "created_at": now,
+                    "sources": json.dumps(list(turn.sources)) if turn.sources else None,
+                    "tool_calls": tool_calls_json(turn.tool_calls),
+                }
+                for turn in new_turns
+            ],
+        )
 
     async def written_after(self, row: InboxRow) -> bool:
         """Whether the user sent another message after this one (by Meta's timestamp)."""

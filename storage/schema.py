@@ -193,6 +193,21 @@ usage_days = Table(
     Column("tts_tokens", BigInteger, nullable=False),
     Column("searches", Integer, nullable=False),
     Column("cost_usd", Float, nullable=False),
+    # Tokens File Search embedded indexing documents (estimated from their size).
+    Column("embedding_tokens", BigInteger, nullable=False, server_default="0"),
+)
+
+# An answer's worst-case cost, held against the daily budgets while it is worked on: it counts
+# while its inbox row is processing under the same owner's lease, and goes when the row closes
+# (storage/holds.py).
+budget_holds = Table(
+    "budget_holds",
+    metadata,
+    Column("inbox_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("owner", String(64), nullable=False),
+    Column("phone_number_id", String(64), nullable=False),
+    Column("amount_usd", Float, nullable=False),
+    Column("held_at", Float, nullable=False),
 )
 
 # Gemini tokens each user's messages used per UTC day (USER_DAILY_TOKEN_LIMIT).

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.conversations import Conversations
 from storage.database import Database, create_engine
 from storage.delivery import Deliveries
+from storage.holds import BudgetHolds
 from storage.inbox import Inbox
 from storage.knowledge import KnowledgeStores
 from storage.operators import Operators
@@ -40,6 +41,7 @@ class Store:
         self.knowledge = KnowledgeStores(db)
         self.tokens = RefusedTokens(db)
         self.usage = Usage(db)
+        self.holds = BudgetHolds(db, self.usage.today)
         self.operators = Operators(db)
 
     @classmethod

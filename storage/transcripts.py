@@ -16,11 +16,12 @@ from storage.delivery import Deliveries, LineDeliveries
 from storage.schema import conversations, turns
 from storage.states import CONVERSATION_COLUMNS, Conversation, conversation_of
 
-PREVIEW_CHARS = 120
+# The newest message's start: enough for a preview once an answer's Markdown is formatted away.
+PREVIEW_SOURCE_CHARS = 2000
 TRANSCRIPT_LIMIT = 500
 
-_LAST_MESSAGE = (
-    select(turns.c.text)
+_LAST_MESSAGE_ID = (
+    select(turns.c.id)
     .where(
         turns.c.conversation_key == conversations.c.conversation_key,
         turns.c.role.in_([Role.USER.value, Role.MODEL.value]),
@@ -29,14 +30,17 @@ _LAST_MESSAGE = (
     .limit(1)
     .scalar_subquery()
 )
+_last = turns.alias("last_message")
 
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """A conversation as the list shows it: its row and its newest message."""
+    """A conversation as the list shows it: its row and the start of its newest message, as
+    stored (an answer or an operator's message in Markdown: `preview_role` is `model`)."""
 
     conversation: Conversation
     preview: str
+    preview_role: str = Role.USER.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +103,11 @@ class Transcripts:
         are given (None: all); `search` matches, without case, the profile name, the user's id
         (a business-scoped one included) or the number answered (`recipient`, the `wa_id`
         where Meta sent one)."""
-        query = select(*CONVERSATION_COLUMNS, _LAST_MESSAGE.label("preview"))
+        query = select(
+            *CONVERSATION_COLUMNS,
+            func.substr(_last.c.text, 1, PREVIEW_SOURCE_CHARS).label("preview"),
+            _last.c.role.label("preview_role"),
+        ).select_from(conversations.outerjoin(_last, _last.c.id == _LAST_MESSAGE_ID))
         if phone_number_ids is not None:
             query = query.where(conversations.c.phone_number_id.in_(list(phone_number_ids)))
         if state is not None:
@@ -120,7 +128,10 @@ class Transcripts:
         ).limit(limit)
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [Listed(conversation_of(row), (row.preview or "")[:PREVIEW_CHARS]) for row in rows]
+        return [
+            Listed(conversation_of(row), row.preview or "", row.preview_role or Role.USER.value)
+            for row in rows
+        ]
 
     async def entries(self, conversation_key: str) -> list[Entry]:
         """The newest TRANSCRIPT_LIMIT lines of a conversation, oldest first; what the service

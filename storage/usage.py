@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, select
 
 from domain.costs import NOTHING_USED, TokenUse
 from storage.database import Database
-from storage.schema import budget_notices, usage_days, user_days
+from storage.schema import budget_holds, budget_notices, usage_days, user_days
 
 ALL = "all"  # the scope of the deployment's own budget
 
@@ -60,6 +61,11 @@ class Day:
         """Google Search queries Gemini made."""
         return self.use.searches
 
+    @property
+    def embedding_tokens(self) -> int:
+        """Tokens File Search embedded indexing documents (estimated from their size)."""
+        return self.use.embedding
+
     def __add__(self, other: Day) -> Day:
         """Both days' figures summed, under this one's date (a total's first day)."""
         return Day(
@@ -81,8 +87,20 @@ _COUNTED = (
     "thinking_tokens",
     "tts_tokens",
     "searches",
+    "embedding_tokens",
     "cost_usd",
 )
+
+
+def _token_values(use: TokenUse) -> dict[str, int]:
+    return {
+        "prompt_tokens": use.prompt,
+        "output_tokens": use.output,
+        "thinking_tokens": use.thinking,
+        "tts_tokens": use.tts,
+        "searches": use.searches,
+        "embedding_tokens": use.embedding,
+    }
 
 
 class Usage:
@@ -107,6 +125,10 @@ class Usage:
             index_elements=["day", "user_hash"],
             set_={"tokens": user_days.c.tokens + bindparam("tokens")},
         )
+        self._settle = delete(budget_holds).where(
+            budget_holds.c.inbox_id == bindparam("inbox_id"),
+            budget_holds.c.owner == bindparam("owner"),
+        )
         self._notice = (
             db.insert(budget_notices)
             .values(day=bindparam("day"), scope=bindparam("scope"))
@@ -127,9 +149,15 @@ class Usage:
         use: TokenUse,
         cost_usd: float,
         per_user: bool,
+        settles: tuple[int, str] | None = None,
     ) -> None:
         """One message closed: counted for its business's day, and its tokens for its user's
-        day when `per_user` (USER_DAILY_TOKEN_LIMIT is on)."""
+        day when `per_user` (USER_DAILY_TOKEN_LIMIT is on). `settles`: the message's inbox id
+        and owner, whose hold on the budgets (storage/holds.py) this real cost replaces.
+
+        The hold goes after the cost is in: on SQLite (two autocommitted statements) a
+        reservation in between sees both, never neither; on PostgreSQL one transaction.
+        """
         day = self.today()
         values = {
             "day": day,
@@ -137,11 +165,7 @@ class Usage:
             "messages": 1,
             "answers": int(answered),
             "handoffs": int(handoff),
-            "prompt_tokens": use.prompt,
-            "output_tokens": use.output,
-            "thinking_tokens": use.thinking,
-            "tts_tokens": use.tts,
-            "searches": use.searches,
+            **_token_values(use),
             "cost_usd": cost_usd,
         }
         async with self._db.write() as conn:
@@ -149,6 +173,22 @@ class Usage:
             if per_user and use.tokens:
                 user = {"day": day, "user": user_hash(conversation_key), "tokens": use.tokens}
                 await conn.execute(self._add_user, user)
+            if settles is not None:
+                await conn.execute(self._settle, {"inbox_id": settles[0], "owner": settles[1]})
+
+    async def indexed(self, phone_number_id: str, use: TokenUse, cost_usd: float) -> None:
+        """Documents File Search indexed for a business: their tokens and cost in its day."""
+        values = {
+            "day": self.today(),
+            "phone_number_id": phone_number_id,
+            "messages": 0,
+            "answers": 0,
+            "handoffs": 0,
+            **_token_values(use),
+            "cost_usd": cost_usd,
+        }
+        async with self._db.write() as conn:
+            await conn.execute(self._add, values)
 
     async def spent_today(self, phone_number_ids: Collection[str] | None = None) -> float:
         """Today's estimated spend in USD, of some businesses (None: all of them)."""
@@ -196,6 +236,7 @@ class Usage:
                     int(row.thinking_tokens),
                     int(row.tts_tokens),
                     int(row.searches),
+                    int(row.embedding_tokens),
                 ),
                 cost_usd=float(row.cost_usd),
             )
@@ -208,7 +249,9 @@ class Usage:
         now = self.clock()
         oldest = utc_day(now - dt.timedelta(days=keep_days))
         yesterday = utc_day(now - dt.timedelta(days=1))
+        stale = time.time() - 86400  # a hold counts only under a live lease anyway
         async with self._db.write() as conn:
+            await conn.execute(delete(budget_holds).where(budget_holds.c.held_at < stale))
             await conn.execute(delete(usage_days).where(usage_days.c.day < oldest))
             await conn.execute(delete(user_days).where(user_days.c.day < yesterday))
             await conn.execute(delete(budget_notices).where(budget_notices.c.day < yesterday))

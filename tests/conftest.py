@@ -1,13 +1,17 @@
-"""Shared fixtures: a PostgreSQL server, a database per test on SQLite and PostgreSQL, the respx
-fakes of Graph and Gemini, a running app, a local fake server. Helpers live in `helpers.py`."""
+"""Shared fixtures: a PostgreSQL server (one for all of xdist's workers, started by the hooks
+below), a database per test on SQLite and PostgreSQL, the respx fakes of Graph and Gemini, a
+running app, a local fake server. Helpers live in `helpers.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import certifi
 import httpx
 import pytest
 import respx
@@ -19,23 +23,77 @@ from google import genai
 from helpers import (
     FakeUpstreams,
     Harness,
+    copy_database,
     empty_database,
+    first_certificate,
     fresh_postgres_database,
     make_settings,
+    migrate,
     need_postgres,
     running_app,
 )
-from pg_server import PostgresServer, find_postgres_bin
+from meta_openapi import GraphRequestRejected
+from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
 
 pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
 
 
+@pytest.fixture(scope="session", autouse=True)
+def small_trust_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One certificate to trust instead of certifi's bundle (SSL_CERT_FILE, which httpx and
+    google-genai read). Every app a test starts makes four TLS contexts, for upstreams that
+    are all faked over plain HTTP; each load of the whole bundle costs about 18 ms of CPU."""
+    path = tmp_path_factory.mktemp("trust") / "ca.pem"
+    path.write_text(first_certificate(certifi.where()), encoding="ascii")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(path))
+        yield
+
+
+SHARED_POSTGRES = pytest.StashKey[tuple[PostgresServer, threading.Thread]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, the controller starts one PostgreSQL server for all its workers, while they
+    start and collect (rather than each worker one of its own, at its first test that needs it)."""
+    workers = config.getoption("numprocesses", default=None)
+    if hasattr(config, "workerinput") or not workers or os.environ.get("TEST_DATABASE_URL"):
+        return
+    bin_dir = find_postgres_bin()
+    if bin_dir is not None:
+        server = PostgresServer(bin_dir)
+        config.stash[SHARED_POSTGRES] = (server, start_in_background(server))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, for each worker: where the shared server is, and where it says it is up."""
+    shared = node.config.stash.get(SHARED_POSTGRES, None)
+    if shared is not None:
+        node.workerinput["postgres_url"] = shared[0].url
+        node.workerinput["postgres_status"] = str(shared[0].status)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(SHARED_POSTGRES, None)
+    if shared is not None:
+        server, starting = shared
+        starting.join()
+        server.stop()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str | None]:
-    """A PostgreSQL server for the session: TEST_DATABASE_URL, or one started here, or None."""
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A PostgreSQL server for the session: TEST_DATABASE_URL, or the one the xdist controller
+    started, or one started here, or None."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
+        return
+    shared: dict[str, str] = getattr(request.config, "workerinput", {})
+    if "postgres_url" in shared:
+        wait_until_started(Path(shared["postgres_status"]))
+        yield shared["postgres_url"]
         return
     bin_dir = find_postgres_bin()
     if bin_dir is None:
@@ -65,13 +123,26 @@ def shared_postgres_database(postgres_url: str | None) -> Iterator[str | None]:
         runner.close()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per test process, which tests get copies of (the
+    migrations themselves are tests/storage/test_migrations.py's)."""
+    path = tmp_path_factory.mktemp("migrated") / "assistant.db"
+    asyncio.run(migrate(f"sqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_postgres_database: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    shared_postgres_database: str | None,
+    migrated_sqlite: Path,
 ) -> str:
-    """Every store and app test runs on the embedded SQLite default and on PostgreSQL."""
+    """Every store and app test runs on the embedded SQLite default and on PostgreSQL, each
+    database at the newest migration and empty."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/assistant.db"
+        return copy_database(migrated_sqlite, tmp_path / "assistant.db")
     url = need_postgres(shared_postgres_database)
     await empty_database(url)
     return url
@@ -91,6 +162,8 @@ def fakes() -> Iterator[FakeUpstreams]:
         upstreams = FakeUpstreams(router)
         upstreams.install()
         yield upstreams
+    if upstreams.rejected:
+        raise GraphRequestRejected("\n\n".join(upstreams.rejected))
 
 
 @pytest.fixture

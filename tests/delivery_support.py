@@ -1,25 +1,18 @@
 """Delivery and templates in tests: Meta's statuses webhook, its list of a WhatsApp Business
-Account's templates faked at the HTTP level (respx), and the check every template the service
-sends must pass (tests/schemas/template_message.schema.json, and Meta's own OpenAPI description
-when META_OPENAPI_SPEC names a copy of it)."""
+Account's templates faked at the HTTP level (respx). Every template the service sends is checked
+against Meta's OpenAPI description by the fake Graph itself (meta_openapi.py)."""
 
 from __future__ import annotations
 
 import copy
-import importlib
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import respx
 from helpers import GRAPH_BASE, FakeUpstreams, load_payload
 
 WABA_ID = "102290129340398"
-SCHEMA = Path(__file__).resolve().parent / "schemas" / "template_message.schema.json"
 
 
 def template_entry(
@@ -81,27 +74,6 @@ class FakeTemplates:
 def template_sends(graph_calls: list[tuple[dict[str, Any], int]]) -> list[dict[str, Any]]:
     """Template messages posted to Meta, accepted or not."""
     return [body for body, _ in graph_calls if body.get("type") == "template"]
-
-
-def check_template_message(body: dict[str, Any]) -> None:
-    """Raise unless `body` is a template message as the contract and Meta describe it."""
-    jsonschema.validate(body, json.loads(SCHEMA.read_text(encoding="utf-8")))
-    spec = os.environ.get("META_OPENAPI_SPEC")
-    if spec:
-        jsonschema.validate(body, _metas_template_message(Path(spec)))
-
-
-def _metas_template_message(path: Path) -> dict[str, Any]:
-    """TemplateMessage of Meta's OpenAPI description (facebook/openapi), its references kept.
-
-    Meta's LanguageObject requires `policy`, which Meta's guides and the contract leave out;
-    that one requirement is dropped.
-    """
-    yaml: Any = importlib.import_module("yaml")  # PyYAML comes with schemathesis
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    schemas = copy.deepcopy(document["components"]["schemas"])
-    schemas["LanguageObject"]["required"] = ["code"]
-    return {"$ref": "#/components/schemas/TemplateMessage", "components": {"schemas": schemas}}
 
 
 def statuses_payload(*events: tuple[str, str] | tuple[str, str, int, str]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -151,6 +152,7 @@ class FakeFileSearch:
         self._failing_uploads: dict[str, tuple[Stage, int]] = {}
         self._failing_processing: dict[str, tuple[str, bool]] = {}
         self._injected: list[_Injected] = []
+        self._held: list[tuple[str, str, threading.Event]] = []
         self._lock = threading.Lock()
         v = r"/(?:v1|v1beta)"
         store = r"fileSearchStores/[a-z0-9-]+"
@@ -186,6 +188,20 @@ class FakeFileSearch:
     ) -> None:
         """The next `times` matching requests answer `status` (e.g. a 500 once)."""
         self._injected.append(_Injected(method.upper(), path_contains, status, times))
+
+    def hold(self, method: str, path_contains: str) -> threading.Event:
+        """Matching requests wait, as a slow Google would, until the event is set (from any
+        thread); installed as `wait_if_held`, a respx side effect before `handle`."""
+        released = threading.Event()
+        self._held.append((method.upper(), path_contains, released))
+        return released
+
+    async def wait_if_held(self, request: httpx.Request) -> None:
+        """None once the request may go on, so that the next route (`handle`) answers it."""
+        for method, fragment, released in list(self._held):
+            if method == request.method and fragment in request.url.path:
+                while not released.is_set():
+                    await asyncio.sleep(0.02)
 
     def clear_failures(self) -> None:
         """Every injected failure still pending is forgotten."""

@@ -1,4 +1,6 @@
-"""A local fake of the Graph API and the Gemini API, served on 127.0.0.1 for process-level tests."""
+"""A local fake of the Graph API and the Gemini API, served on 127.0.0.1 for process-level tests.
+Messages it is sent are checked against Meta's OpenAPI description (meta_openapi.py): one it
+refuses is answered as Graph would (400, code 100) and fails the test when the server stops."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, Self
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from meta_openapi import GraphRequestRejected, invalid_parameter, problems, rejection
 
 VERIFIED_NAME = "Padaria Central"  # what the fake Graph says the business number is called
 
@@ -35,6 +38,7 @@ class Recorded:
     sent_from: list[tuple[str, str]] = field(default_factory=list)
     gemini_delay: float = 0.0  # seconds each Gemini answer takes; may be changed while running
     gemini_replies: list[dict[str, Any]] = field(default_factory=list)  # given before echoing
+    rejected: list[str] = field(default_factory=list)  # messages Meta's description refuses
 
 
 def build_fake(recorded: Recorded) -> FastAPI:
@@ -77,6 +81,9 @@ def build_fake(recorded: Recorded) -> FastAPI:
     async def messages(version: str, phone_number_id: str, request: Request) -> JSONResponse:
         body = await request.json()
         recorded.headers.append(dict(request.headers))
+        if found := problems(body):
+            recorded.rejected.append(rejection(body, found))
+            return JSONResponse(invalid_parameter(found), status_code=400)
         if body.get("status") == "read":
             recorded.read.append(body)
             return JSONResponse({"success": True})
@@ -136,3 +143,8 @@ class FakeServer(ServedInThread):
     def __init__(self, gemini_delay: float = 0.0) -> None:
         self.recorded = Recorded(gemini_delay=gemini_delay)
         super().__init__(build_fake(self.recorded), "fake upstream server")
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self.recorded.rejected and exc[0] is None:
+            raise GraphRequestRejected("\n\n".join(self.recorded.rejected))

@@ -14,10 +14,10 @@ import respx
 from delivery_support import (
     WABA_ID,
     FakeTemplates,
-    check_template_message,
     template_entry,
 )
 from helpers import GRAPH_BASE, MESSAGES_URL, PHONE_NUMBER_ID, WHATSAPP_TOKEN, graph_error
+from meta_openapi import check_graph_message, check_posted_messages
 from pydantic import SecretStr
 
 from answering.templates import CACHE_SECONDS, TemplateDesk
@@ -134,6 +134,7 @@ def test_templates_are_listed_by_name_then_language() -> None:
 def router() -> Iterator[respx.Router]:
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as mocked:
         yield mocked
+        check_posted_messages(call.request for call in mocked.calls)
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ async def test_a_template_is_sent_as_the_contract_and_metas_description_say(
     )
     assert wamid == "wamid.tpl-1"
     body = json.loads(sent.calls.last.request.content)
-    check_template_message(body)
+    check_graph_message(body)
     assert body["template"] == {
         "name": "order_update",
         "language": {"code": "pt_BR"},

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import respx
 from helpers import GRAPH_BASE, PAYLOADS, graph_error
+from meta_openapi import check_posted_messages
 from pydantic import SecretStr
 
 from domain.types import Backoff
@@ -265,6 +266,7 @@ def test_messages_are_frozen() -> None:
 def router() -> Iterator[respx.Router]:
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
         yield mock
+        check_posted_messages(call.request for call in mock.calls)
 
 
 @pytest.fixture

@@ -66,7 +66,8 @@ async def synchronise(settings: Settings, businesses: Sequence[Business], out: T
     )
     try:
         async with file_search_client(settings) as client:
-            return await _synchronise_each(Library(client, store), businesses, out)
+            library = Library(client, store, prices=settings.prices)
+            return await _synchronise_each(library, businesses, out)
     finally:
         await store.close()
 

@@ -1,8 +1,8 @@
-// The console's only script. Every page works without it; it makes them live: lists and
-// transcripts refresh every few seconds (documents while some are processing), times show in
-// the browser's time zone, a reply being typed survives a refresh, a file too large for an
-// upload is refused before it is sent, a chosen template shows its parameters' fields. Nothing here inserts text as HTML except the server's
-// own partials.
+// The console's only script. Every page works without it; it makes them live: lists, and
+// transcripts with the actions their state allows, refresh every few seconds (documents while
+// some are processing), times show in the browser's time zone, a reply being typed survives a
+// refresh, a file too large for an upload is refused before it is sent, a chosen template shows
+// its parameters' fields. Nothing here inserts text as HTML except the server's own partials.
 "use strict";
 
 (function () {
@@ -39,6 +39,20 @@
     window.scrollTo(0, document.documentElement.scrollHeight);
   }
 
+  function squeezed(html) { return html.replace(/\s+/g, " ").trim(); }
+
+  // A partial's <div hidden data-live-into="<id>"> carries what belongs elsewhere on the page
+  // (a conversation's actions): it replaces that element's content when it differs.
+  function movePieces(el) {
+    el.querySelectorAll("[data-live-into]").forEach(function (piece) {
+      var target = document.getElementById(piece.getAttribute("data-live-into"));
+      piece.remove();
+      if (target && squeezed(target.innerHTML) !== squeezed(piece.innerHTML)) {
+        target.replaceChildren.apply(target, Array.prototype.slice.call(piece.childNodes));
+      }
+    });
+  }
+
   // An element with data-live="<url>" is replaced by that URL's partial while the tab is visible
   // (every data-live-ms milliseconds), until a partial carries data-live-stop.
   function live(el) {
@@ -65,6 +79,7 @@
           var template = document.createElement("template");
           template.innerHTML = html;
           el.replaceChildren(template.content);
+          movePieces(el);
           last = html;
           localTimes(el);
           if (keep) toBottom();

@@ -9,6 +9,7 @@
   var BLUE = "#0b6bcb";
   var GREEN = "#2f7d32";
   var ORANGE = "#b35c00";
+  var PURPLE = "#6a3d9a";
   // Numbers and words in the page's language: the server puts its locale and the charts'
   // words in the data (English when they are missing).
   var CHARTS = null;
@@ -32,7 +33,7 @@
       },
       tokens: {
         title: say("tokens", "Tokens per day"),
-        series: [["prompt_tokens", say("prompt_tokens", "Prompt"), BLUE], ["output_tokens", say("output_tokens", "Output"), GREEN], ["tts_tokens", say("tts_tokens", "TTS"), ORANGE]],
+        series: [["prompt_tokens", say("prompt_tokens", "Prompt"), BLUE], ["output_tokens", say("output_tokens", "Output"), GREEN], ["tts_tokens", say("tts_tokens", "TTS"), ORANGE], ["embedding_tokens", say("embedding_tokens", "Indexing"), PURPLE]],
         tick: compact, value: whole, steps: wholeSteps(),
       },
       cost: {

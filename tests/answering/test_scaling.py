@@ -136,7 +136,8 @@ async def wait_until_done(database_url: str, message_id: str) -> None:
 async def test_sigkill_mid_answer_loses_nothing(database_url: str, tmp_path: Path) -> None:
     body = json.dumps(load_payload("text")).encode()
     with FakeServer(gemini_delay=60) as fake:
-        env = fast_takeover_env(fake, database_url)
+        # The answers in the web process (no worker processes): SIGKILL hits the one answering.
+        env = fast_takeover_env(fake, database_url) | {"WORKER_PROCESSES": "0"}
         first, url = start_service(env, tmp_path)
         try:
             await wait_healthy(url, first)

@@ -1,51 +1,56 @@
-"""The bench's CPU-per-message section does the database work the pipeline really does: the
-same statements, in the same order, as the app answering one text."""
+"""The bench's CPU-per-message section makes again, on copies of the database, the store calls
+the real answering side made for each message and the SQL statements they ran: each copy ends
+as answering left the database."""
 
 from __future__ import annotations
 
-import json
+import contextlib
+import shutil
+import sqlite3
 from pathlib import Path
 
-from helpers import FakeUpstreams, make_settings, running_app, text_payload
-from sqlalchemy import event
+from bench.budget import (
+    answer_each,
+    bench_messages,
+    paced_order,
+    replay_calls,
+    replay_statements,
+)
 
-from bench.budget import one_answered_message
-from storage.store import Store
-from webhook.events import parse_webhook
-
-
-def capture(store: Store) -> list[str]:
-    statements: list[str] = []
-
-    def add(*args: object) -> None:  # (conn, cursor, statement, parameters, context, many)
-        statements.append(str(args[2]))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", add)
-    return statements
+COUNT = 3  # messages measured, after as many warm-up ones
 
 
-async def test_the_bench_runs_the_statements_of_one_answered_message(
-    tmp_path: Path, fakes: FakeUpstreams
+def contents(database: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What answering leaves behind, without the clock's readings."""
+    queries = {
+        "inbox": "SELECT id, message_id, state, attempts, reply, parts_sent, error FROM inbox",
+        "turns": "SELECT id, conversation_key, role, text FROM turns",
+        "usage": "SELECT phone_number_id, messages, answers, prompt_tokens, output_tokens "
+        "FROM usage_days",
+    }
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return {
+            name: conn.execute(f"{sql} ORDER BY 1, 2").fetchall() for name, sql in queries.items()
+        }
+
+
+async def test_the_calls_and_statements_made_again_leave_the_database_as_answering_did(
+    tmp_path: Path, migrated_sqlite: Path
 ) -> None:
-    # No timed polls for work: one landing between two of its statements would move them.
-    settings = make_settings(
-        f"sqlite:///{tmp_path}/app.db", rate_limit_per_minute=12, poll_interval_seconds=60
-    )
-    async with running_app(settings, fakes) as app:
-        await app.post(text_payload("warm up", message_id="wamid.warm"))
-        await app.settle()
-        answered = capture(app.services.store)
-        await app.post(text_payload("hello", message_id="wamid.counted"))
-        await app.settle()
-    assert fakes.sent()[-1]["text"]["body"] == "You said: hello"
+    def copy(name: str) -> Path:
+        return Path(shutil.copyfile(migrated_sqlite, tmp_path / name))
 
-    store = await Store.open(f"sqlite:///{tmp_path}/bench.db")
-    try:
-        benched = capture(store)
-        payload = json.dumps(text_payload("hello", message_id="wamid.bench")).encode()
-        await one_answered_message(store, parse_webhook(json.loads(payload)).messages[0])
-    finally:
-        await store.close()
+    messages = bench_messages(2 * COUNT)
+    order = paced_order(COUNT)
+    answered = copy("answered.db")
+    captured = await answer_each(answered, messages, order)
+    await replay_calls(copy("calls.db"), captured, COUNT, rate=1000)
+    await replay_statements(copy("statements.db"), captured, COUNT, rate=1000)
 
-    assert len(benched) >= 10
-    assert answered[: len(benched)] == benched
+    done = contents(answered)
+    assert [(row[1], row[2], row[4]) for row in done["inbox"]] == [
+        (messages[k].id, "done", f"**Echo:** {messages[k].text}") for k in order
+    ]
+    assert len(done["turns"]) == 2 * len(messages)
+    assert contents(tmp_path / "calls.db") == done
+    assert contents(tmp_path / "statements.db") == done

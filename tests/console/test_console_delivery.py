@@ -16,13 +16,13 @@ from console_support import signed_in, visible_text
 from delivery_support import (
     WABA_ID,
     FakeTemplates,
-    check_template_message,
     last_wamid,
     statuses_payload,
     template_entry,
     template_sends,
 )
 from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
+from meta_openapi import check_graph_message
 
 from domain.types import ConversationState
 
@@ -157,7 +157,7 @@ async def test_a_template_is_sent_takes_the_conversation_over_and_shows_its_body
         assert "Template sent." in text
         assert "Olá Ana, seu pedido 4471 saiu para entrega" in text
         [sent] = template_sends(fakes.graph_calls)
-        check_template_message(sent)
+        check_graph_message(sent)
         assert sent["to"] == USER
         assert sent["template"] == {
             "name": "order_update",
@@ -188,7 +188,7 @@ async def test_named_parameters_are_sent_by_name_and_none_means_no_components(
         assert "Template sent." in await page.send_template("hello|en")
         named, bare = template_sends(fakes.graph_calls)
         for body in (named, bare):
-            check_template_message(body)
+            check_graph_message(body)
         assert named["template"]["components"] == [
             {
                 "type": "body",

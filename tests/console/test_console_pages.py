@@ -180,8 +180,9 @@ async def test_transcript_oldest_first_with_authors_sources_and_events(
     assert "Sources: menu.pdf" in text
     assert "maria (operator)" in text and "With maria" in text
     assert "+5511900001111" in text
-    for name in ("Take over", "Hand back", "Send", "Sign out"):
+    for name in ("Hand back", "Send", "Sign out"):  # maria has it: it can be handed back
         assert f">{name}</button>" in html
+    assert ">Take over</button>" not in html
     assert '<label for="reply">Reply</label>' in html
     assert html.count("<time datetime=") == 6  # the five lines and the window's end
 
@@ -315,6 +316,7 @@ async def test_a_fresh_service_with_the_console_lists_nothing_yet(tmp_path: Path
             operators = (await client.get("/console/operators")).text
             assert "default" in operators  # the one business, to give operators
             usage = (await client.get("/console/usage")).text
-            assert "Total 0 0 0 0 0 0 0 $0.0000" in visible_text(usage)
+            assert "No usage yet: nothing was received or spent" in visible_text(usage)
+            assert "<tbody>" not in usage
             knowledge = (await client.get("/console/knowledge")).text
             assert "No documents yet." in knowledge

@@ -171,6 +171,7 @@ async def test_the_table_shows_each_days_figures_newest_first_and_the_totals(
             output_tokens=2_048,
             tts_tokens=700,
             searches=2,
+            embedding_tokens=4_096,
             cost_usd=0.0123,
         )
         await add_day(
@@ -180,11 +181,11 @@ async def test_the_table_shows_each_days_figures_newest_first_and_the_totals(
         await add_day(usage, 30, bakery, messages=99, cost_usd=99.0)  # before the window
         html = (await console.client.get(PAGE)).text
     table = rows(html)
-    assert table[0] == f"{day_of(0)} (today) 12 11 1 15,300 2,048 700 2 $0.0123"
-    assert table[1] == f"{day_of(1)} 0 0 0 0 0 0 0 $0.0000"
-    assert table[2] == f"{day_of(2)} 1,204 1,190 0 1,250,000 0 0 0 $1.5000"
-    assert table[29] == f"{day_of(29)} 1 1 0 0 5 0 0 $0.0000"
-    assert table[30] == "Total 1,217 1,202 1 1,265,300 2,053 700 2 $1.5123"
+    assert table[0] == f"{day_of(0)} (today) 12 11 1 15,300 2,048 700 4,096 2 $0.0123"
+    assert table[1] == f"{day_of(1)} 0 0 0 0 0 0 0 0 $0.0000"
+    assert table[2] == f"{day_of(2)} 1,204 1,190 0 1,250,000 0 0 0 0 $1.5000"
+    assert table[29] == f"{day_of(29)} 1 1 0 0 5 0 0 0 $0.0000"
+    assert table[30] == "Total 1,217 1,202 1 1,265,300 2,053 700 4,096 2 $1.5123"
     assert len(table) == 31
     assert (
         "An estimate from the token counts Gemini reports and the prices in the settings; "
@@ -197,15 +198,20 @@ async def test_thirty_days_are_listed_with_the_days_without_anything(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     async with usage_console(database_url, fakes) as console:
+        await add_day(console.store.usage, 5, number_id(0), messages=1)
         html = (await console.client.get(PAGE)).text
         today = datetime.fromtimestamp(console.clock(), UTC).date()
     table = rows(html)
     expected = [(today - timedelta(days=i)).isoformat() for i in range(30)]
     assert [" ".join(r.split(" ")[:2]) for r in table[:-1]] == [ENGLISH.day(d) for d in expected]
-    assert all(r.endswith(" 0 0 0 0 0 0 0 $0.0000") for r in table)
+    assert (
+        table[5].endswith(" 1 0 0 0 0 0 0 0 $0.0000")
+        and table[-1] == "Total 1 0 0 0 0 0 0 0 $0.0000"
+    )
+    assert all(r.endswith(" 0 0 0 0 0 0 0 0 $0.0000") for r in table[:5] + table[6:-1])
     data = chart(html)
     assert data["days"] == list(reversed(expected))
-    assert data["messages"] == [0] * 30 and data["cost_usd"] == [0.0] * 30
+    assert data["messages"] == [0] * 24 + [1] + [0] * 5 and data["cost_usd"] == [0.0] * 30
     assert budgets(html) == ["All businesses: No daily budget set"]
 
 
@@ -300,6 +306,7 @@ async def test_the_charts_data_is_the_tables_figures_and_never_code(
         "prompt_tokens",
         "output_tokens",
         "tts_tokens",
+        "embedding_tokens",
         "cost_usd",
         "locale",
         "words",
@@ -316,6 +323,7 @@ async def test_the_page_loads_uplot_and_its_script_from_the_app(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     async with usage_console(database_url, fakes) as console:
+        await add_day(console.store.usage, 0, number_id(0), messages=1)
         html = (await console.client.get(PAGE)).text
         addresses = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', html)
         responses = {a.split("?")[0]: await console.client.get(a) for a in addresses}

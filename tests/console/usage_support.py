@@ -23,13 +23,14 @@ async def add_day(
     output_tokens: int = 0,
     tts_tokens: int = 0,
     searches: int = 0,
+    embedding_tokens: int = 0,
     cost_usd: float = 0.0,
 ) -> None:
     """`messages` messages to the business (by number id) `days_ago` days before today (UTC):
     the first `answers` answered, the first `handoffs` handed to a person, the tokens and cost
     all on the first."""
     assert messages >= max(answers, handoffs, 1)
-    use = TokenUse(prompt_tokens, output_tokens, 0, tts_tokens, searches)
+    use = TokenUse(prompt_tokens, output_tokens, 0, tts_tokens, searches, embedding_tokens)
     today = usage.clock
     usage.clock = lambda: today() - dt.timedelta(days=days_ago)
     try:

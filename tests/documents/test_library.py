@@ -18,6 +18,7 @@ from google import genai
 
 from documents.library import Library
 from domain.businesses import Business
+from domain.costs import Prices
 from storage.store import Store
 
 NUMBER = "111111111111111"
@@ -198,3 +199,18 @@ async def test_the_default_folder_missing_on_a_fresh_deployment_is_no_documents_
     fresh = Business(name="default", phone_number_id=NUMBER)  # KNOWLEDGE_DIR unset
     assert await Library(client, store, FAST).synchronise(fresh) is None
     assert caplog.records == [] and fake.stores == {}
+
+
+async def test_indexing_counts_in_the_businesss_spend_for_the_day(
+    client: genai.Client, store: Store, files: Path
+) -> None:
+    """File Search bills the tokens it embeds and does not report them: one per 4 bytes."""
+    prices = Prices(input=0.5, output=3.0, thinking=3.0, tts=10.0, search=0.014, embedding=0.15)
+    library = Library(client, store, FAST, prices=prices)
+    await library.synchronise(business(files))  # 37 and 30 bytes: 10 and 8 tokens
+    await library.synchronise(business(files))  # nothing new: nothing indexed
+    await library.upload(business(files), "menu.pdf", b"%PDF-1.4 menu", "application/pdf")  # 4
+    [day] = await store.usage.days([NUMBER], "2000-01-01")
+    assert (day.embedding_tokens, day.messages, day.answers) == (10 + 8 + 4, 0, 0)
+    assert day.cost_usd == pytest.approx(22 * 0.15 / 1e6)
+    assert await store.usage.spent_today() == pytest.approx(22 * 0.15 / 1e6)
