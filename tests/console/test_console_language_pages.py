@@ -160,7 +160,7 @@ async def test_the_error_page_in_spanish(database_url: str, fakes: FakeUpstreams
     [
         (BRAZIL, "pt-BR", "12 11 1 15.300 2.048 700 0 2", "US$\xa00,0123"),
         (MEXICO, "es", "12 11 1 15.300 2.048 700 0 2", "0,0123\xa0US$"),
-        ("en-US", "en", "12 11 1 15.300 2.048 700 0 2", "$0.0123"),
+        ("en-US", "en", "12 11 1 15,300 2,048 700 0 2", "$0.0123"),
     ],
 )
 async def test_usage_figures_in_the_locales_form(
