@@ -172,10 +172,10 @@ def test_the_console_in_the_browsers_language(
     fits(page, viewport)
 
     row.click()
-    expect(page.get_by_role("button", name=words.hand_back)).to_be_visible()
     expect(page.get_by_label(words.reply)).to_be_visible()
     page.get_by_role("button", name=words.take_over).click()
     expect(page.get_by_role("status")).to_have_text(words.took_over)
+    expect(page.get_by_role("button", name=words.hand_back)).to_be_visible()
     expect(page.get_by_role("button", name=words.send)).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", words.lang)
     times_in(page, words.lang)
