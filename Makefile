@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test faults lint format clean bench docs profile
+.PHONY: run test faults lint format clean bench docs profile messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: $(VENV)/.dev
 ## docs: write docs/settings.md and .env.example from the settings' descriptions in config/
 docs: $(VENV)/.runtime
 	$(BIN)/python -m tools.settings_docs
+
+## messages: bring the console's catalogues (console/locales/*/LC_MESSAGES/console.po) up to date
+## with its words, and list the msgids still to translate
+messages: $(VENV)/.runtime
+	$(BIN)/python -m tools.console_messages
 
 ## format: apply ruff's formatting and safe fixes
 format: $(VENV)/.dev

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from answering.sending import keep_for_statuses, pause_between_parts
 from answering.windows import REPLY_WINDOW_SECONDS
 from config import Settings
 from domain.types import ConversationState
+from language.replies import N_
 from markup.whatsapp import markdown_to_whatsapp, split_message
 from ops.logs import short_hash
 from storage.delivery import SentMessage
@@ -27,12 +28,14 @@ MAX_REPLY_CHARS = 4 * 4096
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """Whether an operator's reply went out; if not, why, in a sentence for the operator, or
-    Meta's error (its title and code), which the console words."""
+    """Whether an operator's reply went out; if not, why, in a sentence for the operator (a
+    msgid of the console's catalogues, %-formatted with `values`), or Meta's error (its title
+    and code), which the console words."""
 
     sent: bool
     reason: str | None = None
     refused: ErrorInfo | None = None
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 def meta_error(exc: GraphAPIError) -> ErrorInfo:
@@ -41,18 +44,21 @@ def meta_error(exc: GraphAPIError) -> ErrorInfo:
     return ErrorInfo(exc.code, exc.title or "")
 
 
-def outside_window(conversation: Conversation, now: float) -> str | None:
+def outside_window(conversation: Conversation, now: float) -> Sent | None:
     """Why WhatsApp would refuse a free-form message now, or None when it would not."""
     if conversation.last_user_at is None:
-        return "The customer has not written yet, so WhatsApp does not allow a message."
+        return Sent(
+            False, N_("The customer has not written yet, so WhatsApp does not allow a message.")
+        )
     hours = (now - conversation.last_user_at) / 3600
     if now - conversation.last_user_at <= REPLY_WINDOW_SECONDS:
         return None
-    return (
-        f"The customer last wrote {hours:.0f} hours ago. WhatsApp only allows replies within "
+    reason = N_(
+        "The customer last wrote %(hours)s hours ago. WhatsApp only allows replies within "
         "24 hours of the customer's last message, so nothing was sent. The next message they "
         "send opens the window again."
     )
+    return Sent(False, reason, values={"hours": round(hours)})
 
 
 class OperatorDesk:
@@ -94,15 +100,16 @@ class OperatorDesk:
         outside WhatsApp's window as of `now` (the console's clock; None: the time)."""
         text = text.strip()
         if not text:
-            return Sent(False, "Write a reply first.")
+            return Sent(False, N_("Write a reply first."))
         if len(text) > MAX_REPLY_CHARS:
-            return Sent(False, f"That reply is too long: at most {MAX_REPLY_CHARS} characters.")
+            too_long = N_("That reply is too long: at most %(max)s characters.")
+            return Sent(False, too_long, values={"max": MAX_REPLY_CHARS})
         refusal = outside_window(conversation, time.time() if now is None else now)
         if refusal is not None:
-            return Sent(False, refusal)
+            return refusal
         graph = self._graphs.get(conversation.phone_number_id)
         if graph is None:
-            return Sent(False, "This conversation's business is no longer served here.")
+            return Sent(False, N_("This conversation's business is no longer served here."))
         if (
             conversation.state is not ConversationState.OPERATOR
             or conversation.operator != operator

@@ -12,6 +12,7 @@ from fastapi import Form, Request, Response
 
 from answering.handoff import HANDOFF_REQUESTED, TIMED_OUT
 from answering.operators import HANDED_BACK, TAKEN_OVER
+from console.languages import ENGLISH, N_, Language
 from console.media import MediaView, media_view
 from console.previews import preview
 from console.template_form import template_context
@@ -19,6 +20,7 @@ from console.web import (
     PREFIX,
     OperatorDep,
     console_of,
+    language_of,
     not_found,
     now_of,
     redirect_with_flash,
@@ -41,10 +43,10 @@ MAX_REPLY_CHARS = 8000  # the operator desk splits a reply into parts of at most
 MAX_SEARCH_CHARS = 100
 LIST_LIMIT = 200
 FILTERS: list[tuple[str, str]] = [
-    ("", "All"),
-    (ConversationState.WAITING.value, "Waiting"),
-    (ConversationState.OPERATOR.value, "With a person"),
-    (ConversationState.ASSISTANT.value, "Assistant"),
+    ("", N_("All")),
+    (ConversationState.WAITING.value, N_("Waiting")),
+    (ConversationState.OPERATOR.value, N_("With a person")),
+    (ConversationState.ASSISTANT.value, N_("Assistant")),
 ]
 
 
@@ -101,33 +103,38 @@ def summary(
     )
 
 
-def event_text(entry: Entry, timeout_hours: float) -> str:
+def event_text(entry: Entry, timeout_hours: float, language: Language) -> str:
     """An event in words, for the transcript (the page adds who did it)."""
+    say = language.gettext
     if entry.text == HANDOFF_REQUESTED:
-        return "Asked for a person" + (f": {entry.detail}" if entry.detail else "")
+        if entry.detail:
+            return say("Asked for a person: %(reason)s", reason=entry.detail)
+        return say("Asked for a person")
     if entry.text == TAKEN_OVER:
-        return "Taken over"
+        return say("Taken over")
     if entry.text == HANDED_BACK:
-        return "Handed back to the assistant"
+        return say("Handed back to the assistant")
     if entry.text == TIMED_OUT:
-        return f"Back to the assistant: no operator message for {timeout_hours:g} hours"
+        hours = language.decimal(timeout_hours)
+        return say("Back to the assistant: no operator message for %(hours)s hours", hours=hours)
     if entry.text == RESET_EVENT:
-        return "The customer started a fresh conversation"
+        return say("The customer started a fresh conversation")
     return entry.text
 
 
 def transcript_entry(
-    entry: Entry, timeout_hours: float, now: float | None = None
+    entry: Entry, timeout_hours: float, language: Language = ENGLISH, now: float | None = None
 ) -> TranscriptEntry:
     """A stored line as the operator reads it: answers as the customer saw them on WhatsApp
     (the voice note an answer went as beside its text), a customer's file with their words."""
     if entry.role == "event":
-        text = event_text(entry, timeout_hours)
+        text = event_text(entry, timeout_hours, language)
         return TranscriptEntry(entry.id, entry.at, "event", text, entry.author)
     media = media_view(entry.media, time.time() if now is None else now)
     if entry.role == Role.USER.value:
         return TranscriptEntry(entry.id, entry.at, "user", entry.text, media=media)
-    text, delivery = markdown_to_whatsapp(entry.text), status_word(entry.delivery)
+    text = markdown_to_whatsapp(entry.text)
+    delivery = status_word(entry.delivery, language)
     if entry.author:
         return TranscriptEntry(
             entry.id, entry.at, "operator", text, entry.author, delivery=delivery
@@ -186,8 +193,9 @@ async def conversation_list(
     """Every conversation this operator may see, the most recent activity first."""
     chosen, search = parse_filters(state, q)
     current = chosen.value if chosen else ""
+    say = language_of(request).gettext
     filters = [
-        (label, f"{PREFIX}?{list_query(value, search)}".rstrip("?"), value == current)
+        (say(label), f"{PREFIX}?{list_query(value, search)}".rstrip("?"), value == current)
         for value, label in FILTERS
     ]
     return render(
@@ -236,7 +244,10 @@ async def conversation_context(
     return {
         "conversation": conversation,
         "c": summary(conversation, console.settings.businesses),
-        "entries": [transcript_entry(entry, timeout, now_of(request)) for entry in stored],
+        "entries": [
+            transcript_entry(entry, timeout, language_of(request), now_of(request))
+            for entry in stored
+        ],
         "show_business": len(console.settings.businesses) > 1,
         "window_closed": last_user_at is None or now_of(request) - last_user_at > WINDOW_SECONDS,
         "window_until": window_until(last_user_at, now_of(request)),
@@ -281,14 +292,16 @@ async def take_over(request: Request, operator: OperatorDep, conversation_id: in
     conversation = await visible(request, operator, conversation_id)
     await console_of(request).desk.take_over(conversation, operator.username)
     log.info("conversation %d taken over by %s", conversation_id, _who(operator))
-    return back_to(request, conversation_id, "ok", "You took over this conversation.")
+    text = language_of(request).gettext("You took over this conversation.")
+    return back_to(request, conversation_id, "ok", text)
 
 
 async def hand_back(request: Request, operator: OperatorDep, conversation_id: int) -> Response:
     conversation = await visible(request, operator, conversation_id)
     await console_of(request).desk.hand_back(conversation, operator.username)
     log.info("conversation %d handed back by %s", conversation_id, _who(operator))
-    return back_to(request, conversation_id, "ok", "Handed back: the assistant answers again.")
+    text = language_of(request).gettext("Handed back: the assistant answers again.")
+    return back_to(request, conversation_id, "ok", text)
 
 
 async def reply(
@@ -298,11 +311,15 @@ async def reply(
     text: Annotated[str, Form()] = "",
 ) -> Response:
     conversation = await visible(request, operator, conversation_id)
-    text = text.strip()
+    text, language = text.strip(), language_of(request)
+    say = language.gettext
     if not text:
-        return back_to(request, conversation_id, "error", "Write a reply first.")
+        return back_to(request, conversation_id, "error", say("Write a reply first."))
     if len(text) > MAX_REPLY_CHARS:
-        message = f"Not sent: a reply can have at most {MAX_REPLY_CHARS} characters."
+        message = say(
+            "Not sent: a reply can have at most %(max)s characters.",
+            max=MAX_REPLY_CHARS,
+        )
         return back_to(request, conversation_id, "error", message)
     desk = console_of(request).desk
     sent = await desk.reply(conversation, operator.username, text, now=now_of(request))
@@ -313,10 +330,15 @@ async def reply(
         "sent" if sent.sent else "refused",
     )
     if not sent.sent:
-        reason = refused_by_meta(sent.refused) if sent.refused else sent.reason
-        reason = reason or "WhatsApp did not accept it."
-        return back_to(request, conversation_id, "error", f"Not sent. {reason}")
-    return back_to(request, conversation_id, "sent", "Sent.")
+        reason = say("WhatsApp did not accept it.")
+        if sent.refused:
+            reason = refused_by_meta(sent.refused, language)
+        elif sent.reason:
+            reason = say(sent.reason, **sent.values)
+        return back_to(
+            request, conversation_id, "error", say("Not sent. %(reason)s", reason=reason)
+        )
+    return back_to(request, conversation_id, "sent", say("Sent."))
 
 
 def _who(operator: Operator) -> str:

@@ -31,7 +31,7 @@ def put(request: Request, response: Response, token: str | None, kind: str, text
     """Attach a message for the next page this session shows."""
     if not token or kind not in KINDS:
         return
-    raw = json.dumps([kind, text[:MAX_TEXT]], ensure_ascii=True).encode()
+    raw = json.dumps([kind, text[:MAX_TEXT]], ensure_ascii=False).encode()  # "não": 4 bytes
     payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     response.set_cookie(
         FLASH_COOKIE,

@@ -10,8 +10,17 @@ from urllib.parse import urlencode
 
 from fastapi import Form, Request, Response
 
-from console.knowledge_upload import Incoming, UploadProblem, human_size, read_upload
-from console.web import PREFIX, OperatorDep, console_of, not_found, redirect_with_flash, render
+from console.knowledge_upload import Incoming, UploadProblem, read_upload
+from console.languages import N_
+from console.web import (
+    PREFIX,
+    OperatorDep,
+    console_of,
+    language_of,
+    not_found,
+    redirect_with_flash,
+    render,
+)
 from documents.filesearch import Document, KnowledgeError
 from documents.sync import MIME_TYPES
 from domain.businesses import Business
@@ -21,8 +30,8 @@ from storage.operators import Operator
 log = logging.getLogger("console")
 
 PAGE = f"{PREFIX}/knowledge"
-STATES = {"active": "Ready", "pending": "Processing", "failed": "Failed"}
-SOURCES = {"folder": "From the folder", "console": "Uploaded here"}
+STATES = {"active": N_("Ready"), "pending": N_("Processing"), "failed": N_("Failed")}
+SOURCES = {"folder": N_("From the folder"), "console": N_("Uploaded here")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,8 +59,11 @@ def page_url(business: str) -> str:
     return f"{PAGE}?{urlencode({'business': business})}"
 
 
-def back(request: Request, business: str, kind: str, text: str) -> Response:
-    return redirect_with_flash(request, page_url(business), kind, text)
+def back(request: Request, business: str, kind: str, text: str, **values: object) -> Response:
+    """To the business's page, saying `text` (a msgid, with its values) in the operator's
+    language."""
+    said = language_of(request).gettext(text, **values)
+    return redirect_with_flash(request, page_url(business), kind, said)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,12 +72,15 @@ def back(request: Request, business: str, kind: str, text: str) -> Response:
 
 async def listing(request: Request, business: Business) -> dict[str, Any]:
     """The table's context: the documents by title, or the reason Google gave none."""
-    console = console_of(request)
+    console, language = console_of(request), language_of(request)
     try:
         documents = await console.library.documents(business)
         problem = None
     except KnowledgeError as exc:
-        documents, problem = [], f"Gemini File Search could not be reached: {exc.reason}"
+        documents = []
+        problem = language.gettext(
+            "Gemini File Search could not be reached: %(reason)s", reason=exc.reason
+        )
     else:
         documents += not_listed_yet(documents, console.uploads.under_way(business.name))
     documents.sort(key=lambda d: (d.display_name.casefold(), d.name))
@@ -75,9 +90,9 @@ async def listing(request: Request, business: Business) -> dict[str, Any]:
         "problem": problem,
         "processing": any(d.state == "pending" for d in documents),
         "from_folder": any(d.source == "folder" for d in documents),
-        "states": STATES,
-        "sources": SOURCES,
-        "size": human_size,
+        "states": {state: language.gettext(word) for state, word in STATES.items()},
+        "sources": {source: language.gettext(word) for source, word in SOURCES.items()},
+        "size": language.size,
         "live_url": f"{PREFIX}/live/knowledge?{urlencode({'business': business.name})}",
     }
 
@@ -110,7 +125,7 @@ async def knowledge_page(request: Request, operator: OperatorDep, business: str 
         "accept": ",".join(allowed),
         "allowed": ", ".join(allowed),
         "max_bytes": limit,
-        "max_size": human_size(limit),
+        "max_size": language_of(request).size(limit),
         "upload_url": f"{PAGE}/upload?{urlencode({'business': name or ''})}",
     }
     if found is not None:
@@ -146,14 +161,16 @@ async def upload(request: Request, operator: OperatorDep, business: str = "") ->
                 request,
                 "knowledge_refused.html",
                 413,
-                message=problem.reason,
+                message=problem.text(language_of(request)),
                 back=page_url(found.name),
             )
-        return back(request, found.name, "error", problem.reason)
+        return redirect_with_flash(
+            request, page_url(found.name), "error", problem.text(language_of(request))
+        )
     console.uploads.start(console.library, found, document)
     log.info("knowledge upload by %s: %d bytes", _who(operator), len(document.data))
-    text = f"Uploaded {document.filename}. The assistant uses it once it is Ready."
-    return back(request, found.name, "ok", text)
+    text = N_("Uploaded %(name)s. The assistant uses it once it is Ready.")
+    return back(request, found.name, "ok", text, name=document.filename)
 
 
 async def delete(
@@ -170,17 +187,19 @@ async def delete(
     try:
         listed = next((d for d in await library.documents(found) if d.name == document), None)
         if listed is None:
-            return back(request, found.name, "error", "Not deleted: that document is not there.")
+            gone = N_("Not deleted: that document is not there.")
+            return back(request, found.name, "error", gone)
         await library.delete(found, listed.name)
     except KnowledgeError as exc:
-        return back(
-            request, found.name, "error", f"Not deleted. Gemini File Search refused: {exc.reason}"
-        )
+        refused = N_("Not deleted. Gemini File Search refused: %(reason)s")
+        return back(request, found.name, "error", refused, reason=exc.reason)
     log.info("knowledge document deleted by %s", _who(operator))
-    text = f"Deleted {listed.display_name}."
+    text = N_("Deleted %(name)s.")
     if listed.source == "folder":
-        text += " The next sync uploads it again while its file is in the folder."
-    return back(request, found.name, "ok", text)
+        text = N_(
+            "Deleted %(name)s. The next sync uploads it again while its file is in the folder."
+        )
+    return back(request, found.name, "ok", text, name=listed.display_name)
 
 
 def _who(operator: Operator) -> str:

@@ -17,6 +17,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
+from console.languages import ENGLISH, N_, Language
 from documents.filesearch import KnowledgeError
 
 if TYPE_CHECKING:
@@ -30,32 +31,32 @@ log = logging.getLogger("console")
 FIELD = b"document"  # the form's file input
 FORM_BYTES = 16 * 1024  # what a form adds around its file: boundaries, part headers
 MAX_FILENAME = 255  # characters, as most file systems allow
-NO_FILE = "Choose a document to upload first."
-NOT_A_FORM = "Not uploaded: the upload did not arrive as a form with one document."
-CUT_SHORT = "Not uploaded: the upload was cut short. Try again."
+NO_FILE = N_("Choose a document to upload first.")
+NOT_A_FORM = N_("Not uploaded: the upload did not arrive as a form with one document.")
+CUT_SHORT = N_("Not uploaded: the upload was cut short. Try again.")
 
 
 def human_size(size: int) -> str:
-    """Bytes as a person reads them, in the decimal units Google's limits are written in."""
-    if size < 1000:
-        return f"{size} byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1000
-        shown = f"{value:.1f}".removesuffix(".0")
-        if float(shown) < 1000 or unit == "GB":
-            break
-    return f"{shown} {unit}"
+    """Bytes as a person reads them in English (a page says them in its own language)."""
+    return ENGLISH.size(size)
 
 
 class UploadProblem(Exception):
-    """Why an upload is refused before anything is handed on: `reason` for the operator, `kind`
-    for the log (which never names the file); "size" answers 413."""
+    """Why an upload is refused before anything is handed on: `reason` for the operator (a
+    msgid, with its `values` and the `limit` in bytes said as a size), `kind` for the log (which
+    never names the file); "size" answers 413."""
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, limit: int | None = None, **values: object) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.limit = limit
+        self.values = values
+
+    def text(self, language: Language) -> str:
+        """The reason in the page's language."""
+        size = {} if self.limit is None else {"size": language.size(self.limit)}
+        return language.gettext(self.reason, **self.values, **size)
 
     @property
     def too_large(self) -> bool:
@@ -70,8 +71,7 @@ class Upload:
 
 
 def too_large(limit: int) -> UploadProblem:
-    reason = f"Not uploaded: a document can be at most {human_size(limit)}."
-    return UploadProblem("size", reason)
+    return UploadProblem("size", N_("Not uploaded: a document can be at most %(size)s."), limit)
 
 
 def clean_filename(raw: bytes) -> str:
@@ -84,11 +84,15 @@ def mime_type_of(filename: str, allowed: Mapping[str, str]) -> str:
     """The MIME type for the file's extension, from the table (never what the browser said)."""
     extension = PurePosixPath(filename).suffix.lower()
     if extension not in allowed:
-        kind = f"{extension} files" if extension else "a file without an extension"
         accepted = ", ".join(sorted(allowed))
-        raise UploadProblem(
-            "type", f"Not uploaded: {kind} cannot be read. Upload one of {accepted}."
-        )
+        if not extension:
+            reason = N_(
+                "Not uploaded: a file without an extension cannot be read. "
+                "Upload one of %(accepted)s."
+            )
+            raise UploadProblem("type", reason, accepted=accepted)
+        reason = N_("Not uploaded: %(extension)s files cannot be read. Upload one of %(accepted)s.")
+        raise UploadProblem("type", reason, extension=extension, accepted=accepted)
     return allowed[extension]
 
 
@@ -130,14 +134,13 @@ class FilePart:
         if options.get(b"name") != FIELD or b"filename" not in options:
             return
         if self.filename is not None:
-            raise UploadProblem("form", "Not uploaded: upload one document at a time.")
+            raise UploadProblem("form", N_("Not uploaded: upload one document at a time."))
         self.filename = clean_filename(options[b"filename"])
         if not self.filename:
             raise UploadProblem("none", NO_FILE)
         if len(self.filename) > MAX_FILENAME:
-            raise UploadProblem(
-                "name", f"Not uploaded: a file name can have at most {MAX_FILENAME} characters."
-            )
+            reason = N_("Not uploaded: a file name can have at most %(max)s characters.")
+            raise UploadProblem("name", reason, max=MAX_FILENAME)
         self.mime_type = mime_type_of(self.filename, self.allowed)  # before any of its bytes
         self.receiving = True
 
@@ -194,7 +197,7 @@ async def read_upload(request: Request, limit: int, allowed: Mapping[str, str]) 
     if part.filename is None or not part.received:
         raise UploadProblem("none", NO_FILE)
     if not part.data:
-        raise UploadProblem("empty", f"Not uploaded: {part.filename} is empty.")
+        raise UploadProblem("empty", N_("Not uploaded: %(name)s is empty."), name=part.filename)
     return Upload(part.filename, part.mime_type, bytes(part.data))
 
 

@@ -8,12 +8,14 @@ from typing import Annotated
 
 from fastapi import Form, Request, Response
 
+from console.languages import N_, Language
 from console.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from console.sessions import USERNAME, normalise_username
 from console.web import (
     PREFIX,
     AdminDep,
     console_of,
+    language_of,
     not_found,
     operators_of,
     redirect_with_flash,
@@ -24,8 +26,8 @@ from ops.logs import short_hash
 log = logging.getLogger("console")
 
 PAGE = f"{PREFIX}/operators"
-USERNAME_RULE = "A username is 1 to 64 lowercase letters, digits, dots, dashes, @ or _."
-PASSWORD_RULE = f"A password has at least {MIN_PASSWORD_LENGTH} characters."
+USERNAME_RULE = N_("A username is 1 to 64 lowercase letters, digits, dots, dashes, @ or _.")
+PASSWORD_RULE = N_("A password has at least %(min)s characters.")
 
 Businesses = Annotated[list[str], Form()]
 
@@ -42,13 +44,15 @@ async def operators_page(request: Request, admin: AdminDep) -> Response:
     )
 
 
-def back(request: Request, kind: str, text: str) -> Response:
-    return redirect_with_flash(request, PAGE, kind, text)
+def back(request: Request, kind: str, text: str, **values: object) -> Response:
+    """To the page, saying `text` (a msgid, with its values) in the operator's language."""
+    said = language_of(request).gettext(text, **values)
+    return redirect_with_flash(request, PAGE, kind, said)
 
 
-def password_problem(password: str) -> str | None:
+def password_problem(password: str, language: Language) -> str | None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        return PASSWORD_RULE
+        return language.gettext(PASSWORD_RULE, min=MIN_PASSWORD_LENGTH)
     return None
 
 
@@ -65,22 +69,24 @@ async def add_operator(
     password: Annotated[str, Form()] = "",
     businesses: Businesses = [],  # noqa: B006 (FastAPI copies defaults)
 ) -> Response:
-    name = normalise_username(username)
+    name, language = normalise_username(username), language_of(request)
     if not USERNAME.fullmatch(name):
-        return back(request, "error", f"Not added. {USERNAME_RULE}")
-    problem = password_problem(password)
+        return back(
+            request, "error", N_("Not added. %(rule)s"), rule=language.gettext(USERNAME_RULE)
+        )
+    problem = password_problem(password, language)
     if problem:
-        return back(request, "error", f"Not added. {problem}")
+        return back(request, "error", N_("Not added. %(rule)s"), rule=problem)
     picked = chosen(businesses, console_of(request).settings.businesses.names())
     if picked is None:
-        return back(request, "error", "Not added: unknown business.")
+        return back(request, "error", N_("Not added: unknown business."))
     console = console_of(request)
     password_hash = await console.passwords.hash(password)
     added = await operators_of(request).add(name, password_hash, picked, console.clock())
     if added is None:
-        return back(request, "error", f"Not added: {name} exists already.")
+        return back(request, "error", N_("Not added: %(name)s exists already."), name=name)
     log.info("operator %s added", short_hash(name))
-    return back(request, "ok", f"Added {name}.")
+    return back(request, "ok", N_("Added %(name)s."), name=name)
 
 
 async def update_operator(
@@ -97,19 +103,22 @@ async def update_operator(
     allowed = {*console_of(request).settings.businesses.names(), *operator.businesses}
     picked = chosen(businesses, allowed)
     if picked is None:
-        return back(request, "error", "Not saved: unknown business.")
+        return back(request, "error", N_("Not saved: unknown business."))
     if password:
-        problem = password_problem(password)
+        problem = password_problem(password, language_of(request))
         if problem:
-            return back(request, "error", f"Not saved. {problem}")
+            return back(request, "error", N_("Not saved. %(rule)s"), rule=problem)
         await operators.set_password(
             operator_id, await console_of(request).passwords.hash(password)
         )
         await operators.end_sessions(operator_id)  # whoever knew the old one is signed out
     await operators.set_businesses(operator_id, picked)
     log.info("operator %s changed", short_hash(operator.username))
-    changed = "businesses and password" if password else "businesses"
-    return back(request, "ok", f"Saved {operator.username}'s {changed}.")
+    if password:
+        return back(
+            request, "ok", N_("Saved %(name)s's businesses and password."), name=operator.username
+        )
+    return back(request, "ok", N_("Saved %(name)s's businesses."), name=operator.username)
 
 
 async def remove_operator(request: Request, admin: AdminDep, operator_id: int) -> Response:
@@ -118,4 +127,6 @@ async def remove_operator(request: Request, admin: AdminDep, operator_id: int) -
     if operator is None or operator.is_admin or not await operators.remove(operator_id):
         raise not_found()
     log.info("operator %s removed", short_hash(operator.username))
-    return back(request, "ok", f"Removed {operator.username}; their sessions have ended.")
+    return back(
+        request, "ok", N_("Removed %(name)s; their sessions have ended."), name=operator.username
+    )

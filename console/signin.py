@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import Form, Request, Response
 
+from console.languages import N_
 from console.sessions import Refused, SignedIn, Throttled, session_operator, sign_in, sign_out
 from console.web import (
     PREFIX,
     SESSION_COOKIE,
     OperatorDep,
     console_of,
+    language_of,
     now_of,
     operators_of,
     redirect,
@@ -20,7 +22,7 @@ from console.web import (
     safe_next,
 )
 
-WRONG = "Wrong username or password."
+WRONG = N_("Wrong username or password.")
 
 
 async def login_page(request: Request, next: str = "") -> Response:
@@ -56,13 +58,18 @@ async def login(
         now=console.clock(),
         session_seconds=console.settings.console_session_hours * 3600,
     )
+    language = language_of(request)
     if isinstance(outcome, Throttled):
         minutes = max(1, math.ceil(outcome.retry_after / 60))
         response = render(
             request,
             "login.html",
             429,
-            error=f"Too many failed sign-ins. Try again in {minutes} minute(s).",
+            error=language.ngettext(
+                "Too many failed sign-ins. Try again in %(num)s minute.",
+                "Too many failed sign-ins. Try again in %(num)s minutes.",
+                minutes,
+            ),
             next=safe_next(next),
             username=username[:64],
         )
@@ -70,7 +77,12 @@ async def login(
         return response
     if isinstance(outcome, Refused):
         return render(
-            request, "login.html", 401, error=WRONG, next=safe_next(next), username=username[:64]
+            request,
+            "login.html",
+            401,
+            error=language.gettext(WRONG),
+            next=safe_next(next),
+            username=username[:64],
         )
     await sign_out(operators, request.cookies.get(SESSION_COOKIE))  # a fresh session each time
     return signed_in_response(request, outcome, safe_next(next))

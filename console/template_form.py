@@ -8,7 +8,7 @@ from fastapi import Request
 
 from answering.templates import Catalogue
 from console import words
-from console.web import console_of
+from console.web import console_of, language_of
 from domain.businesses import Business
 from domain.templates import Template
 from storage.states import Conversation
@@ -29,11 +29,11 @@ async def template_context(
     if business is not None:
         catalogue = await console_of(request).template_desk.catalogue(business)
     chosen: Template | None = catalogue.find(chosen_key) or next(iter(catalogue.templates), None)
-    problem = None
+    problem, language = None, language_of(request)
     if not catalogue.configured:
-        problem = words.TEMPLATES_NEED_ACCOUNT
+        problem = language.gettext(words.TEMPLATES_NEED_ACCOUNT)
     elif catalogue.error is not None:
-        problem = words.templates_unavailable(catalogue.error)
+        problem = words.templates_unavailable(catalogue.error, language)
     elif not catalogue.templates:
-        problem = words.NO_TEMPLATES
+        problem = language.gettext(words.NO_TEMPLATES)
     return {"catalogue": catalogue, "chosen": chosen, "templates_problem": problem}

@@ -11,8 +11,9 @@ from fastapi import Form, Request, Response
 from answering.templates import Refusal, TemplateSent
 from console import words
 from console.conversations import visible
+from console.languages import Language
 from console.template_form import business_of
-from console.web import PREFIX, OperatorDep, console_of, redirect_with_flash
+from console.web import PREFIX, OperatorDep, console_of, language_of, redirect_with_flash
 from ops.logs import short_hash
 
 log = logging.getLogger("console")
@@ -20,18 +21,22 @@ log = logging.getLogger("console")
 MAX_PARAMETERS = 50
 
 
-def refusal_text(result: TemplateSent) -> str:
+def refusal_text(result: TemplateSent, language: Language) -> str:
+    """Why the template was not sent, in the page's language."""
+    say = language.gettext
     if result.refusal is Refusal.EMPTY_PARAMETER:
-        return words.empty_parameter(result.label or words.PARAMETER)
+        label = words.parameter_label(result.label or "", language)
+        label = label or say(words.PARAMETER, number="").strip()
+        return words.empty_parameter(label, language)
     if result.refusal is Refusal.META and result.error is not None:
-        return f"{words.NOT_SENT} {words.refused_by_meta(result.error)}"
+        return f"{say(words.NOT_SENT)} {words.refused_by_meta(result.error, language)}"
     if result.refusal is Refusal.NOT_CONFIGURED:
-        return f"{words.NOT_SENT} {words.TEMPLATES_NEED_ACCOUNT}"
+        return f"{say(words.NOT_SENT)} {say(words.TEMPLATES_NEED_ACCOUNT)}"
     if result.refusal is Refusal.PARAMETERS_CHANGED:
-        return words.TEMPLATE_CHANGED
+        return say(words.TEMPLATE_CHANGED)
     if result.refusal is Refusal.NO_BUSINESS:
-        return words.BUSINESS_GONE
-    return words.UNKNOWN_TEMPLATE
+        return say(words.BUSINESS_GONE)
+    return say(words.UNKNOWN_TEMPLATE)
 
 
 async def send_template(
@@ -55,7 +60,9 @@ async def send_template(
     )
     url = f"{PREFIX}/conversations/{conversation_id}"
     if result.sent:
-        return redirect_with_flash(request, url, "ok", words.TEMPLATE_SENT)
+        return redirect_with_flash(
+            request, url, "ok", language_of(request).gettext(words.TEMPLATE_SENT)
+        )
     if template:
         url += f"?template={quote(template, safe='')}"
-    return redirect_with_flash(request, url, "error", refusal_text(result))
+    return redirect_with_flash(request, url, "error", refusal_text(result, language_of(request)))

@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 
 from config import Settings
-from console.web import PREFIX, OperatorDep, console_of, not_found, now_of, render
+from console.languages import N_, Language
+from console.web import PREFIX, OperatorDep, console_of, language_of, not_found, now_of, render
 from storage.operators import Operator
 from storage.usage import Day, Usage
 
 PAGE = f"{PREFIX}/usage"
-ALL_BUSINESSES = "All businesses"  # the scope of the deployment's own budget
+ALL_BUSINESSES = N_("All businesses")  # the scope of the deployment's own budget
 DAYS = 30
 FIGURES = (
     "messages",
@@ -27,16 +28,32 @@ FIGURES = (
     "tts_tokens",
     "embedding_tokens",  # File Search indexing documents
 )
-REACHED = "Budget reached: the assistant stops answering until midnight UTC"
-NO_BUDGET = "No daily budget set"
-ESTIMATE = (
+REACHED = N_("Budget reached: the assistant stops answering until midnight UTC")
+NO_BUDGET = N_("No daily budget set")
+ESTIMATE = N_(
     "An estimate from the token counts Gemini reports and the prices in the settings; "
     "Google's bill is the truth, and Meta bills WhatsApp conversations separately."
 )
-INDEXING = (
+INDEXING = N_(
     "Indexing: the tokens File Search embedded for the documents uploaded that day, estimated "
     "from their size."
 )
+# What the charts (usage.js) call their figures, by the keys of `chart_data`.
+CHART_WORDS = {
+    "activity": N_("Messages, answers and handoffs per day"),
+    "tokens": N_("Tokens per day"),
+    "cost": N_("Estimated cost per day (USD)"),
+    "day": N_("Day"),
+    "messages": N_("Messages"),
+    "answers": N_("Answers"),
+    "handoffs": N_("Handoffs"),
+    "prompt_tokens": N_("Prompt"),
+    "output_tokens": N_("Output"),
+    "tts_tokens": N_("TTS"),
+    "embedding_tokens": N_("Indexing"),
+    "cost_usd": N_("Estimated cost"),
+    "figures": N_("the table below has the figures"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +111,14 @@ def page_url(business: str) -> str:
     return f"{PAGE}?{urlencode({'business': business})}" if business else PAGE
 
 
-def filters(businesses: list[str], business: str) -> list[tuple[str, str, bool]]:
+def filters(
+    businesses: list[str], business: str, language: Language
+) -> list[tuple[str, str, bool]]:
     """The chooser's links (label, address, current) when there are several: all, then each."""
     if len(businesses) < 2:
         return []
-    return [(b or ALL_BUSINESSES, page_url(b), b == business) for b in ("", *businesses)]
+    every = language.gettext(ALL_BUSINESSES)
+    return [(b or every, page_url(b), b == business) for b in ("", *businesses)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,45 +138,57 @@ def total(days: Sequence[Day], since: date) -> Day:
     return sum(days, Day(since.isoformat()))
 
 
-def chart_data(label: str, days: Sequence[Day]) -> dict[str, Any]:
-    """What the charts draw, oldest day first: read by usage.js from the page's JSON element."""
-    data: dict[str, Any] = {"business": label, "days": [d.day for d in days]}
+def chart_data(label: str, days: Sequence[Day], language: Language) -> dict[str, Any]:
+    """What the charts draw, oldest day first, and their words and numbers in the page's
+    language: read by usage.js from the page's JSON element."""
+    data: dict[str, Any] = {
+        "business": label,
+        "days": [d.day for d in days],
+        "locale": language.code,
+        "words": {key: language.gettext(word) for key, word in CHART_WORDS.items()},
+    }
     for name in FIGURES:
         data[name] = [getattr(d, name) for d in days]
     data["cost_usd"] = [d.cost_usd for d in days]
     return data
 
 
-def money(value: float, places: int = 2) -> str:
-    return f"${value:,.{places}f}"
-
-
-def count(value: int) -> str:
-    return f"{value:,}"
-
-
-def budget_line(state: BudgetState, *, figures: bool = True) -> BudgetLine:
+def budget_line(state: BudgetState, language: Language, *, figures: bool = True) -> BudgetLine:
     """How much of the budget today's spend used (`Today: $1.23 of $5.00 (25%)`), or that there
-    is none, or that it was reached; without `figures`, the amounts are left out."""
+    is none, or that it was reached; without `figures`, the amounts are left out. In the page's
+    language, the deployment's scope too."""
+    say = language.gettext
+    scope = say(ALL_BUSINESSES) if state.scope == ALL_BUSINESSES else state.scope
     if state.limit_usd is None:
-        return BudgetLine(state.scope, NO_BUDGET, False)
+        return BudgetLine(scope, say(NO_BUDGET), False)
     limit = state.limit_usd
     share = round(100 * state.spent_usd / limit) if limit > 0 else 100
     places = 2 if limit >= 1 else 4  # a budget of cents still shows what was spent
-    today = f"Today: {money(state.spent_usd, places)} of {money(limit, places)} ({share}%)"
+    today = say(
+        "Today: %(spent)s of %(limit)s (%(share)s)",
+        spent=language.money(state.spent_usd, places),
+        limit=language.money(limit, places),
+        share=language.percent(share / 100),
+    )
     if state.biting:
-        return BudgetLine(state.scope, f"{REACHED}. {today}." if figures else REACHED, True)
-    return BudgetLine(state.scope, today if figures else "A daily budget is set", False)
+        reached = say("%(reached)s. %(today)s.", reached=say(REACHED), today=today)
+        return BudgetLine(scope, reached if figures else say(REACHED), True)
+    return BudgetLine(scope, today if figures else say("A daily budget is set"), False)
 
 
-def budget_lines(states: Sequence[BudgetState], operator: Operator) -> list[BudgetLine]:
+def budget_lines(
+    states: Sequence[BudgetState], operator: Operator, language: Language
+) -> list[BudgetLine]:
     """The admin sees every state; an operator sees their businesses', and of the deployment's
     (the first, summed over every business) whether there is one and whether it was reached,
     never its amounts."""
     if operator.scope is None or not states:
-        return [budget_line(s) for s in states]
+        return [budget_line(s, language) for s in states]
     deployment, *own = states
-    return [budget_line(deployment, figures=False), *(budget_line(s) for s in own)]
+    return [
+        budget_line(deployment, language, figures=False),
+        *(budget_line(s, language) for s in own),
+    ]
 
 
 async def budget_states(
@@ -180,14 +212,22 @@ async def budget_states(
 # The page
 
 
+def shown(request: Request, label: str, language: Language) -> str:
+    """The page's scope as people know it: all businesses, or the business's name."""
+    if label == ALL_BUSINESSES:
+        return language.gettext(ALL_BUSINESSES)
+    return console_of(request).shown(label, language)
+
+
 async def usage_page(request: Request, operator: OperatorDep, business: str = "") -> Response:
     console = console_of(request)
     settings, usage = console.settings, console.store.usage
     businesses = served(settings, operator)
+    language = language_of(request)
     context: dict[str, Any] = {
         "label": None,
-        "note": ESTIMATE,
-        "indexing": INDEXING,
+        "note": language.gettext(ESTIMATE),
+        "indexing": language.gettext(INDEXING),
         "all_businesses": ALL_BUSINESSES,
     }
     if operator.scope is None or businesses:
@@ -199,16 +239,16 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
         totals = total(days, since)
         context.update(
             label=label,
-            filters=filters(businesses, business),
+            filters=filters(businesses, business, language),
             rows=list(reversed(days)),
             totals=totals,
             used=totals != Day(since.isoformat()),  # anything at all: else the page says so
             today=today.isoformat(),
-            chart=chart_data(console_of(request).shown(label), days),  # as people know it
-            budgets=budget_lines(await budget_states(settings, usage, asked), operator),
-            user_limit=count(limit) if limit > 0 else None,
-            money=money,
-            count=count,
+            chart=chart_data(shown(request, label, language), days, language),
+            budgets=budget_lines(await budget_states(settings, usage, asked), operator, language),
+            user_limit=language.count(limit) if limit > 0 else None,
+            money=language.money,
+            count=language.count,
         )
     elif business:
         raise not_found()

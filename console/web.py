@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import urlsplit
@@ -16,12 +15,13 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.exceptions import HTTPException
 
 from config import Settings
 from console import flash, words
 from console.knowledge_upload import Uploads
+from console.languages import N_, Language, load_languages, negotiate
+from console.pages import environment
 from console.passwords import Passwords
 from console.sessions import session_operator
 from documents.sync import MAX_FILE_BYTES
@@ -59,10 +59,10 @@ class NavItem:
 
 # The header's links, in order: another page is one more line here (and its routes).
 NAV: list[NavItem] = [
-    NavItem("Conversations", PREFIX),
-    NavItem("Knowledge", f"{PREFIX}/knowledge"),
-    NavItem("Usage", f"{PREFIX}/usage"),
-    NavItem("Operators", f"{PREFIX}/operators", admin_only=True),
+    NavItem(N_("Conversations"), PREFIX),
+    NavItem(N_("Knowledge"), f"{PREFIX}/knowledge"),
+    NavItem(N_("Usage"), f"{PREFIX}/usage"),
+    NavItem(N_("Operators"), f"{PREFIX}/operators", admin_only=True),
 ]
 
 
@@ -82,25 +82,22 @@ class Console:
         self.clock: Callable[[], float] = time.time  # tests move it
         self.uploads = Uploads()  # documents still on their way to File Search
         self.max_upload_bytes = MAX_FILE_BYTES  # tests lower it
-        self.templates = Environment(
-            loader=FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n"],
-        )
-        self.templates.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-        self.templates.globals.update(
-            iso=iso_time, utc=utc_time, static=self._static_url, words=words, shop=self.shop
-        )
-        self.templates.filters["shown"] = self.shown
         static = HERE / "static"
         self._versions = {  # "vendor/uplot/uPlot.min.css" and the like too
             path.relative_to(static).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:10]
             for path in static.rglob("*")
             if path.is_file()
         }
+        self.languages = load_languages()
+        shared = {"static": self._static_url, "shop": self.shop}
+        self.templates = {
+            code: environment(language, shared, self.shown)
+            for code, language in self.languages.items()
+        }
+
+    def language(self, accept_language: str | None) -> Language:
+        """The console's language for a browser that sends this Accept-Language."""
+        return self.languages[negotiate(self.settings.console_language, accept_language)]
 
     def start(
         self, store: Store, desk: OperatorDesk, template_desk: TemplateDesk, library: Library
@@ -109,9 +106,9 @@ class Console:
         self.store, self.desk, self.template_desk = store, desk, template_desk
         self.library = library
 
-    def shown(self, business: str) -> str:
+    def shown(self, business: str, language: Language) -> str:
         """A business as people know it (a key may be `default`, which nobody calls a shop)."""
-        return self.names.shown(business) or words.THIS_BUSINESS
+        return self.names.shown(business) or language.gettext(words.THIS_BUSINESS)
 
     def shop(self) -> str:
         """The one business's name, for the header; "" with several, or none known yet."""
@@ -121,14 +118,6 @@ class Console:
     def _static_url(self, name: str) -> str:
         """A static file's address, with its content's hash so a new version is fetched."""
         return f"{PREFIX}/static/{name}?v={self._versions[name]}"
-
-
-def iso_time(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc_time(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,6 +136,11 @@ def now_of(request: Request) -> float:
     return console_of(request).clock()
 
 
+def language_of(request: Request) -> Language:
+    """The request's console language: CONSOLE_LANGUAGE, or the browser's."""
+    return console_of(request).language(request.headers.get("accept-language"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals, turned into pages by ConsoleRoute
 
@@ -156,6 +150,8 @@ class SignedOut(Exception):
 
 
 class Refusal(Exception):
+    """A page refused: `message` is a msgid (marked with N_), said in the page's language."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -163,7 +159,7 @@ class Refusal(Exception):
 
 
 def not_found() -> Refusal:
-    return Refusal(404, "There is nothing here, or it is not yours to see.")
+    return Refusal(404, N_("There is nothing here, or it is not yours to see."))
 
 
 async def current_operator(request: Request) -> Operator:
@@ -178,7 +174,7 @@ async def current_operator(request: Request) -> Operator:
 
 async def current_admin(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
     if not operator.is_admin:
-        raise Refusal(403, "Only the admin can see this page.")
+        raise Refusal(403, N_("Only the admin can see this page."))
     return operator
 
 
@@ -205,7 +201,7 @@ def is_cross_site(request: Request, public_url: str | None) -> bool:
 async def same_site(request: Request) -> None:
     """Every POST route's first dependency: a cross-site POST is refused before anything."""
     if is_cross_site(request, console_of(request).settings.public_url):
-        raise Refusal(403, "This request came from another site and was refused.")
+        raise Refusal(403, N_("This request came from another site and was refused."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +233,8 @@ def render(
         "flash": message,
         **context,
     }
-    html = console_of(request).templates.get_template(template).render(values)
+    language = language_of(request)
+    html = console_of(request).templates[language.code].get_template(template).render(values)
     response = HTMLResponse(html, status_code=status)
     if message is not None:
         flash.clear(request, response)
@@ -274,7 +271,8 @@ def signed_out_response(request: Request) -> Response:
 
 
 def refusal_page(request: Request, refusal: Refusal) -> Response:
-    return render(request, "error.html", refusal.status, message=refusal.message)
+    message = language_of(request).gettext(refusal.message)  # a msgid: marked with N_
+    return render(request, "error.html", refusal.status, message=message)
 
 
 class ConsoleRoute(APIRoute):
@@ -293,7 +291,8 @@ class ConsoleRoute(APIRoute):
             except RequestValidationError:
                 response = refusal_page(request, not_found())
             except HTTPException as error:
-                response = refusal_page(request, Refusal(error.status_code, "Request refused."))
+                refused = Refusal(error.status_code, N_("Request refused."))
+                response = refusal_page(request, refused)
             return secure(response)
 
         return console_handler

@@ -70,10 +70,11 @@ def open_tab(
     timezone: str = "UTC",
     *,
     accept_dialogs: bool = False,
+    locale: str = "en-GB",
 ) -> Tab:
     """A tab on the service at `url` that records dialogs (dismissed, or accepted with
-    `accept_dialogs`) and errors."""
-    context = browser.new_context(viewport=viewport, timezone_id=timezone, locale="en-GB")
+    `accept_dialogs`) and errors; the browser's language is `locale` (its Accept-Language)."""
+    context = browser.new_context(viewport=viewport, timezone_id=timezone, locale=locale)
     page = context.new_page()
     tab = Tab(page, url)
 

@@ -8,7 +8,18 @@
 
 (function () {
   var POLL_MS = 2500;
-  var clock = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  var clock = new Intl.DateTimeFormat(pageLocale(), { dateStyle: "medium", timeStyle: "short" });
+
+  // The page's language (<html lang>, which CONSOLE_LANGUAGE may set apart from the browser's),
+  // in the browser's own regional form when it speaks that language (en-GB: a 24-hour clock).
+  function pageLocale() {
+    var lang = document.documentElement.lang || "";
+    var primary = lang.split("-")[0].toLowerCase();
+    var own = (navigator.languages || [navigator.language]).filter(function (tag) {
+      return tag && tag.split("-")[0].toLowerCase() === primary;
+    })[0];
+    return own || lang || undefined;
+  }
 
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {

@@ -10,33 +10,59 @@
   var GREEN = "#2f7d32";
   var ORANGE = "#b35c00";
   var PURPLE = "#6a3d9a";
-  var whole = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  var compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
-  var dollars = new Intl.NumberFormat("en-US", {
-    style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4,
-  });
-  var cents = new Intl.NumberFormat("en-US", {
-    style: "currency", currency: "USD", minimumFractionDigits: 4, maximumFractionDigits: 4,
-  });
+  // Numbers and words in the page's language: the server puts its locale and the charts'
+  // words in the data (English when they are missing).
+  var CHARTS = null;
+  function charts(locale, words) {
+    var say = function (key, english) { return (words && words[key]) || english; };
+    var whole = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+    var compact = new Intl.NumberFormat(locale, { notation: "compact", maximumFractionDigits: 1 });
+    var dollars = new Intl.NumberFormat(locale, {
+      style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4,
+    });
+    var cents = new Intl.NumberFormat(locale, {
+      style: "currency", currency: "USD", minimumFractionDigits: 4, maximumFractionDigits: 4,
+    });
+    dayLabel = uPlot.fmtDate("{D} {MMM}", monthNames(locale));
+    // Each chart: the figures it draws (their key in the data, label, colour), and how to say them.
+    return {
+      activity: {
+        title: say("activity", "Messages, answers and handoffs per day"),
+        series: [["messages", say("messages", "Messages"), BLUE], ["answers", say("answers", "Answers"), GREEN], ["handoffs", say("handoffs", "Handoffs"), ORANGE]],
+        tick: whole, value: whole, steps: wholeSteps(),
+      },
+      tokens: {
+        title: say("tokens", "Tokens per day"),
+        series: [["prompt_tokens", say("prompt_tokens", "Prompt"), BLUE], ["output_tokens", say("output_tokens", "Output"), GREEN], ["tts_tokens", say("tts_tokens", "TTS"), ORANGE], ["embedding_tokens", say("embedding_tokens", "Indexing"), PURPLE]],
+        tick: compact, value: whole, steps: wholeSteps(),
+      },
+      cost: {
+        title: say("cost", "Estimated cost per day (USD)"),
+        series: [["cost_usd", say("cost_usd", "Estimated cost"), BLUE]],
+        tick: dollars, value: cents, steps: null,
+      },
+      day: say("day", "Day"),
+      figures: say("figures", "the table below has the figures"),
+    };
+  }
 
-  // Each chart: the figures it draws (their key in the data, label, colour), and how to say them.
-  var CHARTS = {
-    activity: {
-      title: "Messages, answers and handoffs per day",
-      series: [["messages", "Messages", BLUE], ["answers", "Answers", GREEN], ["handoffs", "Handoffs", ORANGE]],
-      tick: whole, value: whole, steps: wholeSteps(),
-    },
-    tokens: {
-      title: "Tokens per day",
-      series: [["prompt_tokens", "Prompt", BLUE], ["output_tokens", "Output", GREEN], ["tts_tokens", "TTS", ORANGE], ["embedding_tokens", "Indexing", PURPLE]],
-      tick: compact, value: whole, steps: wholeSteps(),
-    },
-    cost: {
-      title: "Estimated cost per day (USD)",
-      series: [["cost_usd", "Estimated cost", BLUE]],
-      tick: dollars, value: cents, steps: null,
-    },
-  };
+  // uPlot's names of the months and days, in the page's language.
+  function monthNames(locale) {
+    var names = function (options, count, at) {
+      var format = new Intl.DateTimeFormat(locale, Object.assign({ timeZone: "UTC" }, options));
+      var list = [];
+      for (var i = 0; i < count; i++) list.push(format.format(at(i)).replace(".", ""));
+      return list;
+    };
+    var month = function (i) { return new Date(Date.UTC(2026, i, 15)); };
+    var weekday = function (i) { return new Date(Date.UTC(2026, 1, 1 + i)); }; // a Sunday first
+    return {
+      MMMM: names({ month: "long" }, 12, month),
+      MMM: names({ month: "short" }, 12, month),
+      WWWW: names({ weekday: "long" }, 7, weekday),
+      WWW: names({ weekday: "short" }, 7, weekday),
+    };
+  }
 
   // Counts never get a fractional tick: 1, 2, 5, 10, 20, 50, ...
   function wholeSteps() {
@@ -80,7 +106,7 @@
         x: { time: true },
         y: { range: function (plot, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } },
       },
-      series: [{ label: "Day", value: "{YYYY}-{MM}-{DD}" }].concat(chart.series.map(function (s) {
+      series: [{ label: CHARTS.day, value: "{YYYY}-{MM}-{DD}" }].concat(chart.series.map(function (s) {
         return { label: s[1], stroke: s[2], width: 2, points: { size: 5 }, value: say(chart.value) };
       })),
       axes: [Object.assign({}, axis, { space: 56, values: dayTicks }), y],
@@ -93,7 +119,7 @@
     var canvas = box.querySelector("canvas");
     if (canvas) {
       canvas.setAttribute("role", "img");
-      canvas.setAttribute("aria-label", chart.title + ", " + data.business + " (the table below has the figures)");
+      canvas.setAttribute("aria-label", chart.title + ", " + data.business + " (" + CHARTS.figures + ")");
     }
     return plot;
   }
@@ -103,6 +129,7 @@
     var section = document.getElementById("usage-charts");
     if (!source || !section || typeof uPlot === "undefined") return;
     var data = JSON.parse(source.textContent);
+    CHARTS = charts(data.locale || document.documentElement.lang || "en", data.words);
     section.hidden = false;
     var drawn = [];
     section.querySelectorAll("[data-chart]").forEach(function (box) {

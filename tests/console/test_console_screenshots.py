@@ -139,6 +139,27 @@ def test_screenshots(browser: Browser, demo: Served) -> None:
     tab.page.context.close()
 
 
+def test_portuguese_phone_screenshots(browser: Browser, demo: Served) -> None:
+    """The README's screenshots: the console as a Brazilian shop owner's phone shows it (the
+    browser asks for pt-BR), at 390 pixels."""
+    if not os.environ.get("UPDATE_SCREENSHOTS"):
+        pytest.skip("UPDATE_SCREENSHOTS=1 writes docs/screenshots/")
+    rafa = demo_conversations(demo)
+    add_maria(browser, demo)
+    tab = open_tab(browser, demo.url, PHONE, timezone="America/Sao_Paulo", locale="pt-BR")
+    page = tab.page
+    page.goto(f"{tab.url}/console")
+    page.get_by_label("Usuário").fill("maria")
+    page.get_by_label("Senha").fill(MARIA_PASSWORD)
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_role("heading", name="Conversas")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "console-list-pt-BR-phone.png"))
+    page.goto(f"{tab.url}/console/conversations/{rafa}")
+    page.get_by_label("Resposta").fill("Claro! Escrevemos sim.")
+    page.screenshot(path=str(SCREENSHOTS / "console-conversation-pt-BR-phone.png"))
+    page.context.close()
+
+
 async def demo_knowledge(served: Served) -> None:
     """The bakery's documents: two from the folder, one uploaded here still processing."""
     now = dt.datetime.now(dt.UTC).timestamp()

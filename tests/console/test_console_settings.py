@@ -93,7 +93,12 @@ def test_every_new_setting_is_in_the_env_example() -> None:
 
 
 def test_the_console_screenshots_are_real_images() -> None:
-    for image in ("console-list.png", "console-conversation-phone.png"):
+    for image in (
+        "console-list.png",
+        "console-conversation-phone.png",
+        "console-list-pt-BR-phone.png",  # README.md and README.pt-BR.md
+        "console-conversation-pt-BR-phone.png",
+    ):
         data = (ROOT / "docs" / "screenshots" / image).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n"), image
         assert len(data) > 10_000, image

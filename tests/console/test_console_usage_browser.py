@@ -17,6 +17,8 @@ from helpers import FakeUpstreams
 from playwright.sync_api import Browser, Page, expect
 from usage_support import add_day
 
+from console.languages import ENGLISH
+
 
 async def figures(served: Served) -> None:
     """Today's figures, and each of the eleven days before it."""
@@ -76,7 +78,7 @@ def test_the_charts_are_drawn_and_the_table_shows_today(browser: Browser, usage:
     expect(page.locator("#usage-charts")).to_be_visible()
     for width, height in canvases(page):
         assert width > 300 and height > 100
-    day = datetime.now(UTC).date().isoformat()
+    day = ENGLISH.day(datetime.now(UTC).date().isoformat())
     today = page.get_by_role("row", name=re.compile(re.escape(f"{day} (today)")))
     expect(today).to_have_text(
         re.compile(r"14\s*13\s*1\s*21,500\s*3,210\s*640\s*0\s*1\s*\$1\.2300")

@@ -18,6 +18,8 @@ from helpers import FakeUpstreams
 from knowledge_support import operator_client
 from usage_support import add_day
 
+from console.languages import ENGLISH
+
 PAGE = "/console/usage"
 ALL_BUSINESSES = "All businesses"
 BAKERY, GARAGE = "Padaria Central", "Oficina Rápida"
@@ -41,6 +43,11 @@ async def usage_console(
 
 def date_of(days_ago: int) -> str:
     return (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
+
+
+def day_of(days_ago: int) -> str:
+    """A day as the English table says it: "Dec 7"."""
+    return ENGLISH.day(date_of(days_ago))
 
 
 def rows(html: str) -> list[str]:
@@ -81,7 +88,7 @@ async def test_an_operator_sees_only_the_business_they_serve(
         await add_day(usage, 0, number_id(0), messages=3, answers=3, cost_usd=0.25)
         await add_day(usage, 0, number_id(1), messages=40, answers=38, handoffs=2, cost_usd=9.75)
         admin = (await console.client.get(PAGE)).text
-        assert rows(admin)[0].startswith(f"{date_of(0)} (today) 43 41 2")
+        assert rows(admin)[0].startswith(f"{day_of(0)} (today) 43 41 2")
         assert "$10.0000" in rows(admin)[0]
         assert admin.count('href="/console/usage?business=') == 2
         assert f'<a href="{PAGE}" aria-current="true">{ALL_BUSINESSES}</a>' in admin
@@ -90,7 +97,7 @@ async def test_an_operator_sees_only_the_business_they_serve(
             f"{GARAGE}: Today: $9.75 of $12.00 (81%)",
         ]
         garage = (await console.client.get(PAGE, params={"business": GARAGE})).text
-        assert rows(garage)[0].startswith(f"{date_of(0)} (today) 40 38 2")
+        assert rows(garage)[0].startswith(f"{day_of(0)} (today) 40 38 2")
         assert budgets(garage) == [
             "All businesses: Today: $10.00 of $20.00 (50%)",
             f"{GARAGE}: Today: $9.75 of $12.00 (81%)",
@@ -98,7 +105,7 @@ async def test_an_operator_sees_only_the_business_they_serve(
         async with operator_client(console, "maria", [BAKERY]) as maria:
             page = await maria.get(PAGE)
             assert page.status_code == 200
-            assert rows(page.text)[0].startswith(f"{date_of(0)} (today) 3 3 0")
+            assert rows(page.text)[0].startswith(f"{day_of(0)} (today) 3 3 0")
             assert "$0.2500" in page.text and "$9.7500" not in page.text
             assert GARAGE not in page.text  # no chooser, no budget of another business
             assert budgets(page.text) == ["All businesses: A daily budget is set"]  # no amounts
@@ -120,9 +127,9 @@ async def test_the_admin_sees_businesses_no_longer_served_and_operators_do_not(
         admin = (await console.client.get(PAGE)).text
         async with operator_client(console, "joao", [BAKERY, GARAGE]) as joao:
             theirs = (await joao.get(PAGE)).text
-    assert rows(admin)[0].startswith(f"{date_of(0)} (today) 23 ")
+    assert rows(admin)[0].startswith(f"{day_of(0)} (today) 23 ")
     assert "$1.2500" in rows(admin)[0]
-    assert rows(theirs)[0].startswith(f"{date_of(0)} (today) 3 ")  # the same two businesses
+    assert rows(theirs)[0].startswith(f"{day_of(0)} (today) 3 ")  # the same two businesses
     assert "$1.2500" not in theirs
 
 
@@ -136,8 +143,8 @@ async def test_an_operator_of_several_businesses_sees_theirs_together(
         async with operator_client(console, "joao", [BAKERY, third]) as joao:
             together = (await joao.get(PAGE)).text
             one = (await joao.get(PAGE, params={"business": third})).text
-    assert rows(together)[1].startswith(f"{date_of(1)} 101 ")
-    assert rows(one)[1].startswith(f"{date_of(1)} 100 ")
+    assert rows(together)[1].startswith(f"{day_of(1)} 101 ")
+    assert rows(one)[1].startswith(f"{day_of(1)} 100 ")
     links = re.findall(r'<a href="(/console/usage[^"]*)"', together)
     assert links == [
         "/console/usage",  # the header's
@@ -174,10 +181,10 @@ async def test_the_table_shows_each_days_figures_newest_first_and_the_totals(
         await add_day(usage, 30, bakery, messages=99, cost_usd=99.0)  # before the window
         html = (await console.client.get(PAGE)).text
     table = rows(html)
-    assert table[0] == f"{date_of(0)} (today) 12 11 1 15,300 2,048 700 4,096 2 $0.0123"
-    assert table[1] == f"{date_of(1)} 0 0 0 0 0 0 0 0 $0.0000"
-    assert table[2] == f"{date_of(2)} 1,204 1,190 0 1,250,000 0 0 0 0 $1.5000"
-    assert table[29] == f"{date_of(29)} 1 1 0 0 5 0 0 0 $0.0000"
+    assert table[0] == f"{day_of(0)} (today) 12 11 1 15,300 2,048 700 4,096 2 $0.0123"
+    assert table[1] == f"{day_of(1)} 0 0 0 0 0 0 0 0 $0.0000"
+    assert table[2] == f"{day_of(2)} 1,204 1,190 0 1,250,000 0 0 0 0 $1.5000"
+    assert table[29] == f"{day_of(29)} 1 1 0 0 5 0 0 0 $0.0000"
     assert table[30] == "Total 1,217 1,202 1 1,265,300 2,053 700 4,096 2 $1.5123"
     assert len(table) == 31
     assert (
@@ -196,7 +203,7 @@ async def test_thirty_days_are_listed_with_the_days_without_anything(
         today = datetime.fromtimestamp(console.clock(), UTC).date()
     table = rows(html)
     expected = [(today - timedelta(days=i)).isoformat() for i in range(30)]
-    assert [r.split(" ")[0] for r in table[:-1]] == expected
+    assert [" ".join(r.split(" ")[:2]) for r in table[:-1]] == [ENGLISH.day(d) for d in expected]
     assert (
         table[5].endswith(" 1 0 0 0 0 0 0 0 $0.0000")
         and table[-1] == "Total 1 0 0 0 0 0 0 0 $0.0000"
@@ -301,6 +308,8 @@ async def test_the_charts_data_is_the_tables_figures_and_never_code(
         "tts_tokens",
         "embedding_tokens",
         "cost_usd",
+        "locale",
+        "words",
     }
     assert "alert(1)</script>" not in html and "<script>alert" not in html
     scripts = re.findall(r"<script\b[^>]*>", html)

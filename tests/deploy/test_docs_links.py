@@ -46,7 +46,9 @@ def anchors(path: Path) -> set[str]:
 
 
 def links(path: Path) -> Iterator[str]:
-    for target in LINK.findall(prose(path)):
+    """The page's relative link targets; a code span that shows a link's syntax is code."""
+    text = re.sub(r"`[^`\n]*\]\([^`\n]*`", "", prose(path))
+    for target in LINK.findall(text):
         if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):  # http:, mailto:, ...
             yield target
 
