@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actions.calls import INVALID_ARGUMENTS, MAX_BODY_BYTES, ToolResult, body_of, checked_arguments
+from actions.calls import INVALID_ARGUMENTS, ToolResult, body_of, checked_arguments
 from domain.businesses import Business
 from domain.mcp_servers import McpServer
 from domain.tool_schemas import inlined
@@ -77,18 +77,17 @@ def tool_of(listed: Tool, server: McpServer) -> McpTool | str:
 
 
 def gemini_response(result: CallToolResult) -> dict[str, Any]:
-    """What Gemini is told of a result: `{"result": …}` (structured content, or the text: JSON
-    when it parses and is at most 8 KiB, else cut at 8,192 bytes), or `{"error": …}`."""
+    """What Gemini is told of a result, as of an HTTP tool's body: `{"result": …}` or
+    `{"error": …}` with the result's text (its structured content when it has no text), the
+    JSON when it parses and is at most 8 KiB, else the text cut at 8,192 bytes."""
     text = "\n".join(
         block.text if block.type == "text" else f"[{block.type} not shown]"
         for block in result.content
     )
+    if not text and result.structured_content is not None:
+        text = json.dumps(result.structured_content, ensure_ascii=False)
     if result.is_error:
         return {"error": body_of(text.encode(), None) if text else "the tool failed"}
-    structured = result.structured_content
-    if structured is not None:
-        encoded = json.dumps(structured, ensure_ascii=False).encode()
-        return {"result": structured if len(encoded) <= MAX_BODY_BYTES else body_of(encoded, None)}
     return {"result": body_of(text.encode(), None)}
 
 
