@@ -19,6 +19,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 SLOW_SECONDS = 3.0
 TOKEN = "mcp-server-token-77a1"
+# A tools file naming the server ({endpoint}), its token in SHOP_MCP_TOKEN.
+SERVER = """
+[[mcp]]
+url = "{endpoint}"
+customer_header = "X-Customer"
+timeout_seconds = 2
+[mcp.auth]
+type = "bearer"
+token_env = "SHOP_MCP_TOKEN"
+"""
 
 
 @dataclass

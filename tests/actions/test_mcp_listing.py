@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,16 +25,14 @@ from ops.metrics import Metrics
 CUSTOMER = "16505551234"
 
 
-@pytest.fixture(scope="module")
-def shop() -> Iterator[McpShop]:
-    with McpShop() as server:
-        yield server
+@pytest.fixture
+def shop(mcp_shop: McpShop) -> McpShop:
+    return mcp_shop
 
 
 @pytest.fixture
-def calls(shop: McpShop) -> McpShop:
-    shop.calls.seen.clear()
-    return shop
+def calls(mcp_seen: McpShop) -> McpShop:
+    return mcp_seen
 
 
 class Clock:
@@ -129,9 +127,7 @@ async def test_a_name_an_http_tool_or_an_earlier_server_has_is_left_out(
     assert "MCP server mcp 2 of business shop: tool 'big' left out: big is taken" in caplog.text
 
 
-async def test_the_listing_is_kept_five_minutes(
-    mcp: McpTools, shop: McpShop, clock: Clock
-) -> None:
+async def test_the_listing_is_kept_five_minutes(mcp: McpTools, shop: McpShop, clock: Clock) -> None:
     assert FRESH_SECONDS == 300
     shop_business = business(server(shop.endpoint))
     assert "late_tool" not in {t.name for t in await mcp.tools(shop_business)}
@@ -275,4 +271,3 @@ def test_local_references_are_inlined_and_others_leave_the_tool_out() -> None:
     reserved = Tool(name="offer_choices", input_schema={"type": "object"})
     assert "the service's own function" in str(tool_of(reserved, mcp_server))
     assert json.dumps(made.parameters)  # what Gemini is declared is plain JSON
-
