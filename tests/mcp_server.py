@@ -41,7 +41,7 @@ class Calls:
 def build_server(calls: Calls) -> tuple[Any, Any]:
     """The server and its ASGI app (which needs its lifespan: the SDK's session manager runs in
     it)."""
-    server: Any = MCPServer("shop", log_level="WARNING")
+    server: MCPServer = MCPServer("shop", log_level="WARNING")
 
     def heard(ctx: Context, name: str, **args: Any) -> str:
         headers = {key.lower(): value for key, value in (ctx.headers or {}).items()}
