@@ -142,8 +142,8 @@ class TenantSettings(BaseModel):
     )
     tools_file: Path | None = Field(
         default=None,
-        description="The business's tools file (`TOOLS_FILE`'s format, docs/tools.md). Unset: no "
-        "tools; `TOOLS_FILE` is not a fallback.",
+        description="The business's tools file (`TOOLS_FILE`'s format, docs/tools.md: HTTP "
+        "tools and MCP servers). Unset: no tools; `TOOLS_FILE` is not a fallback.",
     )
     timezone: str | None = Field(default=None, description="The business's `TIMEZONE`.")
     business_hours: str | None = Field(default=None, description="The business's `BUSINESS_HOURS`.")
