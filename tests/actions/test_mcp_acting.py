@@ -144,6 +144,7 @@ async def test_an_mcp_tool_is_declared_called_and_its_result_goes_back(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert re.search(r"tool order_status: ok in \d+ ms", logged)
     assert "A-1001" not in logged and "out for delivery" not in logged and USER not in logged
+    assert mcp_seen.url not in logged and TOKEN not in logged  # nor the SDK's request lines
 
 
 async def test_the_customer_is_the_webhooks_sender_whatever_the_model_says(
