@@ -113,7 +113,9 @@ class McpTools:
 
     async def tools(self, business: Business) -> tuple[McpTool, ...]:
         """The business's MCP tools: the last listing, asked again when it is due."""
-        listing = self._listings.setdefault(business.name, _Listing())
+        listing = self._listings.get(business.name)
+        if listing is None:
+            listing = self._listings[business.name] = _Listing()
         if self._clock() < listing.due:
             return listing.tools
         async with listing.lock:

@@ -17,7 +17,7 @@ from fake_upstreams import ServedInThread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-SLOW_SECONDS = 3.0
+SLOW_SECONDS = 5.0
 TOKEN = "mcp-server-token-77a1"
 # A tools file naming the server ({endpoint}), its token in SHOP_MCP_TOKEN.
 SERVER = """

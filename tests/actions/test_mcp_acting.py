@@ -181,7 +181,7 @@ async def test_a_slow_server_times_out_and_the_answer_still_comes(
     assert last_response(sqlite_app) == {"error": "timeout"}
     assert sent_texts(sqlite_app) == ["The system is slow right now."]
     [record] = await records(sqlite_app)
-    assert (record.error, 2000 <= record.duration_ms < 2900) == ("timeout", True)
+    assert (record.error, 2000 <= record.duration_ms < 4000) == ("timeout", True)
     [warning] = [r for r in caplog.records if r.getMessage().startswith("tool ")]
     assert warning.levelno == logging.WARNING
     assert re.fullmatch(r"tool slow: timeout in \d+ ms", warning.getMessage())
