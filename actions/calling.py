@@ -4,7 +4,8 @@ Each round that ends in function calls sends the model's content back exactly as
 and thought signatures included) with one response per call, and Gemini goes on. At most
 MAX_TOOL_CALLS calls per answer; then one more request with function calling off (`NONE`)
 makes it answer in words. `transfer_to_human` and `offer_choices` end the rounds: the caller
-hands over, or sends the choices.
+hands over, or sends the choices. The business's functions are its HTTP tools and the tools its
+MCP servers list (actions/mcp_tools.py), called alike.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from actions.calls import ToolCaller, ToolResult
 from actions.choices import OFFER_CHOICES, Choices, choices_of, offer_choices_tool
 from actions.choices import PROMPT_HINT as CHOICES_HINT
+from actions.mcp_tools import McpTool, McpTools
 from domain.businesses import Business
 from domain.tool_schemas import declared_schema
 from domain.tools import HttpTool
@@ -44,7 +46,7 @@ class Acted:
     choices: Choices | None = None
 
 
-def tool_declaration(tool: HttpTool) -> types.FunctionDeclarationDict:
+def tool_declaration(tool: HttpTool | McpTool) -> types.FunctionDeclarationDict:
     return {
         "name": tool.name,
         "description": tool.description,
@@ -71,9 +73,11 @@ class FunctionCalling:
         interactive: bool,
         handoff: bool,
         clock: Clock = system_clock,
+        mcp: McpTools | None = None,
     ) -> None:
         self._gemini = gemini
         self._caller = caller
+        self._mcp = mcp
         self._interactive = interactive
         self._handoff = handoff
         self._clock = clock
@@ -87,14 +91,21 @@ class FunctionCalling:
         return [*functions, offer_choices_tool()] if self._interactive else functions
 
     def instructions(
-        self, business: Business, prompt: str, tools: Sequence[types.ToolDict]
+        self,
+        business: Business,
+        prompt: str,
+        tools: Sequence[types.ToolDict],
+        remote: Sequence[McpTool] = (),
     ) -> tuple[str, list[types.ToolDict]]:
         """The prompt with the business's time and hours (and how to offer choices), the
-        tools with the business's own functions."""
+        tools with the business's own functions (and those of its MCP servers)."""
         prompt = f"{prompt}\n\n{instruction(business.hours, self._clock())}"
         if self._interactive:
             prompt = f"{prompt}\n\n{CHOICES_HINT}"
-        return prompt, [*tools, *self._functions(business)]
+        functions = self._functions(business)
+        if remote:
+            functions.append({"function_declarations": [tool_declaration(t) for t in remote]})
+        return prompt, [*tools, *functions]
 
     async def answer(
         self,
@@ -111,8 +122,10 @@ class FunctionCalling:
     ) -> Acted:
         """Gemini's answer for `customer` (the webhook's sender, the only one the business's
         API hears of), calling the business's tools as it asks; `LLMError` as Gemini's own."""
-        prompt, declared = self.instructions(business, prompt, tools)
-        by_name = {tool.name: tool for tool in business.tools}
+        remote = await self._mcp.tools(business) if self._mcp and business.mcp else ()
+        prompt, declared = self.instructions(business, prompt, tools, remote)
+        by_name: dict[str, HttpTool | McpTool] = {tool.name: tool for tool in remote}
+        by_name.update((tool.name, tool) for tool in business.tools)
         followups: list[types.ContentUnionDict] = []
         records: list[ToolCallRecord] = []
         calls_answered = 0
@@ -153,7 +166,7 @@ class FunctionCalling:
     async def _respond(
         self,
         calls: Sequence[FunctionCall],
-        by_name: dict[str, HttpTool],
+        by_name: dict[str, HttpTool | McpTool],
         customer: str,
         business: str,
         calls_answered: int,
@@ -167,7 +180,11 @@ class FunctionCalling:
             tool = by_name.get(call.name)
             if calls_answered + index >= MAX_TOOL_CALLS:
                 responses[index] = {"error": TOO_MANY}
-            elif tool is not None and self._caller is not None:
+            elif isinstance(tool, McpTool) and self._mcp is not None:
+                pending[index] = self._mcp.call(
+                    tool, call.args, customer=customer, business=business
+                )
+            elif isinstance(tool, HttpTool) and self._caller is not None:
                 pending[index] = self._caller.call(
                     tool, call.args, customer=customer, business=business
                 )

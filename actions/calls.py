@@ -75,17 +75,25 @@ def _query_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def prepare(tool: HttpTool, args: Mapping[str, Any]) -> Prepared | str:
-    """The request for these arguments, or what is wrong with them (then nothing is sent)."""
+def checked_arguments(schema: Mapping[str, Any], args: Mapping[str, Any]) -> dict[str, Any] | str:
+    """The arguments the schema declares, when they match it, or what is wrong with them."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    declared = tool.parameters.get("properties") or {}
+    declared = schema.get("properties") or {}
     kept = {name: value for name, value in args.items() if name in declared}
-    error = best_match(Draft202012Validator(tool.parameters).iter_errors(kept))
+    error = best_match(Draft202012Validator(schema).iter_errors(kept))
     if error is not None:
         where = error.json_path.removeprefix("$.").removeprefix("$")
         return f"{where}: {error.message}" if where else error.message
+    return kept
+
+
+def prepare(tool: HttpTool, args: Mapping[str, Any]) -> Prepared | str:
+    """The request for these arguments, or what is wrong with them (then nothing is sent)."""
+    kept = checked_arguments(tool.parameters, args)
+    if isinstance(kept, str):
+        return kept
     missing = [name for name in tool.placeholders if kept.get(name) in (None, "")]
     if missing:
         return f"{missing[0]} is required"

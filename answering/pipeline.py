@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 
 from actions.calls import ToolCaller
+from actions.mcp_tools import McpTools
 from answering.budget import Budget, hold_of
 from answering.bursts import Burst, Typing, remembered_as
 from answering.commands import Commands, command_of
@@ -61,6 +62,7 @@ class Pipeline:
         owner: str,
         notifier: Notifier | None = None,
         caller: ToolCaller | None = None,
+        mcp: McpTools | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self._settings = settings
@@ -82,6 +84,7 @@ class Pipeline:
             owner=owner,
             handoff=handoff,
             caller=caller,
+            mcp=mcp,
         )
         # The steps in order; the first that decides an outcome ends the list, the last always
         # decides. Each takes the Job and returns an Outcome, or None to go on.

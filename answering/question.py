@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from actions.calling import FunctionCalling
 from actions.calls import ToolCaller
+from actions.mcp_tools import McpTools
 from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import FixedReply, Question, interpret, refusal
 from answering.job import Answer, Job, Outcome
@@ -56,6 +57,7 @@ class Asker:
         owner: str,
         handoff: Handoff,
         caller: ToolCaller | None = None,
+        mcp: McpTools | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -68,6 +70,7 @@ class Asker:
             interactive=settings.interactive_replies == "on",
             handoff=handoff.enabled,
             clock=handoff.clock,
+            mcp=mcp,
         )
 
     async def ask(self, job: Job) -> Outcome:

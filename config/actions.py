@@ -14,18 +14,19 @@ OFF_WORDS = frozenset({"off", "false", "0", "no"})
 
 
 class ActionSettings(BaseModel):
-    """The business's HTTP tools Gemini may call, choices offered as buttons, and when the
-    business is open (docs/tools.md)."""
+    """The business's HTTP tools (and MCP servers) Gemini may call, choices offered as buttons,
+    and when the business is open (docs/tools.md)."""
 
     model_config = ConfigDict(title="Tools, choices and business hours")
 
     tools_file: Path | None = Field(
         default=None,
         description="A TOML file of the business's HTTP tools that Gemini may call while it "
-        "answers (`examples/tools.toml`; docs/tools.md). Unset: no tools. For the business of "
+        "answers (`examples/tools.toml`; docs/tools.md), and of the MCP servers whose tools it "
+        "may call (`[[mcp]]`, `examples/mcp-tools.toml`). Unset: no tools. For the business of "
         "`PHONE_NUMBER_ID` only: with `TENANTS_FILE`, each business names its own "
-        "`tools_file`. Start-up stops, naming the tool and the problem, when a tool is wrong or "
-        "a variable its `[tools.auth]` names is not set.",
+        "`tools_file`. Start-up stops, naming the tool or server and the problem, when one is "
+        "wrong or a variable its `auth` names is not set.",
         examples=["tools.toml"],
     )
     interactive_replies: Literal["on", "off"] = Field(

@@ -13,7 +13,7 @@ from config.meta import GraphSettings, RequiredSettings
 from config.operations import OperationsSettings, StorageSettings, TuningSettings
 from domain.businesses import DEFAULT_BUSINESS, Business, Businesses, refuse_duplicates
 from domain.costs import Prices
-from domain.tools import HttpTool
+from domain.tools_file import NO_TOOLS, Toolset
 from domain.types import Backoff
 from hours.schedule import opening_hours
 
@@ -81,7 +81,7 @@ class Settings(
             self._businesses = Businesses([self.default_business()])
         return self
 
-    def default_business(self, tools: tuple[HttpTool, ...] = ()) -> Business:
+    def default_business(self, tools: Toolset = NO_TOOLS) -> Business:
         """The business of PHONE_NUMBER_ID and WHATSAPP_TOKEN (with the tools start-up read
         from TOOLS_FILE); the others' fallbacks too (tools are not: they are a business's own)."""
         return Business(
@@ -95,7 +95,8 @@ class Settings(
             rate_limit_per_minute=self.rate_limit_per_minute,
             rate_limit_per_day=self.rate_limit_per_day,
             fallback_message=self.fallback_message,
-            tools=tools,
+            tools=tools.http,
+            mcp=tools.mcp,
             hours=opening_hours(self.timezone, self.business_hours),
             waba_id=self.whatsapp_business_account_id,
         )
@@ -104,9 +105,7 @@ class Settings(
         """A copy with the prompt start-up read from SYSTEM_PROMPT_FILE."""
         return self.model_copy(update={"system_prompt": system_prompt})
 
-    def with_businesses(
-        self, tenants: list[Business], tools: tuple[HttpTool, ...] = ()
-    ) -> Settings:
+    def with_businesses(self, tenants: list[Business], tools: Toolset = NO_TOOLS) -> Settings:
         """A copy that knows its businesses: the `default` one when PHONE_NUMBER_ID is set
         (with `tools`, from TOOLS_FILE), then those start-up read from TENANTS_FILE.
         ValueError for two businesses with one number or one name."""

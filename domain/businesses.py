@@ -14,8 +14,10 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from domain.mcp_servers import McpServer
 from domain.secrets import placeholder_reason, without_bearer
-from domain.tools import HttpTool, read_tools_file
+from domain.tools import HttpTool
+from domain.tools_file import NO_TOOLS, Toolset, read_tools_file
 from hours.schedule import ALWAYS_OPEN_UTC, OpeningHours, read_schedule, read_timezone
 from language.choice import normalise_language
 
@@ -44,6 +46,7 @@ class Business:
     fallback_message: str | None = None
     daily_budget_usd: float = 0.0  # 0: no budget of its own (the deployment's may still bite)
     tools: tuple[HttpTool, ...] = ()  # its HTTP tools (TOOLS_FILE, a tenant's tools_file)
+    mcp: tuple[McpServer, ...] = ()  # the MCP servers whose tools it may call (the same file)
     hours: OpeningHours = ALWAYS_OPEN_UTC  # TIMEZONE and BUSINESS_HOURS
     waba_id: str | None = None  # its WhatsApp Business Account, whose templates it can send
 
@@ -139,8 +142,8 @@ class TenantSettings(BaseModel):
     )
     tools_file: Path | None = Field(
         default=None,
-        description="The business's tools file (`TOOLS_FILE`'s format, docs/tools.md). Unset: no "
-        "tools; `TOOLS_FILE` is not a fallback.",
+        description="The business's tools file (`TOOLS_FILE`'s format, docs/tools.md: HTTP "
+        "tools and MCP servers). Unset: no tools; `TOOLS_FILE` is not a fallback.",
     )
     timezone: str | None = Field(default=None, description="The business's `TIMEZONE`.")
     business_hours: str | None = Field(default=None, description="The business's `BUSINESS_HOURS`.")
@@ -218,6 +221,7 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         )
         raise ValueError(f"TENANTS_FILE, {label}: {problems}") from None
     label = f"business {tenant.name!r}"
+    toolset = _tools(tenant, folder, label)
     return Business(
         name=tenant.name,
         phone_number_id=tenant.phone_number_id,
@@ -235,15 +239,16 @@ def _business(defaults: Business, folder: Path, index: int, entry: Any) -> Busin
         rate_limit_per_day=_or(tenant.rate_limit_per_day, defaults.rate_limit_per_day),
         fallback_message=tenant.fallback_message or defaults.fallback_message,
         daily_budget_usd=tenant.daily_budget_usd or 0.0,
-        tools=_tools(tenant, folder, label),
+        tools=toolset.http,
+        mcp=toolset.mcp,
         hours=_hours(tenant, defaults.hours, label),
         waba_id=tenant.waba_id or defaults.waba_id,
     )
 
 
-def _tools(tenant: TenantSettings, folder: Path, label: str) -> tuple[HttpTool, ...]:
+def _tools(tenant: TenantSettings, folder: Path, label: str) -> Toolset:
     if tenant.tools_file is None:
-        return ()
+        return NO_TOOLS
     return read_tools_file(folder / tenant.tools_file, f"TENANTS_FILE, {label}: tools_file")
 
 

@@ -90,3 +90,34 @@ def declared_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
             value = [declared_schema(sub) for sub in value]
         declared[key] = value
     return declared
+
+
+def inlined(schema: Mapping[str, Any]) -> dict[str, Any] | str:
+    """`schema` with each local reference (`{"$ref": "#/$defs/Item"}`, as pydantic writes nested
+    models) replaced by the schema it names, or what stops that: a reference elsewhere, or one
+    that refers to itself. Gemini's declarations take no references."""
+    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    top = {key: value for key, value in schema.items() if key not in ("$defs", "definitions")}
+    try:
+        resolved: dict[str, Any] = _resolved(top, defs, ())
+    except ValueError as exc:
+        return str(exc)
+    return resolved
+
+
+def _resolved(value: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+    if isinstance(value, list):
+        return [_resolved(item, defs, seen) for item in value]
+    if not isinstance(value, Mapping):
+        return value
+    reference = value.get("$ref")
+    if reference is None:
+        return {key: _resolved(sub, defs, seen) for key, sub in value.items()}
+    name = reference.rsplit("/", 1)[-1] if isinstance(reference, str) else ""
+    local = (f"#/$defs/{name}", f"#/definitions/{name}")
+    if not isinstance(reference, str) or reference not in local:
+        raise ValueError(f"$ref {reference!r}: only references to the schema's own $defs are taken")
+    if name in seen or name not in defs:
+        raise ValueError(f"$ref {reference!r} refers to itself or to nothing")
+    rest = {key: sub for key, sub in value.items() if key != "$ref"}
+    return {**_resolved(defs[name], defs, (*seen, name)), **_resolved(rest, defs, seen)}

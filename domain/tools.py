@@ -1,9 +1,9 @@
-"""The business's HTTP tools: TOOLS_FILE (a tenant's tools_file) read and checked at start-up.
+"""The business's HTTP tools: one `[[tools]]` table of a tools file read and checked at start-up.
 
-A tools file is TOML, one `[[tools]]` table per tool (docs/tools.md). What is checked here is
-what would otherwise fail while a customer waits: the name, the method, where placeholders may
-go, the schema, the auth and its variables, the timeout. Messages name the file, the tool and
-the problem, never a secret nor the URL (which may carry one).
+What is checked here is what would otherwise fail while a customer waits: the name, the method,
+where placeholders may go, the schema, the auth and its variables, the timeout. Messages say the
+problem, never a secret nor the URL (which may carry one); `domain/tools_file.py` reads the file
+and adds where.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import os
 import re
-import tomllib
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
@@ -85,32 +83,6 @@ class HttpTool:
         return tuple(PLACEHOLDER.findall(self.url))
 
 
-def read_tools_file(path: Path, label: str = "TOOLS_FILE") -> tuple[HttpTool, ...]:
-    """The tools of a tools file, or ValueError naming the file, the tool and the problem."""
-    where = f"{label} {path}"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"{where} cannot be read ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{where} is not valid TOML ({exc})") from None
-    entries = data.get("tools")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ValueError(f"{where} has no [[tools]] tables")
-    tools: list[HttpTool] = []
-    for index, entry in enumerate(entries):
-        name = entry.get("name")
-        tool_label = f"tool {name!r}" if isinstance(name, str) and name else f"tool {index + 1}"
-        try:
-            tool = read_tool(entry)
-        except ValueError as exc:
-            raise ValueError(f"{where}, {tool_label}: {exc}") from None
-        if any(t.name == tool.name for t in tools):
-            raise ValueError(f"{where}, {tool_label}: two tools have this name")
-        tools.append(tool)
-    return tuple(tools)
-
-
 def read_tool(entry: Mapping[str, Any]) -> HttpTool:
     """One `[[tools]]` table as a tool, or ValueError saying what is wrong with it."""
     unknown = sorted(set(entry) - KEYS)
@@ -130,7 +102,7 @@ def read_tool(entry: Mapping[str, Any]) -> HttpTool:
     method = entry.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in ("GET", "POST"):
         raise ValueError("method must be GET or POST")
-    parameters = _parameters(entry.get("parameters", NO_PARAMETERS))
+    parameters = parameters_of(entry.get("parameters", NO_PARAMETERS))
     url = _url(entry.get("url"), parameters)
     return HttpTool(
         name=name,
@@ -138,13 +110,13 @@ def read_tool(entry: Mapping[str, Any]) -> HttpTool:
         method=method.upper(),
         url=url,
         parameters=parameters,
-        timeout_seconds=_timeout(entry.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
-        customer_header=_customer_header(entry.get("customer_header")),
-        auth=_auth(entry.get("auth")),
+        timeout_seconds=timeout_of(entry.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+        customer_header=customer_header_of(entry.get("customer_header")),
+        auth=auth_of(entry.get("auth")),
     )
 
 
-def _parameters(schema: Any) -> dict[str, Any]:
+def parameters_of(schema: Any) -> dict[str, Any]:
     if not isinstance(schema, dict) or schema.get("type") != "object":
         raise ValueError('parameters must be a JSON schema of type "object"')
     from jsonschema import Draft202012Validator
@@ -186,14 +158,14 @@ def _url(given: Any, parameters: Mapping[str, Any]) -> str:
     return url
 
 
-def _timeout(value: Any) -> float:
+def timeout_of(value: Any) -> float:
     low, high = TIMEOUT_RANGE
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValueError(f"timeout_seconds must be a number from {low:g} to {high:g}")
     return float(value)
 
 
-def _customer_header(value: Any) -> str | None:
+def customer_header_of(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not HEADER_NAME.match(value):
@@ -203,11 +175,11 @@ def _customer_header(value: Any) -> str | None:
     return value
 
 
-def _auth(value: Any) -> Auth | None:
+def auth_of(value: Any) -> Auth | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValueError("auth must be a table ([tools.auth])")
+        raise ValueError("auth must be a table ([tools.auth], or [mcp.auth])")
     kind = value.get("type")
     if kind not in AUTH_KEYS:
         raise ValueError(f"auth type {kind!r} is unknown (bearer, basic or header)")
@@ -224,10 +196,10 @@ def _auth(value: Any) -> Auth | None:
         if header_name.lower() in OWN_HEADERS - {"authorization"}:
             raise ValueError(f"auth name cannot be {header_name}, which the service sets itself")
     variables = [key for key in needed if key.endswith("_env")]
-    return Auth(kind, tuple(_secret(value.get(key), key) for key in variables), header_name)
+    return Auth(kind, tuple(secret_of(value.get(key), key) for key in variables), header_name)
 
 
-def _secret(name: Any, key: str) -> SecretStr:
+def secret_of(name: Any, key: str) -> SecretStr:
     """The value of the variable the file names, never echoed in an error."""
     if not isinstance(name, str) or not ENVIRONMENT_NAME.match(name):
         raise ValueError(f"auth {key} must be the NAME of an environment variable, not a secret")

@@ -71,6 +71,10 @@ def configure_logging(settings: LogSettings) -> None:
     # carry signed query strings) and aiosqlite prints every SQL statement with its parameters.
     for name in ("httpx", "httpcore", "aiosqlite", "sqlalchemy.engine", "google_genai"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("httpx2", "httpcore2"):  # the same for the MCP servers' client
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # The MCP SDK says at INFO and WARNING what actions/mcp_tools.py logs itself, with addresses.
+    logging.getLogger("mcp").setLevel(logging.ERROR)
     # Alembic says at INFO how it sets itself up and each step it takes; the store logs the
     # migrations applied in one line instead (below DEBUG).
     alembic_level = logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING

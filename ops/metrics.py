@@ -107,15 +107,17 @@ class Metrics:
         )
         self.tool_calls = counter(
             "assistant_tool_calls",
-            "Calls of the businesses' HTTP tools, by business, tool and outcome: ok (2xx), "
-            "3xx/4xx/5xx, timeout, connection_error, invalid_arguments (nothing sent)",
+            "Calls of the businesses' HTTP and MCP tools, by business, tool and outcome: ok (2xx, "
+            "or an MCP result), 3xx/4xx/5xx, tool_error (an MCP error result), timeout, "
+            "connection_error, too_large (an MCP result over 64 KiB), invalid_arguments (nothing "
+            "sent)",
             "business",
             "tool",
             "outcome",
         )
         self.tool_call_seconds = histogram(
             "assistant_tool_call_seconds",
-            "Time of one call of a business's HTTP tool, by business and tool",
+            "Time of one call of a business's HTTP or MCP tool, by business and tool",
             "business",
             "tool",
         )

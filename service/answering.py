@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from actions.calls import ToolCaller, tools_http_client
+from actions.mcp_tools import McpTools
 from answering.dispatcher import Dispatcher
 from answering.notify import Notifier
 from answering.operators import OperatorDesk
@@ -113,6 +114,11 @@ async def running_answering(
         if any(business.tools for business in settings.businesses)
         else None
     )
+    mcp = (  # the businesses' MCP servers, when any business names one
+        McpTools(metrics, settings.max_concurrency + 4)
+        if any(business.mcp for business in settings.businesses)
+        else None
+    )
     notify_http = (
         httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         if settings.console_enabled and settings.handoff_webhook_url
@@ -131,6 +137,7 @@ async def running_answering(
         if notify_http
         else None,
         caller=ToolCaller(tools_http, metrics) if tools_http else None,
+        mcp=mcp,
     )
     dispatcher = Dispatcher(settings=settings, store=store, pipeline=pipeline)
     metrics.in_flight.set_function(lambda: dispatcher.in_flight)
@@ -149,3 +156,5 @@ async def running_answering(
             await notify_http.aclose()
         if tools_http is not None:
             await tools_http.aclose()
+        if mcp is not None:
+            await mcp.aclose()

@@ -16,7 +16,7 @@ from config import Settings
 from config.problems import describe_problems, start_up_message
 from documents.library import has_files
 from domain.businesses import read_tenants_file
-from domain.tools import HttpTool, read_tools_file
+from domain.tools_file import NO_TOOLS, read_tools_file
 from ops.logs import configure_logging
 
 
@@ -54,7 +54,7 @@ def read_files(settings: Settings) -> Settings:
     tenants = []
     if settings.tenants_file is not None:
         tenants = read_tenants_file(settings.tenants_file, settings.default_business())
-    tools: tuple[HttpTool, ...] = ()
+    tools = NO_TOOLS
     if settings.tools_file is not None:
         if settings.phone_number_id is None:
             raise ValueError(

@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import certifi
 import httpx
@@ -34,6 +34,9 @@ from helpers import (
 )
 from meta_openapi import GraphRequestRejected, read_ahead
 from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
+
+if TYPE_CHECKING:
+    from mcp_server import McpShop
 
 pytest_plugins = ["browser_support"]  # the browser tests' fixtures: browser, served
 
@@ -228,3 +231,21 @@ def seen(api: BusinessApi) -> BusinessApi:
     """The business's API with nothing recorded yet."""
     api.requests.clear()
     return api
+
+
+# The business's MCP server that the MCP tools tests list and call, one per test module.
+
+
+@pytest.fixture(scope="module")
+def mcp_shop() -> Iterator[McpShop]:
+    from mcp_server import McpShop  # the mcp SDK, for the tests that use it only
+
+    with McpShop() as server:
+        yield server
+
+
+@pytest.fixture
+def mcp_seen(mcp_shop: McpShop) -> McpShop:
+    """The MCP server with no call recorded yet."""
+    mcp_shop.calls.seen.clear()
+    return mcp_shop

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -105,7 +105,7 @@ class ServedInThread:
     """An ASGI app served by uvicorn on 127.0.0.1 in a background thread with its own event
     loop; `url` is its base address. A `with` block starts it and waits until it listens."""
 
-    def __init__(self, app: Any, what: str) -> None:
+    def __init__(self, app: Any, what: str, *, lifespan: Literal["on", "off"] = "off") -> None:
         self.port = free_port()
         self._what = what
         config = uvicorn.Config(
@@ -113,7 +113,7 @@ class ServedInThread:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
-            lifespan="off",
+            lifespan=lifespan,
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)

@@ -53,6 +53,10 @@ OTHER_VARIABLES: dict[str, tuple[str, str]] = {
         "`examples/shop_api.py`, `examples/tools.toml`",
         "the example shop API's bearer token (docs/tools.md); a tools file names its own",
     ),
+    "SHOP_MCP_TOKEN": (
+        "`examples/shop_mcp.py`, `examples/mcp-tools.toml`",
+        "the example MCP server's bearer token (docs/tools.md); a tools file names its own",
+    ),
     "PYTHONPATH": ("worker processes", "handed on to the processes the web process starts"),
     "WEB_CONCURRENCY": (
         "uvicorn, and the start-up's port check",

@@ -15,7 +15,8 @@ from fake_upstreams import free_port
 from helpers import ROOT
 
 from actions.calls import ToolCaller, tools_http_client
-from domain.tools import HttpTool, read_tools_file
+from domain.tools import HttpTool
+from domain.tools_file import read_tools_file
 from ops.metrics import Metrics
 
 TOKEN = "try-me-in-tests"
@@ -51,7 +52,7 @@ def tools(shop: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
     text = (ROOT / "examples" / "tools.toml").read_text(encoding="utf-8")
     path = tmp_path / "tools.toml"
     path.write_text(text.replace("http://127.0.0.1:8100", shop), encoding="utf-8")
-    return {tool.name: tool for tool in read_tools_file(path)}
+    return {tool.name: tool for tool in read_tools_file(path).http}
 
 
 async def test_order_status_answers_only_the_customers_own_orders(

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from domain.tools import HttpTool, read_tools_file
+from domain.tools import HttpTool
+from domain.tools_file import read_tools_file
 from service.startup_settings import load_settings
 
 SECRET = "sk-live-8f2a61c0b9d34e7f"
@@ -70,7 +71,7 @@ def refusal(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_contracts_example_is_read_as_written(tmp_path: Path) -> None:
-    [tool] = read_tools_file(write(tmp_path, ORDER_STATUS))
+    [tool] = read_tools_file(write(tmp_path, ORDER_STATUS)).http
     assert (tool.name, tool.method, tool.timeout_seconds) == ("order_status", "GET", 5.0)
     assert tool.url == "https://api.example.com/orders/{order_id}"
     assert tool.placeholders == ("order_id",)
@@ -90,13 +91,13 @@ def test_tools_file_gives_the_single_business_its_tools(
 def test_the_secret_may_come_from_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHOP_API_TOKEN")
     (tmp_path / ".env").write_text(f"SHOP_API_TOKEN={SECRET}\n", encoding="utf-8")
-    [tool] = read_tools_file(write(tmp_path, ORDER_STATUS))
+    [tool] = read_tools_file(write(tmp_path, ORDER_STATUS)).http
     assert tool.auth is not None and tool.auth.header()[1] == f"Bearer {SECRET}"
 
 
 def test_the_example_tools_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_API_TOKEN", SECRET)
-    tools = read_tools_file(ROOT / "examples" / "tools.toml")
+    tools = read_tools_file(ROOT / "examples" / "tools.toml").http
     assert [tool.name for tool in tools] == ["order_status", "book_table"]
     assert [tool.method for tool in tools] == ["GET", "POST"]
 

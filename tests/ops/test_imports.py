@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # Heavy libraries and the processes that may hold them from the start.
-HEAVY = ("av", "google.genai", "aiohttp", "jinja2", "argon2")
+HEAVY = ("av", "google.genai", "aiohttp", "jinja2", "argon2", "mcp")
 
 
 def loaded_after(code: str) -> set[str]:
@@ -37,6 +37,7 @@ def test_the_answering_side_loads_gemini_but_not_pyav_until_a_voice_note_is_made
     )
     assert "google.genai" in loaded
     assert "av" not in loaded
+    assert "mcp" not in loaded  # the MCP SDK waits for a business with an MCP server
 
 
 def test_converting_a_voice_note_loads_pyav() -> None:
@@ -45,3 +46,12 @@ def test_converting_a_voice_note_loads_pyav() -> None:
         "to_voice_note(bytes(48_000), 'audio/L16;rate=24000')"
     )
     assert "av" in loaded
+
+
+def test_a_business_with_an_mcp_server_loads_the_mcp_sdk() -> None:
+    loaded = loaded_after(
+        "from actions.mcp_tools import McpTools\n"
+        "from ops.metrics import Metrics\n"
+        "McpTools(Metrics(), 4)"
+    )
+    assert "mcp" in loaded
