@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -25,6 +23,7 @@ from gemini.responses import (
 )
 from gemini.sdk import genai_client
 from ops.pools import ShardedTransport
+from ops.sessions import aiohttp_session
 
 if TYPE_CHECKING:  # imported when a client is made: the web process never loads the SDK
     import aiohttp
@@ -133,23 +132,14 @@ def gemini_aiohttp_session(
     """
     import aiohttp
 
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections),
-        timeout=aiohttp.ClientTimeout(total=timeout_seconds + 5, connect=10.0),
-        proxy=environment_proxy(base_url or GEMINI_API_URL),
+    return aiohttp_session(
+        base_url or GEMINI_API_URL,
+        max_connections,
+        aiohttp.ClientTimeout(total=timeout_seconds + 5, connect=10.0),
     )
 
 
 GEMINI_API_URL = "https://generativelanguage.googleapis.com"
-
-
-def environment_proxy(url: str) -> str | None:
-    """The proxy the environment names for `url` (HTTPS_PROXY or HTTP_PROXY by its scheme,
-    unless NO_PROXY covers its host), as urllib reads them."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
 
 
 async def close_gemini_http(http: httpx.AsyncClient | aiohttp.ClientSession) -> None:

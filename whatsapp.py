@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ from tenacity import (
 
 from domain.types import Backoff
 from ops.pools import ShardedTransport
+from ops.sessions import aiohttp_transport
 from webhook.events import as_dict, as_int, as_list, as_str
 
 log = logging.getLogger(__name__)
@@ -365,8 +367,19 @@ async def _attempt(call: Callable[[], Awaitable[T]]) -> T:
     """One try; a failure to reach Meta at all counts as a transient GraphAPIError."""
     try:
         return await call()
-    except httpx.TransportError as exc:
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise
         raise GraphAPIError(type(exc).__name__, status=None, code=None, transient=True) from exc
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Meta not reached, or its answer cut off: httpx's transport errors (httpx-aiohttp maps
+    aiohttp's to them), and what it leaves unmapped."""
+    aiohttp = sys.modules.get("aiohttp")  # loaded with the transport, if at all
+    return isinstance(exc, httpx.TransportError | TimeoutError) or (
+        aiohttp is not None and isinstance(exc, aiohttp.ClientError)
+    )
 
 
 def under_base_url(http: httpx.AsyncClient, path: str) -> httpx.URL:
@@ -380,17 +393,25 @@ def graph_http_client(
     base_url: str,
     timeout_seconds: float,
     *,
+    library: Literal["aiohttp", "httpx"] = "aiohttp",
     max_connections: int = 100,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The client every business shares for Meta: base URL and explicit timeouts.
 
-    Its connections are spread over small pools (`pools.ShardedTransport`) unless a
+    Its requests go over aiohttp (`sessions.aiohttp_transport`), or with `library="httpx"` over
+    httpx's own connections spread over small pools (`pools.ShardedTransport`), unless a
     `transport` is given.
     """
+    if transport is None:
+        transport = (
+            aiohttp_transport(base_url, max_connections)
+            if library == "aiohttp"
+            else ShardedTransport(max_connections)
+        )
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"User-Agent": "whatsapp-gemini-assistant"},
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
-        transport=transport or ShardedTransport(max_connections),
+        transport=transport,
     )

@@ -126,6 +126,11 @@ class TuningSettings(BaseModel):
         "(less CPU per call) or `httpx` (what the tests fake with respx). Uploads to File "
         "Search always use httpx.",
     )
+    graph_transport: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp",
+        description="The HTTP library under the Graph API client: `aiohttp` (through "
+        "httpx-aiohttp; less CPU per call) or `httpx`'s own (what the tests fake with respx).",
+    )
     graph_timeout_seconds: float = Field(
         default=15.0, gt=0, description="Seconds before one Graph API request is abandoned."
     )

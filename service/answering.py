@@ -61,7 +61,10 @@ async def operator_desk(
 ) -> AsyncIterator[OperatorDesk]:
     """The console's actions with their own Graph clients (the web process answers nothing)."""
     http = graph_http_client(
-        settings.graph_api_base_url, settings.graph_timeout_seconds, transport=graph_transport
+        settings.graph_api_base_url,
+        settings.graph_timeout_seconds,
+        library=settings.graph_transport,
+        transport=graph_transport,
     )
     try:
         yield OperatorDesk(settings, store, graph_clients(settings, http, metrics))
@@ -97,7 +100,10 @@ async def running_answering(
     handoff notifications need them.
     """
     graph_http = graph_http_client(
-        settings.graph_api_base_url, settings.graph_timeout_seconds, transport=graph_transport
+        settings.graph_api_base_url,
+        settings.graph_timeout_seconds,
+        library=settings.graph_transport,
+        transport=graph_transport,
     )
     gemini_http = gemini_client_for(settings)
     gemini = Gemini(

@@ -57,7 +57,10 @@ async def learning_name(
 
     async def ask() -> None:
         http = graph_http_client(
-            settings.graph_api_base_url, settings.graph_timeout_seconds, max_connections=1
+            settings.graph_api_base_url,
+            settings.graph_timeout_seconds,
+            library=settings.graph_transport,
+            max_connections=1,
         )
         try:
             graph = GraphClient(

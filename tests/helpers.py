@@ -77,6 +77,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "part_interval_seconds": 0,
         "gemini_max_attempts": 3,
         "rate_limit_per_minute": 1000,
+        "graph_transport": "httpx",  # respx fakes Graph; the process tests the other
         "gemini_transport": "httpx",  # respx fakes Gemini; tests/test_llm_aiohttp.py the other
         # In-process answering, so that respx sees every upstream call; the worker processes
         # are covered by the tests that start a real `uvicorn main:app`.

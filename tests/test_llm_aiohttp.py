@@ -16,7 +16,8 @@ from fake_upstreams import free_port
 from helpers import make_settings
 
 from domain.types import Backoff, Role, Turn
-from llm import Gemini, LLMError, close_gemini_http, environment_proxy, gemini_aiohttp_session
+from llm import Gemini, LLMError, close_gemini_http, gemini_aiohttp_session
+from ops.sessions import environment_proxy
 from service.answering import gemini_client_for
 
 MODEL = "gemini-3.8-flash"

@@ -139,7 +139,7 @@ def router() -> Iterator[respx.Router]:
 
 @pytest.fixture
 async def graph() -> AsyncIterator[GraphClient]:
-    http = graph_http_client(GRAPH_BASE, 5.0)
+    http = graph_http_client(GRAPH_BASE, 5.0, library="httpx")
     try:
         yield GraphClient(
             http, version="v25.0", phone_number_id=PHONE_NUMBER_ID, token=SecretStr(WHATSAPP_TOKEN)

@@ -271,7 +271,7 @@ def router() -> Iterator[respx.Router]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = graph_http_client(GRAPH_BASE, 5.0)
+    client = graph_http_client(GRAPH_BASE, 5.0, library="httpx")
     yield client
     await client.aclose()
 
