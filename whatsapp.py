@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -22,8 +21,7 @@ from tenacity import (
 )
 
 from domain.types import Backoff
-from ops.pools import ShardedTransport
-from ops.sessions import aiohttp_transport
+from ops.sessions import unreachable, upstream_transport
 from webhook.events import as_dict, as_int, as_list, as_str
 
 log = logging.getLogger(__name__)
@@ -368,18 +366,9 @@ async def _attempt(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except Exception as exc:
-        if not _unreachable(exc):
+        if not unreachable(exc):
             raise
         raise GraphAPIError(type(exc).__name__, status=None, code=None, transient=True) from exc
-
-
-def _unreachable(exc: Exception) -> bool:
-    """Meta not reached, or its answer cut off: httpx's transport errors (httpx-aiohttp maps
-    aiohttp's to them), and what it leaves unmapped."""
-    aiohttp = sys.modules.get("aiohttp")  # loaded with the transport, if at all
-    return isinstance(exc, httpx.TransportError | TimeoutError) or (
-        aiohttp is not None and isinstance(exc, aiohttp.ClientError)
-    )
 
 
 def under_base_url(http: httpx.AsyncClient, path: str) -> httpx.URL:
@@ -399,19 +388,12 @@ def graph_http_client(
 ) -> httpx.AsyncClient:
     """The client every business shares for Meta: base URL and explicit timeouts.
 
-    Its requests go over aiohttp (`sessions.aiohttp_transport`), or with `library="httpx"` over
-    httpx's own connections spread over small pools (`pools.ShardedTransport`), unless a
-    `transport` is given.
+    Its requests go over `library` (`sessions.upstream_transport`) unless a `transport` is
+    given.
     """
-    if transport is None:
-        transport = (
-            aiohttp_transport(base_url, max_connections)
-            if library == "aiohttp"
-            else ShardedTransport(max_connections)
-        )
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"User-Agent": "whatsapp-gemini-assistant"},
         timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
-        transport=transport,
+        transport=transport or upstream_transport(base_url, max_connections, library),
     )

@@ -3,7 +3,8 @@
 A tree is a process and all its live descendants, found through /proc/<pid>/task/*/children:
 the service's web process (uvicorn) does its answering in WORKER_PROCESSES child processes, so
 its figures cover them all. Every function takes the pid of the tree's root. Also here:
-the CPUs this process may use (its affinity mask), which sizes WORKER_PROCESSES.
+the CPUs this process may use (its affinity mask), which sizes WORKER_PROCESSES, and the CPU
+this process spends per call of work started at a fixed rate (`paced_cpu`, section 5).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -200,3 +202,19 @@ MEMORY_NOTE = (
     "divided among the processes sharing them: what the machine really spends) over {samples} "
     "samples about 1 s apart, so a shorter spike may be missed."
 )
+
+
+def warm_up(count: int) -> int:
+    """How many calls `paced_cpu` makes before it measures `count` of them."""
+    return min(20, count)
+
+
+async def paced_cpu(call: Callable[[int], Awaitable[object]], count: int, rate: float) -> float:
+    """CPU seconds per call of `count` calls, one after another, started at `rate` per second."""
+    for k in range(warm_up(count)):  # connections, caches, lazy imports
+        await call(-1 - k)
+    began_cpu, began = time.process_time(), time.monotonic()
+    for k in range(count):
+        await asyncio.sleep(max(0.0, began + k / rate - time.monotonic()))
+        await call(k)
+    return (time.process_time() - began_cpu) / count

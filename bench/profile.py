@@ -48,7 +48,7 @@ from bench.report import background_load
 from bench.spy import RATE, RESULTS, Profile, py_spy, recording, table_lines, write_results
 
 if TYPE_CHECKING:
-    from bench.budget import Captured
+    from bench.replay import Captured
 
 PROFILES = servers.ROOT / "bench" / "profiles"
 
@@ -170,11 +170,11 @@ def parts_load(fake_url: str, count: int, workdir: Path) -> list[Profile]:
 
 def capture_database(workdir: Path, count: int) -> Path:
     """Section 5's database part, its first pass: the store calls the answering side makes for
-    each message, captured (bench.budget.capture) into a file for the child process to make
+    each message, captured (bench.replay.capture) into a file for the child process to make
     again under py-spy."""
-    from bench import budget
+    from bench import replay
 
-    empty, captured = asyncio.run(budget.capture(workdir, count))
+    empty, captured = asyncio.run(replay.capture(workdir, count))
     path = workdir / "part-database.pickle"
     path.write_bytes(pickle.dumps((empty, captured)))
     return path
@@ -189,7 +189,8 @@ async def run_part(
 ) -> float:
     from pydantic import SecretStr
 
-    from bench import budget
+    from bench import budget, replay
+    from bench.proc import paced_cpu
     from domain.types import Role, Turn
     from llm import Gemini, close_gemini_http, gemini_aiohttp_session
     from storage.store import Store
@@ -209,7 +210,7 @@ async def run_part(
             await graph.mark_read(f"wamid.profile-{k}")
 
         try:
-            return await budget.paced_cpu(measured_call, count, rate)
+            return await paced_cpu(measured_call, count, rate)
         finally:
             await http.aclose()
     if part == "gemini":
@@ -225,7 +226,7 @@ async def run_part(
             )
 
         try:
-            return await budget.paced_cpu(measured_call, count, rate)
+            return await paced_cpu(measured_call, count, rate)
         finally:
             await gemini.aclose()
             await close_gemini_http(session)
@@ -235,10 +236,10 @@ async def run_part(
         store = await Store.open(f"sqlite:///{shutil.copyfile(empty, Path(tmp) / 'profile.db')}")
 
         async def measured_call(k: int) -> None:
-            await budget.replay_message(store, calls, k, count)
+            await replay.replay_message(store, calls, k, count)
 
         try:
-            return await budget.paced_cpu(measured_call, count, rate)
+            return await paced_cpu(measured_call, count, rate)
         finally:
             await store.close()
 

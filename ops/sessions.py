@@ -1,15 +1,20 @@
-"""aiohttp sessions for the upstream clients: a connection limit, and the environment's proxy
-read once (aiohttp's `trust_env` reads it again on every request)."""
+"""What carries the upstream clients' requests: aiohttp sessions (a connection limit, and the
+environment's proxy read once: aiohttp's `trust_env` reads it again on every request), or
+httpx's own connections; and which failures mean the upstream was not reached."""
 
 from __future__ import annotations
 
+import sys
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+
+from ops.pools import ShardedTransport
 
 if TYPE_CHECKING:  # imported when first used: the web process may never call upstreams
     import aiohttp
-    import httpx
 
 
 def environment_proxy(url: str) -> str | None:
@@ -42,3 +47,22 @@ def aiohttp_transport(base_url: str, max_connections: int) -> httpx.AsyncBaseTra
     from httpx_aiohttp import AiohttpTransport
 
     return AiohttpTransport(client=lambda: aiohttp_session(base_url, max_connections))
+
+
+def upstream_transport(
+    base_url: str, max_connections: int, library: Literal["aiohttp", "httpx"]
+) -> httpx.AsyncBaseTransport:
+    """aiohttp under httpx's client (`aiohttp_transport`), or httpx's own connections spread
+    over small pools (`pools.ShardedTransport`)."""
+    if library == "aiohttp":
+        return aiohttp_transport(base_url, max_connections)
+    return ShardedTransport(max_connections)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The upstream not reached, or its answer cut off: httpx's transport errors (httpx-aiohttp
+    maps aiohttp's to them), and what it leaves unmapped."""
+    aiohttp = sys.modules.get("aiohttp")  # loaded with the transport, if at all
+    return isinstance(exc, httpx.TransportError | TimeoutError) or (
+        aiohttp is not None and isinstance(exc, aiohttp.ClientError)
+    )

@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from bench.budget import (
+from bench.replay import (
     answer_each,
     bench_messages,
     paced_order,
