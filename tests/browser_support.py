@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from console_apps import ADMIN_PASSWORD, Served, served_console
-from helpers import FakeUpstreams
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -23,6 +22,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from respx_upstreams import FakeUpstreams
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -16,24 +16,21 @@ import httpx
 import pytest
 import respx
 from business_api import BusinessApi
+from db_support import (
+    copy_database,
+    empty_database,
+    fresh_postgres_database,
+    migrate,
+    need_postgres,
+)
 from fake_file_search import FakeFileSearch
 from fake_upstreams import FakeServer
 from filesearch_support import BASE_URL, make_client
 from google import genai
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    copy_database,
-    empty_database,
-    first_certificate,
-    fresh_postgres_database,
-    make_settings,
-    migrate,
-    need_postgres,
-    running_app,
-)
+from helpers import Harness, first_certificate, make_settings, running_app
 from meta_openapi import GraphRequestRejected, read_ahead
 from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
+from respx_upstreams import FakeUpstreams
 
 if TYPE_CHECKING:
     from mcp_server import McpShop

@@ -22,7 +22,8 @@ import uvicorn
 from argon2 import PasswordHasher
 from fake_upstreams import free_port
 from fastapi import FastAPI
-from helpers import APP_SECRET, PHONE_NUMBER_ID, FakeUpstreams, make_settings, text_payload
+from helpers import APP_SECRET, PHONE_NUMBER_ID, make_settings, text_payload
+from respx_upstreams import FakeUpstreams
 from running import wait_for
 
 from config import Settings

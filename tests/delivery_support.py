@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import respx
-from helpers import GRAPH_BASE, FakeUpstreams, load_payload
+from helpers import GRAPH_BASE, load_payload
+from respx_upstreams import FakeUpstreams
 
 WABA_ID = "102290129340398"
 

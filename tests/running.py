@@ -13,16 +13,8 @@ from pathlib import Path
 
 import httpx
 from fake_upstreams import FakeServer, free_port
-from helpers import (
-    APP_SECRET,
-    ROOT,
-    FakeUpstreams,
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-    service_env,
-)
+from helpers import APP_SECRET, ROOT, Harness, load_payload, make_settings, running_app, service_env
+from respx_upstreams import FakeUpstreams
 
 from webhook.signature import sign
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from helpers import gemini_answer
+from respx_upstreams import gemini_answer
 
 # Bytes whose base64 differs between the standard and the URL-safe alphabets ('+', '/').
 SIGNATURE = base64.b64encode(b"\xfb\xef\xbe thought signature \xff\xfe").decode()

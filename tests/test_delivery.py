@@ -7,7 +7,8 @@ import time
 
 import pytest
 from delivery_support import statuses_payload
-from helpers import Harness, conversation, gemini_answer, text_payload
+from helpers import Harness, conversation, text_payload
+from respx_upstreams import gemini_answer
 
 from domain.delivery import Delivery, Status
 from domain.types import MessageState

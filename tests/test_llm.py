@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from helpers import GEMINI_BASE, gemini_answer, gemini_error
+from helpers import GEMINI_BASE
+from respx_upstreams import gemini_answer, gemini_error
 
 from domain.types import Backoff, Role, Turn
 from gemini.requests import build_request

@@ -16,17 +16,14 @@ from helpers import (
     PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     WHATSAPP_TOKEN,
-    FakeUpstreams,
     Harness,
     conversation,
-    gemini_answer,
-    gemini_error,
-    graph_error,
     load_payload,
     make_settings,
     running_app,
     text_payload,
 )
+from respx_upstreams import FakeUpstreams, gemini_answer, gemini_error, graph_error
 
 from domain.types import MessageState
 from language.replies import Reply, reply_text

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from delivery_support import template_entry
 from fake_upstreams import FakeServer
-from helpers import MESSAGES_URL, FakeUpstreams
+from helpers import MESSAGES_URL
 from meta_openapi import (
     READ_RECEIPT_EXAMPLE,
     SPEC,
@@ -25,6 +25,7 @@ from meta_openapi import (
     request_examples,
     spec,
 )
+from respx_upstreams import FakeUpstreams
 
 from actions.choices import BODY_CHARS, Choices, interactive
 from domain.templates import template_of

@@ -16,9 +16,10 @@ from delivery_support import (
     FakeTemplates,
     template_entry,
 )
-from helpers import GRAPH_BASE, MESSAGES_URL, PHONE_NUMBER_ID, WHATSAPP_TOKEN, graph_error
+from helpers import GRAPH_BASE, MESSAGES_URL, PHONE_NUMBER_ID, WHATSAPP_TOKEN
 from meta_openapi import check_graph_message, check_posted_messages
 from pydantic import SecretStr
+from respx_upstreams import graph_error
 
 from answering.templates import CACHE_SECONDS, TemplateDesk
 from domain.businesses import Business

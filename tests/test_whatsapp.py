@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from helpers import GRAPH_BASE, PAYLOADS, graph_error
+from helpers import GRAPH_BASE, PAYLOADS
 from meta_openapi import check_posted_messages
 from pydantic import SecretStr
+from respx_upstreams import graph_error
 
 from domain.types import Backoff
 from webhook.events import InboundMessage, Kind, parse_webhook

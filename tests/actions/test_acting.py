@@ -14,14 +14,8 @@ from typing import Any
 import pytest
 from business_api import ORDERS, BusinessApi
 from console_apps import listed, transcript
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import Harness, load_payload, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams
 from strict_gemini import SIGNATURE, StrictGemini, decoded, part
 
 import gemini.responses

@@ -9,14 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import Harness, load_payload, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams
 from strict_gemini import StrictGemini
 
 from actions.choices import Choices, choices_of, interactive

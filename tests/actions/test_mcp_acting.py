@@ -17,8 +17,9 @@ import pytest
 from business_api import ORDERS
 from console_apps import listed, transcript
 from fake_upstreams import free_port
-from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
+from helpers import Harness, make_settings, running_app, text_payload
 from mcp_server import SERVER, TOKEN, McpShop
+from respx_upstreams import FakeUpstreams
 from strict_gemini import StrictGemini, part
 
 from actions.calling import MAX_TOOL_CALLS, TOO_MANY

@@ -10,16 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    conversation,
-    gemini_answer,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import Harness, conversation, make_settings, running_app, text_payload
 from prometheus_client.parser import text_string_to_metric_families
+from respx_upstreams import FakeUpstreams, gemini_answer
 from sqlalchemy import select
 
 from config import Settings

@@ -12,17 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import (
-    PHONE_NUMBER_ID,
-    FakeUpstreams,
-    Harness,
-    gemini_answer,
-    gemini_error,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import PHONE_NUMBER_ID, Harness, load_payload, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_answer, gemini_error
 from sqlalchemy import select
 
 from answering.estimate import worst_case

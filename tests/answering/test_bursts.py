@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import FakeUpstreams, Harness, gemini_answer, make_settings, running_app, text_payload
+from helpers import Harness, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_answer
 
 import answering.bursts
 from domain.types import MessageState

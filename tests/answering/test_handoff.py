@@ -15,13 +15,13 @@ from console_apps import transcript as console_transcript
 from helpers import (
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
-    FakeUpstreams,
     Harness,
     conversation,
     make_settings,
     running_app,
     text_payload,
 )
+from respx_upstreams import FakeUpstreams
 from sqlalchemy import update
 
 from answering.operators import OperatorDesk

@@ -9,14 +9,8 @@ from typing import Any
 
 import pytest
 from fake_file_search import grounded_response
-from helpers import (
-    PHONE_NUMBER_ID,
-    FakeUpstreams,
-    Harness,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import PHONE_NUMBER_ID, Harness, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams
 
 from console.conversations import transcript_entry
 from service.startup_settings import checked

@@ -5,16 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import (
-    PHONE_NUMBER_ID,
-    FakeUpstreams,
-    Harness,
-    gemini_answer,
-    graph_error,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import PHONE_NUMBER_ID, Harness, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_answer, graph_error
 from sqlalchemy import select, update
 
 from domain.types import MessageState

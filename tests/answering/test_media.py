@@ -13,16 +13,14 @@ import httpx
 import pytest
 from helpers import (
     MEDIA_BASE,
-    FakeUpstreams,
     Harness,
     conversation,
-    gemini_answer,
-    graph_error,
     load_payload,
     make_settings,
     running_app,
     text_payload,
 )
+from respx_upstreams import FakeUpstreams, gemini_answer, graph_error
 
 from answering.inbound import describe
 from language.replies import Reply, reply_text

@@ -8,15 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    gemini_error,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import Harness, load_payload, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_error
 
 from language.replies import Reply, reply_text
 

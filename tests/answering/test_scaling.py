@@ -12,15 +12,8 @@ from pathlib import Path
 
 import httpx
 from fake_upstreams import FakeServer
-from helpers import (
-    APP_SECRET,
-    FakeUpstreams,
-    gemini_answer,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import APP_SECRET, load_payload, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_answer
 from running import (
     fast_takeover_env,
     instances,

@@ -8,14 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    conversation,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import Harness, conversation, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams
 
 from language.replies import Reply, reply_text
 

@@ -4,14 +4,8 @@ and no Gemini call paid for messages that cannot be answered."""
 from __future__ import annotations
 
 import pytest
-from helpers import (
-    WHATSAPP_TOKEN,
-    FakeUpstreams,
-    graph_error,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import WHATSAPP_TOKEN, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, graph_error
 
 from domain.types import MessageState
 

@@ -7,15 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from helpers import (
-    FakeUpstreams,
-    Harness,
-    conversation,
-    gemini_answer,
-    load_payload,
-    make_settings,
-    running_app,
-)
+from helpers import Harness, conversation, load_payload, make_settings, running_app
+from respx_upstreams import FakeUpstreams, gemini_answer
 
 from domain.types import MessageState
 

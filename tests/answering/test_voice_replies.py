@@ -11,19 +11,14 @@ from typing import Any
 
 import av
 import pytest
-from helpers import (
+from helpers import Harness, conversation, load_payload, make_settings, running_app, text_payload
+from respx_upstreams import (
     FakeUpstreams,
-    Harness,
-    conversation,
     gemini_answer,
     gemini_error,
     graph_error,
-    load_payload,
-    make_settings,
-    running_app,
     sine_pcm,
     speech_answer,
-    text_payload,
 )
 
 VOICE_MEDIA = "1046531573838283"

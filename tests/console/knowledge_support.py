@@ -15,7 +15,7 @@ from typing import Any, Literal
 import httpx
 from console_apps import ADMIN_PASSWORD, Console, Served, Tenant, console_app
 from console_support import OPERATOR_PASSWORD, add_operator, signed_in
-from helpers import FakeUpstreams
+from respx_upstreams import FakeUpstreams
 
 PAGE = "/console/knowledge"
 UPLOAD = "/console/knowledge/upload"

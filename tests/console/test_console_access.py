@@ -20,7 +20,8 @@ from console_support import (
     signed_in,
     with_conversation,
 )
-from helpers import FakeUpstreams, make_settings
+from helpers import make_settings
+from respx_upstreams import FakeUpstreams
 
 from domain.types import ConversationState
 from main import create_app

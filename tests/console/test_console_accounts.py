@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from console_apps import ADMIN_PASSWORD, cheap_passwords, console_app, number_id
 from console_support import OPERATOR_PASSWORD, add_operator, sign_in, signed_in, visible_text
-from helpers import FakeUpstreams
+from respx_upstreams import FakeUpstreams
 
 from console.passwords import Passwords
 from domain.types import ConversationState

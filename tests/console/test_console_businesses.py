@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from console_apps import ADMIN_PASSWORD, console_app, number_id, token
 from console_support import signed_in, visible_text
-from helpers import PHONE_NUMBER_ID, WHATSAPP_TOKEN, FakeUpstreams
+from helpers import PHONE_NUMBER_ID, WHATSAPP_TOKEN
+from respx_upstreams import FakeUpstreams
 
 BUSINESSES = ("Padaria Central", "Oficina Rápida")
 

@@ -21,8 +21,9 @@ from delivery_support import (
     template_entry,
     template_sends,
 )
-from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
+from helpers import Harness, make_settings, running_app, text_payload
 from meta_openapi import check_graph_message
+from respx_upstreams import FakeUpstreams
 
 from domain.types import ConversationState
 

@@ -21,8 +21,9 @@ from delivery_support import (
     template_entry,
     template_sends,
 )
-from helpers import APP_SECRET, FakeUpstreams, text_payload
+from helpers import APP_SECRET, text_payload
 from playwright.sync_api import Browser, expect
+from respx_upstreams import FakeUpstreams
 from running import wait_for
 
 from webhook.signature import sign

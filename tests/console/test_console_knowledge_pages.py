@@ -10,7 +10,6 @@ from typing import Literal
 
 import pytest
 from console_support import assert_console_headers, visible_text
-from helpers import FakeUpstreams
 from knowledge_support import (
     BAKERY,
     DELETE,
@@ -25,6 +24,7 @@ from knowledge_support import (
     titles,
     uploaded,
 )
+from respx_upstreams import FakeUpstreams
 
 LIVE = "/console/live/knowledge"
 GARAGE = "Oficina Rápida"

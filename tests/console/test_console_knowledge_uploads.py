@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from console_support import visible_text
-from helpers import FakeUpstreams
 from knowledge_support import (
     BOUNDARY,
     PAGE,
@@ -23,6 +22,7 @@ from knowledge_support import (
     upload_requests,
     uploaded,
 )
+from respx_upstreams import FakeUpstreams
 
 from console.knowledge_upload import FORM_BYTES, human_size
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from browser_support import DESKTOP, PHONE, Tab, open_tab
 from console_apps import ADMIN_PASSWORD, Served, number_id, served_console
-from helpers import FakeUpstreams
 from playwright.sync_api import Browser, Page, ViewportSize, expect
+from respx_upstreams import FakeUpstreams
 from usage_support import add_day
 
 from console.languages import Language, load_languages

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from console_apps import ADMIN_PASSWORD, Console, console_app, number_id
 from console_support import sign_in, signed_in, visible_text
-from helpers import FakeUpstreams
+from respx_upstreams import FakeUpstreams
 from usage_support import add_day
 
 from console.languages import load_languages

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from console_apps import ADMIN_PASSWORD, console_app
 from console_support import signed_in, visible_text
-from helpers import FakeUpstreams
 from mcp_server import SERVER, TOKEN, McpShop
+from respx_upstreams import FakeUpstreams
 from strict_gemini import StrictGemini
 
 

@@ -30,7 +30,8 @@ from console_support import (
     signed_in,
     visible_text,
 )
-from helpers import GRAPH_BASE, MEDIA_BASE, PHONE_NUMBER_ID, FakeUpstreams, graph_error
+from helpers import GRAPH_BASE, MEDIA_BASE, PHONE_NUMBER_ID
+from respx_upstreams import FakeUpstreams, graph_error
 from sqlalchemy import update
 
 from console.media import disposition, safe_filename, served_type

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 from browser_support import PHONE, open_tab, sign_in
 from console_apps import Served, customer_message, first_number, signed
-from helpers import MEDIA_BASE, FakeUpstreams, sine_pcm
+from helpers import MEDIA_BASE
 from playwright.sync_api import Browser, expect
+from respx_upstreams import FakeUpstreams, sine_pcm
 
 from voice.audio import to_voice_note
 

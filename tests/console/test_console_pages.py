@@ -19,7 +19,7 @@ from console_apps import (
 )
 from console_support import signed_in, visible_text
 from fake_file_search import grounded_response
-from helpers import FakeUpstreams, gemini_answer
+from respx_upstreams import FakeUpstreams, gemini_answer
 
 from answering.handoff import HANDOFF_REQUESTED
 from answering.operators import TAKEN_OVER

@@ -14,7 +14,7 @@ from console_support import (
     signed_in,
     with_conversation,
 )
-from helpers import FakeUpstreams
+from respx_upstreams import FakeUpstreams
 
 from answering.handoff import HANDOFF_REQUESTED
 from domain.types import ConversationState

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from browser_support import DESKTOP, PHONE, open_tab, sign_in
 from console_apps import Served, Tenant, number_id, served_console
-from helpers import ROOT, FakeUpstreams, gemini_answer
+from helpers import ROOT
 from knowledge_support import add_document
 from playwright.sync_api import Browser, ViewportSize, expect
+from respx_upstreams import FakeUpstreams, gemini_answer
 from sqlalchemy import update
 from usage_support import add_day
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from browser_support import DESKTOP, PHONE, mark, not_reloaded, open_tab, sign_in
 from console_apps import Served, number_id, served_console
-from helpers import FakeUpstreams, gemini_answer
 from knowledge_support import set_state, titles
 from playwright.sync_api import Browser, FilePayload, Page, ViewportSize, expect
+from respx_upstreams import FakeUpstreams, gemini_answer
 from usage_support import add_day
 
 from domain.types import ConversationState

@@ -11,7 +11,7 @@ from html import unescape
 import httpx
 from console_apps import ADMIN_PASSWORD, Console, console_app, transcript
 from console_support import signed_in, visible_text
-from helpers import FakeUpstreams, gemini_answer
+from respx_upstreams import FakeUpstreams, gemini_answer
 
 from answering.handoff import HANDOFF_REQUESTED
 from answering.operators import TAKEN_OVER

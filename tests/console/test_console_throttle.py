@@ -8,7 +8,7 @@ import logging
 import pytest
 from console_apps import ADMIN_PASSWORD, console_app
 from console_support import sign_in, signed_in
-from helpers import FakeUpstreams
+from respx_upstreams import FakeUpstreams
 
 
 async def test_ten_failures_for_one_username_throttle_it_until_the_window_slides(

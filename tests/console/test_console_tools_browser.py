@@ -17,8 +17,9 @@ from business_api import BusinessApi
 from console_apps import ADMIN_PASSWORD, console_app
 from console_support import signed_in, visible_text
 from fake_upstreams import FakeServer
-from helpers import APP_SECRET, FakeUpstreams, load_payload, service_env
+from helpers import APP_SECRET, load_payload, service_env
 from playwright.sync_api import Browser, expect
+from respx_upstreams import FakeUpstreams
 from running import start_uvicorn, wait_for
 
 from webhook.signature import sign

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from console_apps import ADMIN_PASSWORD
 from console_support import signed_in, visible_text
-from helpers import FakeUpstreams, gemini_answer, make_settings, running_app, text_payload
+from helpers import make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_answer
 
 BAKERY, GARAGE = "111111111111111", "222222222222222"
 TENANTS = f"""

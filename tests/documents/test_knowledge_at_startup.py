@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FakeUpstreams, make_settings, running_app
+from helpers import make_settings, running_app
+from respx_upstreams import FakeUpstreams
 
 import main
 from config import Settings

@@ -22,17 +22,8 @@ from typing import Any
 import httpx
 import pytest
 from fake_upstreams import FakeServer
-from helpers import (
-    APP_SECRET,
-    FakeUpstreams,
-    Harness,
-    gemini_answer,
-    gemini_error,
-    graph_error,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import APP_SECRET, Harness, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams, gemini_answer, gemini_error, graph_error
 from running import (
     fast_takeover_env,
     settle_everywhere,

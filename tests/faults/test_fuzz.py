@@ -20,17 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from helpers import (
-    PHONE_NUMBER_ID,
-    FakeUpstreams,
-    Harness,
-    fresh_postgres_database,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from db_support import fresh_postgres_database
+from helpers import PHONE_NUMBER_ID, Harness, make_settings, running_app, text_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from respx_upstreams import FakeUpstreams
 from schemathesis import APIOperation, BaseSchema, Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok

@@ -11,7 +11,8 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 import httpx
-from helpers import FakeUpstreams, Harness, make_settings, running_app, text_payload
+from helpers import Harness, make_settings, running_app, text_payload
+from respx_upstreams import FakeUpstreams
 
 from answering.handoff import Handoff
 from answering.inbound import Question

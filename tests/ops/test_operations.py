@@ -9,22 +9,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from db_support import fresh_postgres_database, need_postgres
 from helpers import (
     APP_SECRET,
     GEMINI_API_KEY,
     VERIFY_TOKEN,
     WHATSAPP_TOKEN,
-    FakeUpstreams,
     conversation,
-    fresh_postgres_database,
-    gemini_error,
-    graph_error,
     load_payload,
     make_settings,
-    need_postgres,
     running_app,
     text_payload,
 )
+from respx_upstreams import FakeUpstreams, gemini_error, graph_error
 from sqlalchemy.engine import make_url
 
 from ops.logs import short_hash

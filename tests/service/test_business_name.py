@@ -17,13 +17,12 @@ from fake_upstreams import VERIFIED_NAME
 from helpers import (
     PHONE_NUMBER_ID,
     WHATSAPP_TOKEN,
-    FakeUpstreams,
     Harness,
-    graph_error,
     make_settings,
     running_app,
     text_payload,
 )
+from respx_upstreams import FakeUpstreams, graph_error
 
 from domain.businesses import BusinessNames
 from ops.metrics import Metrics

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import fresh_postgres_database, load_payload, need_postgres
+from db_support import fresh_postgres_database, need_postgres
+from helpers import load_payload
 from sqlalchemy import text, update
 
 from answering.media import media_note

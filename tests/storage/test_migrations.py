@@ -14,7 +14,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from helpers import ROOT, fresh_postgres_database, make_settings, need_postgres
+from db_support import fresh_postgres_database, need_postgres
+from helpers import ROOT, make_settings
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 

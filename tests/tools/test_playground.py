@@ -12,14 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import (
-    APP_SECRET,
-    GEMINI_API_KEY,
-    ROOT,
-    FakeUpstreams,
-    gemini_answer,
-    make_settings,
-)
+from helpers import APP_SECRET, GEMINI_API_KEY, ROOT, make_settings
+from respx_upstreams import FakeUpstreams, gemini_answer
 
 from markup.whatsapp import markdown_to_whatsapp
 from tools import playground

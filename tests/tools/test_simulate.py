@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import APP_SECRET, PHONE_NUMBER_ID, ROOT, FakeUpstreams, Harness, load_payload
+from helpers import APP_SECRET, PHONE_NUMBER_ID, ROOT, Harness, load_payload
+from respx_upstreams import FakeUpstreams
 
 from language.replies import Reply, reply_text
 from tools import simulate
