@@ -13,15 +13,17 @@ import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from domain.tools import PLACEHOLDER, HttpTool
 from domain.types import ToolCallRecord
 from ops.metrics import Metrics
+
+C = TypeVar("C")  # a call's arguments, once checked
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,26 @@ async def _read_bounded(response: httpx.Response) -> bytes:
     return bytes(data[:READ_LIMIT])
 
 
+async def measured(
+    metrics: Metrics,
+    business: str,
+    name: str,
+    checked: C | str,
+    send: Callable[[C, float], Awaitable[ToolResult]],
+) -> ToolResult:
+    """One tool call, counted and timed by its outcome: arguments that failed their check
+    (`checked` is then why) are answered to Gemini without a call."""
+    started = time.perf_counter()
+    if isinstance(checked, str):
+        record = ToolCallRecord(name, None, INVALID_ARGUMENTS, 0.0)
+        result = ToolResult({"error": checked}, record, "invalid_arguments")
+    else:
+        result = await send(checked, started)
+        metrics.tool_call_seconds.labels(business, name).observe(time.perf_counter() - started)
+    metrics.tool_calls.labels(business, name, result.outcome).inc()
+    return result
+
+
 class ToolCaller:
     """Makes tool calls over the service's own HTTP client (the answering lifespan owns it)."""
 
@@ -144,17 +166,13 @@ class ToolCaller:
     ) -> ToolResult:
         """Call `tool` for `customer` (the webhook's sender); never raises for what the
         business's API does."""
-        started = time.perf_counter()
-        prepared = prepare(tool, args)
-        if isinstance(prepared, str):
-            record = ToolCallRecord(tool.name, None, INVALID_ARGUMENTS, 0.0)
-            result = ToolResult({"error": prepared}, record, "invalid_arguments")
-        else:
-            result = await self._send(tool, prepared, customer, started)
-            self._metrics.tool_call_seconds.labels(business, tool.name).observe(
-                time.perf_counter() - started
-            )
-        self._metrics.tool_calls.labels(business, tool.name, result.outcome).inc()
+        result = await measured(
+            self._metrics,
+            business,
+            tool.name,
+            prepare(tool, args),
+            lambda prepared, started: self._send(tool, prepared, customer, started),
+        )
         record = result.record
         log.info(
             "tool %s: %s in %.0f ms",

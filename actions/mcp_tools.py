@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actions.calls import INVALID_ARGUMENTS, ToolResult, body_of, checked_arguments
+from actions.calls import ToolResult, body_of, checked_arguments, measured
 from domain.businesses import Business
 from domain.mcp_servers import McpServer
 from domain.tool_schemas import inlined
@@ -193,17 +193,13 @@ class McpTools:
     ) -> ToolResult:
         """Call `tool` for `customer` (the webhook's sender); never raises for what the server
         does."""
-        started = time.perf_counter()
-        kept = checked_arguments(tool.parameters, args)
-        if isinstance(kept, str):
-            record = ToolCallRecord(tool.name, None, INVALID_ARGUMENTS, 0.0)
-            result = ToolResult({"error": kept}, record, "invalid_arguments")
-        else:
-            result = await self._call(tool, kept, customer, started)
-            self._metrics.tool_call_seconds.labels(business, tool.name).observe(
-                time.perf_counter() - started
-            )
-        self._metrics.tool_calls.labels(business, tool.name, result.outcome).inc()
+        result = await measured(
+            self._metrics,
+            business,
+            tool.name,
+            checked_arguments(tool.parameters, args),
+            lambda kept, started: self._call(tool, kept, customer, started),
+        )
         record = result.record
         log.log(
             logging.INFO if result.outcome in ("ok", "invalid_arguments") else logging.WARNING,

@@ -13,7 +13,7 @@ from actions.mcp_tools import McpTools
 from answering.handoff import PROMPT_HINT, Handoff
 from answering.inbound import FixedReply, Question, interpret, refusal
 from answering.job import Answer, Job, Outcome
-from answering.media import Attachment, MediaRefused, size_limit
+from answering.media import Attachment, MediaRef, MediaRefused, size_limit
 from answering.media import fetch as fetch_media
 from config import Settings
 from domain.types import MessageState, Role, ToolCallRecord, Turn
@@ -81,18 +81,11 @@ class Asker:
             return answered(question, row.reply)
         attachments: list[Attachment] = []
         if question.media is not None:
-            try:
-                limit = self._limit(question.media.kind)
-                attachments.append(await fetch_media(job.graph, question.media, limit))
-            except MediaRefused as exc:
-                log.info(
-                    "media of message %s refused: %s",
-                    short_hash(row.message_id),
-                    exc.reason,
-                    extra=job.log_fields("media"),
-                )
-                reply = job.fixed(refusal(exc))
-                return Outcome(reply, MessageState.DONE, f"media {exc.reason}")
+            fetched = await self._fetched(job, question.media, row.message_id)
+            if isinstance(fetched, MediaRefused):
+                reply = job.fixed(refusal(fetched))
+                return Outcome(reply, MessageState.DONE, f"media {fetched.reason}")
+            attachments.append(fetched)
         before = await self._earlier(job)
         settings = self._settings
         history = await self._store.conversations.history(
@@ -167,18 +160,11 @@ class Asker:
             if plan.media is None:
                 messages.append((plan.text, []))
                 continue
-            try:
-                media = await fetch_media(job.graph, plan.media, self._limit(plan.media.kind))
-            except MediaRefused as exc:
-                log.info(
-                    "media of message %s refused: %s",
-                    short_hash(row.message_id),
-                    exc.reason,
-                    extra=job.log_fields("media"),
-                )
+            fetched = await self._fetched(job, plan.media, row.message_id)
+            if isinstance(fetched, MediaRefused):
                 messages.append((plan.remembered_as, []))
                 continue
-            messages.append((plan.text, [media]))
+            messages.append((plan.text, [fetched]))
         return messages
 
     async def _instructions(self, job: Job) -> tuple[str, list[types.ToolDict]]:
@@ -194,8 +180,20 @@ class Asker:
             prompt, tools = f"{prompt}\n\n{PROMPT_HINT}", [*tools, transfer_to_human_tool()]
         return prompt, tools
 
-    def _limit(self, kind: Kind) -> int:
-        return size_limit(self._settings, kind)
+    async def _fetched(
+        self, job: Job, media: MediaRef, message_id: str
+    ) -> Attachment | MediaRefused:
+        """A message's file from Meta, within its kind's size limit, or why not (logged)."""
+        try:
+            return await fetch_media(job.graph, media, size_limit(self._settings, media.kind))
+        except MediaRefused as exc:
+            log.info(
+                "media of message %s refused: %s",
+                short_hash(message_id),
+                exc.reason,
+                extra=job.log_fields("media"),
+            )
+            return exc
 
     def _apology(self, job: Job, question: Question, reason: str) -> Outcome:
         """The user gets a short apology rather than silence; the cause goes to the log."""
