@@ -16,7 +16,7 @@ from helpers import Harness, make_settings, running_app, text_payload
 from respx_upstreams import FakeUpstreams, gemini_answer
 
 import answering.bursts
-from domain.types import MessageState
+from domain.types import ConversationState, MessageState
 
 DEBOUNCE = 0.4
 BURST = ("oi", "queria saber", "quanto custa o pão de queijo?")
@@ -202,3 +202,29 @@ async def test_two_instances_answer_a_burst_once(database_url: str, fakes: FakeU
         [body] = fakes.gemini_bodies()
         assert user_parts(body) == list(BURST)
         assert len(fakes.sent()) == 1
+
+
+async def test_nothing_goes_to_a_customer_whose_conversation_a_person_has(
+    burst_app: Harness, fakes: FakeUpstreams
+) -> None:
+    """Held for a person (an operator's, or waiting for one): no blue ticks, no typing, no
+    answer; handed back, the next message is marked read at once again."""
+    store = burst_app.services.store
+    key = f"{burst_app.settings.phone_number_id}:16505551234"
+    now = int(time.time())
+    await post(burst_app, "oi", "wamid.before", now)
+    await burst_app.settle()
+    assert [r["message_id"] for r in fakes.read_receipts()] == ["wamid.before"]
+    for k, state in enumerate((ConversationState.OPERATOR, ConversationState.WAITING)):
+        await store.states.change(key, state, event="test", operator="maria")
+        await post(burst_app, "alguém aí?", f"wamid.held-{k}", now + 1 + k)
+        await burst_app.settle()
+        assert await store.inbox.state_of(f"wamid.held-{k}") == MessageState.DONE
+    assert [r["message_id"] for r in fakes.read_receipts()] == ["wamid.before"]
+    assert len(fakes.gemini_calls) == 1 and len(fakes.sent()) == 1
+    await store.states.change(key, ConversationState.ASSISTANT, event="test")
+    await post(burst_app, "voltei", "wamid.after", now + 5)
+    await asyncio.sleep(0.05)  # well inside the burst's wait: marked read at arrival
+    assert fakes.read_receipts()[-1]["message_id"] == "wamid.after"
+    await burst_app.settle()
+    assert len(fakes.sent()) == 2
