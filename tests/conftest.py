@@ -32,6 +32,8 @@ from meta_openapi import GraphRequestRejected, read_ahead
 from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
 from respx_upstreams import FakeUpstreams
 
+from storage.store import Store
+
 if TYPE_CHECKING:
     from mcp_server import McpShop
 
@@ -177,6 +179,14 @@ def fakes(meta_description: None) -> Iterator[FakeUpstreams]:
 async def harness(database_url: str, fakes: FakeUpstreams) -> AsyncIterator[Harness]:
     async with running_app(make_settings(database_url), fakes) as running:
         yield running
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A store opened on the test's database (SQLite and PostgreSQL)."""
+    opened = await Store.open(database_url)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture
