@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import event, update
-from store_support import LEASE, msg
+from sqlalchemy import update
+from store_support import LEASE, msg, plans_of
 
 from domain.types import MessageState
 from storage.schema import inbox
@@ -15,26 +13,6 @@ from storage.store import Store
 
 # ---------------------------------------------------------------------------------------------
 # Query plans: finding work must not read the finished rows the inbox keeps for 7 days
-
-
-async def _plans_of(store: Store, work: Callable[[], Awaitable[object]]) -> list[list[str]]:
-    """SQLite's plan for each statement `work` makes the store run."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(*args: Any) -> None:
-        statements.append((args[2], args[3]))  # (conn, cursor, statement, parameters, ...)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        await work()
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
-    plans = []
-    async with store.engine.connect() as conn:
-        for sql, parameters in statements:
-            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)
-            plans.append([str(tuple(row)[3]) for row in rows])  # (id, parent, -, detail)
-    return plans
 
 
 async def test_finding_and_claiming_work_never_scans_the_inbox(tmp_path: Path) -> None:
@@ -49,8 +27,8 @@ async def test_finding_and_claiming_work_never_scans_the_inbox(tmp_path: Path) -
             await conn.execute(
                 update(inbox).where(inbox.c.id <= 1990).values(state=MessageState.DONE)
             )
-        [ready] = await _plans_of(store, lambda: store.inbox.claimable(10))
-        [claim] = await _plans_of(
+        [ready] = await plans_of(store, lambda: store.inbox.claimable(10))
+        [claim] = await plans_of(
             store, lambda: store.inbox.claim_many([(1991, "x"), (1992, "y")], "w2", LEASE)
         )
     finally:
