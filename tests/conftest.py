@@ -25,7 +25,7 @@ from db_support import (
 )
 from fake_file_search import FakeFileSearch
 from fake_upstreams import FakeServer
-from filesearch_support import BASE_URL, make_client
+from filesearch_support import BASE_URL, knowledge_folder, make_client
 from google import genai
 from helpers import Harness, first_certificate, make_settings, running_app
 from meta_openapi import GraphRequestRejected, read_ahead
@@ -217,6 +217,12 @@ async def client_fixture(file_search_router: respx.Router) -> AsyncIterator[gena
         gemini = make_client(http)
         yield gemini
         await gemini.aio.aclose()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A knowledge folder of four files (`filesearch_support.knowledge_folder`)."""
+    return knowledge_folder(tmp_path)
 
 
 @pytest.fixture(name="store_name")
