@@ -6,11 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from helpers import (
-    PHONE_NUMBER_ID,
-    Harness,
-    make_settings,
-)
+from helpers import PHONE_NUMBER_ID, Harness, make_settings
 
 from main import create_app
 

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import (
-    TEXT_ID,
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import TEXT_ID, Harness, load_payload, make_settings, running_app, text_payload
 from respx_upstreams import FakeUpstreams, gemini_answer
 
 from domain.types import MessageState

@@ -5,13 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from helpers import (
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-    text_payload,
-)
+from helpers import Harness, load_payload, make_settings, running_app, text_payload
 from respx_upstreams import FakeUpstreams, gemini_answer
 
 # --- Ordering and concurrency -----------------------------------------------------------------

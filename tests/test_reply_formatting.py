@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from helpers import (
-    TEXT_ID,
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-)
+from helpers import TEXT_ID, Harness, load_payload, make_settings, running_app
 from respx_upstreams import FakeUpstreams, gemini_answer, graph_error
 
 from domain.types import MessageState

@@ -7,13 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import (
-    TEXT_ID,
-    Harness,
-    load_payload,
-    make_settings,
-    running_app,
-)
+from helpers import TEXT_ID, Harness, load_payload, make_settings, running_app
 from respx_upstreams import FakeUpstreams, gemini_answer, gemini_error, graph_error
 
 from domain.types import MessageState

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import (
-    VERIFY_TOKEN,
-    Harness,
-)
+from helpers import VERIFY_TOKEN, Harness
 
 # --- GET /webhook: the verification handshake ------------------------------------------
 

@@ -6,12 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from helpers import (
-    Harness,
-    count_inbox,
-    load_payload,
-    text_payload,
-)
+from helpers import Harness, count_inbox, load_payload, text_payload
 
 from main import MAX_BODY_BYTES
 from webhook.signature import sign

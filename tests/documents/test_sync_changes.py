@@ -8,13 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fake_file_search import FakeFileSearch
-from filesearch_support import (
-    actions,
-    by_display_name,
-    run,
-    sha,
-    write,
-)
+from filesearch_support import actions, by_display_name, run, sha, write
 from google import genai
 
 from documents.sync import FileResult

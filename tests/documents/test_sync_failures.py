@@ -11,15 +11,7 @@ import httpx
 import pytest
 import respx
 from fake_file_search import FakeFileSearch
-from filesearch_support import (
-    BASE_URL,
-    actions,
-    by_display_name,
-    make_client,
-    run,
-    sha,
-    write,
-)
+from filesearch_support import BASE_URL, actions, by_display_name, make_client, run, sha, write
 from google import genai
 from google.genai import types
 

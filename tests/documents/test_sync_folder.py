@@ -11,11 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_file_search import FakeFileSearch
-from filesearch_support import (
-    by_display_name,
-    run,
-    write,
-)
+from filesearch_support import by_display_name, run, write
 from google import genai
 
 from documents.filesearch import KnowledgeError

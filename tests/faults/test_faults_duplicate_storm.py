@@ -18,9 +18,7 @@ import pytest
 from fault_support import states
 from helpers import make_settings, running_app, text_payload
 from respx_upstreams import FakeUpstreams, gemini_answer
-from running import (
-    settle_everywhere,
-)
+from running import settle_everywhere
 
 from domain.types import MessageState
 

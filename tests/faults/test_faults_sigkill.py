@@ -23,12 +23,7 @@ import pytest
 from fake_upstreams import FakeServer
 from fault_support import states
 from helpers import APP_SECRET, text_payload
-from running import (
-    fast_takeover_env,
-    start_service,
-    wait_for_async,
-    wait_healthy,
-)
+from running import fast_takeover_env, start_service, wait_for_async, wait_healthy
 from sqlalchemy import select
 
 from domain.types import MessageState
