@@ -25,12 +25,14 @@ from db_support import (
 )
 from fake_file_search import FakeFileSearch
 from fake_upstreams import FakeServer
-from filesearch_support import BASE_URL, make_client
+from filesearch_support import BASE_URL, knowledge_folder, make_client
 from google import genai
 from helpers import Harness, first_certificate, make_settings, running_app
 from meta_openapi import GraphRequestRejected, read_ahead
 from pg_server import PostgresServer, find_postgres_bin, start_in_background, wait_until_started
 from respx_upstreams import FakeUpstreams
+
+from storage.store import Store
 
 if TYPE_CHECKING:
     from mcp_server import McpShop
@@ -180,6 +182,14 @@ async def harness(database_url: str, fakes: FakeUpstreams) -> AsyncIterator[Harn
 
 
 @pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A store opened on the test's database (SQLite and PostgreSQL)."""
+    opened = await Store.open(database_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
 def fake(meta_description: None) -> Iterator[FakeServer]:
     """A local fake of Graph and Gemini on 127.0.0.1, for tests of real service processes."""
     with FakeServer() as server:
@@ -207,6 +217,12 @@ async def client_fixture(file_search_router: respx.Router) -> AsyncIterator[gena
         gemini = make_client(http)
         yield gemini
         await gemini.aio.aclose()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A knowledge folder of four files (`filesearch_support.knowledge_folder`)."""
+    return knowledge_folder(tmp_path)
 
 
 @pytest.fixture(name="store_name")

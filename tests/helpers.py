@@ -31,6 +31,7 @@ WHATSAPP_TOKEN = "test-whatsapp-token-77de"
 GEMINI_API_KEY = "test-gemini-key-41c0"
 MESSAGES_URL = f"{GRAPH_BASE}/v25.0/{PHONE_NUMBER_ID}/messages"
 MEDIA_BASE = "https://lookaside.test/whatsapp_business/attachments"
+TEXT_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="  # payloads/text.json's
 
 
 from config import Settings  # noqa: E402
@@ -160,6 +161,16 @@ class Harness:
                 raise AssertionError("messages were left unanswered")
             await self.settle(timeout)
             await asyncio.sleep(self.settings.poll_interval_seconds)
+
+
+async def count_inbox(harness: Harness) -> int:
+    """Rows in the inbox, whatever their state."""
+    from sqlalchemy import func, select
+
+    from storage.schema import inbox
+
+    async with harness.services.store.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(inbox)) or 0)
 
 
 def cheap_passwords() -> Passwords:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import text_payload
 from sqlalchemy import update
-from test_store import _plans_of
+from store_support import plans_of
 
 from domain.types import MessageState, Role, Turn
 from storage.bursts import Claimed
@@ -212,8 +212,8 @@ async def test_finding_and_claiming_bursts_never_scans_the_inbox(tmp_path: Path)
             await conn.execute(
                 update(inbox).where(inbox.c.id <= 1990).values(state=MessageState.DONE)
             )
-        [ready] = await _plans_of(store, lambda: due(store, T0 + 10))
-        _, claimed = await _plans_of(store, lambda: claim(store, T0 + 10))
+        [ready] = await plans_of(store, lambda: due(store, T0 + 10))
+        _, claimed = await plans_of(store, lambda: claim(store, T0 + 10))
     finally:
         await store.close()
     for plan in (ready, claimed):
