@@ -40,7 +40,13 @@ from bench.fake_client import Fake
 from bench.load import Connection, post_request
 from bench.plan import Plan
 from bench.proc import paced_cpu
-from bench.replay import capture, copy_database, replay_calls, replay_statements
+from bench.replay import (
+    DEBOUNCE_SECONDS,
+    capture,
+    copy_database,
+    replay_calls,
+    replay_statements,
+)
 from bench.report import Row, Section, ms, ratio, verdict
 from domain.types import Role, Turn
 from llm import Gemini, close_gemini_http, gemini_aiohttp_session, gemini_http_client
@@ -158,17 +164,22 @@ async def _gemini(fake_url: str, port: int, count: int, rate: float) -> tuple[fl
     return ours, over_httpx, await raw_cpu(port, raw, count, rate)
 
 
-async def _database(workdir: Path, count: int, rate: float) -> tuple[float, float]:
+async def _database(
+    workdir: Path, count: int, rate: float, debounce: float = DEBOUNCE_SECONDS
+) -> tuple[float, float]:
     """Ours, then the baseline, each from the same empty database.
 
     What the answering side does for each message is captured in a pass of its own (listening
     to every statement costs SQLAlchemy time that the service does not spend); ours makes the
-    same store calls again, the baseline runs the same SQL statements again.
+    same store calls again, the baseline runs the same SQL statements again. `debounce`: 0
+    takes the path of a message answered alone (MESSAGE_DEBOUNCE_SECONDS=0).
     """
-    empty, captured = await capture(workdir, count)
-    ours = await replay_calls(copy_database(empty, workdir / "budget.db"), captured, count, rate)
+    empty, captured = await capture(workdir, count, debounce)
+    ours = await replay_calls(
+        copy_database(empty, workdir / f"budget-{debounce}.db"), captured, count, rate
+    )
     baseline = await replay_statements(
-        copy_database(empty, workdir / "budget-replay.db"), captured, count, rate
+        copy_database(empty, workdir / f"budget-replay-{debounce}.db"), captured, count, rate
     )
     return ours, baseline
 
@@ -201,6 +212,7 @@ async def _budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
     graph, graph_httpx, graph_base = await _graph(fake.process.url, port, count, rate)
     gemini, gemini_httpx, gemini_base = await _gemini(fake.process.url, port, count, rate)
     database, database_base = await _database(workdir, count, rate)
+    alone, alone_base = await _database(workdir, count, rate, debounce=0.0)
     total = 2 * graph + gemini + database
     total_base = 2 * graph_base + gemini_base + database_base
     section.rows += [
@@ -233,6 +245,12 @@ async def _budget(plan: Plan, workdir: Path, fake: Fake) -> Section:
             ms(database_base),
             ms(database),
             ratio(database, database_base),
+        ),
+        Row(
+            "the same, each message answered alone (MESSAGE_DEBOUNCE_SECONDS=0; not in the sum)",
+            ms(alone_base),
+            ms(alone),
+            ratio(alone, alone_base),
         ),
         Row(
             "sum for one answered message (2 Graph calls + Gemini + database)",

@@ -81,12 +81,12 @@ class InstantGemini(Gemini):
 DEBOUNCE_SECONDS = 0.01
 
 
-def answering_settings(database_url: str) -> Settings:
+def answering_settings(database_url: str, debounce: float = DEBOUNCE_SECONDS) -> Settings:
     """The service's defaults (rate limits on, no budget, no console, bursts on with a short
-    wait; the environment's settings apply, no `.env` file is read) for the bench's made-up
-    business."""
+    wait unless `debounce` is 0; the environment's settings apply, no `.env` file is read) for
+    the bench's made-up business."""
     return Settings(
-        message_debounce_seconds=DEBOUNCE_SECONDS,
+        message_debounce_seconds=debounce,
         _env_file=None,  # type: ignore[call-arg]
         whatsapp_token=SecretStr(servers.WHATSAPP_TOKEN),
         verify_token=SecretStr(servers.VERIFY_TOKEN),
@@ -149,11 +149,16 @@ class Captured:
     statements: dict[int, list[Statement]]
 
 
-async def answer_each(path: Path, messages: list[InboundMessage], order: list[int]) -> Captured:
+async def answer_each(
+    path: Path,
+    messages: list[InboundMessage],
+    order: list[int],
+    debounce: float = DEBOUNCE_SECONDS,
+) -> Captured:
     """The answering side (the Recorder as a webhook calls it, then the Dispatcher and the
     Pipeline, as the service runs them, with Graph and Gemini answering at once) answers each
     message in `order`, one at a time, on the SQLite database at `path`."""
-    settings = answering_settings(f"sqlite:///{path}")
+    settings = answering_settings(f"sqlite:///{path}", debounce)
     store = await Store.open(settings.database_url)
     graph = InstantGraph()
     pipeline = Pipeline(
@@ -236,14 +241,17 @@ def paced_order(count: int) -> list[int]:
     return [_index(k, count) for k in [*range(-1, -1 - warm_up(count), -1), *range(count)]]
 
 
-async def capture(workdir: Path, count: int) -> tuple[Path, Captured]:
+async def capture(
+    workdir: Path, count: int, debounce: float = DEBOUNCE_SECONDS
+) -> tuple[Path, Captured]:
     """An empty database (the schema, no rows), and what the answering side does on a copy of
     it for the messages of `count` calls of `paced_cpu` (its warm-up's first)."""
     empty = workdir / "budget-empty.db"
-    await (await Store.open(f"sqlite:///{empty}")).close()
+    if not empty.exists():
+        await (await Store.open(f"sqlite:///{empty}")).close()
     messages = bench_messages(count + warm_up(count))
-    answered = copy_database(empty, workdir / "budget-captured.db")
-    return empty, await answer_each(answered, messages, paced_order(count))
+    answered = copy_database(empty, workdir / f"budget-captured-{debounce}.db")
+    return empty, await answer_each(answered, messages, paced_order(count), debounce)
 
 
 async def replay_message(store: Store, captured: Captured, k: int, count: int) -> None:
