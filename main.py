@@ -218,11 +218,9 @@ async def receive_webhook(request: Request) -> Response:
     messages = [m for m in events.messages if m.phone_number_id in businesses]
     new_ids = await services.store.recorder.record(messages)
     if new_ids:
-        new, held = set(new_ids), new_ids.held
+        new = set(new_ids)
         commands = settings.command_words
-        services.answering.arrived(
-            [Arrival.of(m, commands, held=m.id in held) for m in messages if m.id in new]
-        )
+        services.answering.arrived([Arrival.of(m, commands) for m in messages if m.id in new])
     statuses = [s for s in events.statuses if s.phone_number_id in businesses]
     if statuses:
         await apply_statuses(services, businesses, statuses)

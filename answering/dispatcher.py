@@ -96,16 +96,13 @@ class Dispatcher:
         return self._settings.message_debounce_seconds
 
     def arrived(self, arrivals: Sequence[Arrival]) -> None:
-        """Messages were just recorded: each is marked read with the typing indicator now
-        (unless a person has its conversation), and the user's burst is looked at once it can
-        be due (without debounce: at once)."""
+        """Messages were just recorded: each is marked read with the typing indicator now, and
+        the user's burst is looked at once it can be due (without debounce: at once)."""
         if self.debounce <= 0 or any(a.command for a in arrivals):
             self.notify()  # a command is never delayed
             if self.debounce <= 0:
                 return
         for arrival in arrivals:
-            if arrival.held:  # with a person: recorded and shown, nothing sent automatically
-                continue
             task = asyncio.create_task(self._pipeline.arrived(arrival))
             self._receipts.add(task)
             task.add_done_callback(self._receipts.discard)

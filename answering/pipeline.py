@@ -123,10 +123,13 @@ class Pipeline:
         raise RuntimeError("no answering step decided")  # the last step always decides
 
     async def arrived(self, arrival: Arrival) -> None:
-        """A message just recorded: its read receipt and typing indicator, at once."""
+        """A message just recorded: its read receipt and typing indicator, at once, unless a
+        person has its conversation (one indexed read, here rather than on the web process's
+        acknowledgement path)."""
         graph = self._graphs.get(arrival.phone_number_id)
-        if graph is not None:
-            await self.typing.arrived(graph, arrival)
+        if graph is None or await self._store.states.held_for(arrival.message_id):
+            return
+        await self.typing.arrived(graph, arrival)
 
     async def _job(self, row: InboxRow, burst: Burst | None) -> Job | Outcome:
         """The message as a Job for the steps, with its conversation; or the outcome of one

@@ -9,12 +9,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import literal_column
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.elements import Label
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from domain.types import ConversationState, MessageState
+from domain.types import MessageState
 from storage.database import Database
 from storage.schema import inbox
 from webhook.events import InboundMessage
@@ -29,25 +27,6 @@ def _is_deadlock(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == _DEADLOCK_DETECTED
 
 
-HELD = frozenset({ConversationState.WAITING.value, ConversationState.OPERATOR.value})
-
-# A new row's conversation state, read by the INSERT that records it (no statement of its own).
-# Written out: SQLAlchemy renders a correlated subquery in RETURNING without its table names.
-_STATE: Label[str] = literal_column(
-    "(SELECT conversations.state FROM conversations"
-    " WHERE conversations.conversation_key = inbox.conversation_key)"
-).label("conversation_state")
-
-
-class Recorded(list[str]):
-    """The ids of the messages that were new, in order; `held`: those whose conversation was
-    with a person (waiting for one, or an operator's) when they were recorded."""
-
-    def __init__(self, ids: Sequence[str] = (), held: frozenset[str] = frozenset()) -> None:
-        super().__init__(ids)
-        self.held = held
-
-
 def conversation_key(message: InboundMessage) -> str:
     """A conversation is the pair (business, user): `<phone number id>:<user's id>`."""
     return f"{message.phone_number_id}:{message.user_key}"
@@ -60,12 +39,12 @@ class Recorder:
         self._db = db
         self.clock = time.time  # when a message arrived (tests move it)
         # Group commit of webhooks: rows waiting for the next INSERT, and the task writing them.
-        self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[Recorded]]] = []
+        self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future[list[str]]]] = []
         self._recorder: asyncio.Task[None] | None = None
         self._record = (
             db.insert(inbox)
             .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(inbox.c.message_id, _STATE)
+            .returning(inbox.c.message_id)
         )
 
     async def drain(self) -> None:
@@ -73,14 +52,13 @@ class Recorder:
         if self._recorder is not None:
             await asyncio.wait([self._recorder], timeout=10)
 
-    async def record(self, messages: Sequence[InboundMessage]) -> Recorded:
-        """Insert each message once; returns the ids that were new (a redelivery is a no-op),
-        and which of them a person has the conversation of.
+    async def record(self, messages: Sequence[InboundMessage]) -> list[str]:
+        """Insert each message once; returns the ids that were new (a redelivery is a no-op).
 
         Returns once the rows are written (committed), so a 200 to Meta means nothing is lost.
         """
         if not messages:
-            return Recorded()
+            return []
         now = self.clock()
         rows = [
             {
@@ -102,7 +80,7 @@ class Recorder:
             }
             for m in {m.id: m for m in messages}.values()
         ]
-        done: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
         self._waiting.append((rows, done))
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._record_waiting())
@@ -127,13 +105,12 @@ class Recorder:
                 continue
             for rows, done in batch:  # a message delivered twice in one batch is new once
                 mine = [row["message_id"] for row in rows if row["message_id"] in new]
-                held = frozenset(m for m in mine if new.pop(m))
+                new.difference_update(mine)
                 if not done.done():
-                    done.set_result(Recorded(mine, held))
+                    done.set_result(mine)
 
-    async def _insert_new(self, rows: list[dict[str, Any]]) -> dict[str, bool]:
-        """INSERT ... ON CONFLICT DO NOTHING of inbox rows; returns the message ids that were new,
-        each with whether a person had its conversation.
+    async def _insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+        """INSERT ... ON CONFLICT DO NOTHING of inbox rows; returns the message ids that were new.
 
         Tried again if PostgreSQL broke a deadlock by failing it: two instances inserting
         overlapping batches (Meta redelivers, and to every subscribed app) can each wait for
@@ -158,7 +135,7 @@ class Recorder:
                 new = await self._insert_once(rows)
         return new
 
-    async def _insert_once(self, rows: list[dict[str, Any]]) -> dict[str, bool]:
+    async def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
         async with self._db.write() as conn:
             result = await conn.execute(self._record, rows)
-            return {r.message_id: r.conversation_state in HELD for r in result}
+            return {r.message_id for r in result}

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from domain.types import ConversationState, Role
 from storage.database import Database
 from storage.inbox import InboxRow
-from storage.schema import conversations, sent_messages, turns
+from storage.schema import conversations, inbox, sent_messages, turns
 
 CONVERSATION_COLUMNS = (
     conversations.c.id,
@@ -198,3 +198,15 @@ class ConversationStates:
         )
         async with self._db.connect() as conn:
             return [row.conversation_key for row in await conn.execute(query)]
+
+    async def held_for(self, message_id: str) -> bool:
+        """Whether a person has (or is asked for) the conversation of a message just recorded:
+        then nothing goes to the customer automatically, not even blue ticks."""
+        query = (
+            select(conversations.c.state)
+            .join(inbox, inbox.c.conversation_key == conversations.c.conversation_key)
+            .where(inbox.c.message_id == message_id)
+        )
+        async with self._db.connect() as conn:
+            state = (await conn.execute(query)).scalar_one_or_none()
+        return state is not None and state != ConversationState.ASSISTANT.value

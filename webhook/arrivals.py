@@ -13,22 +13,17 @@ WAKE = b"\n"  # an empty line: look for work, nothing new to mark read
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """Which business, which message, its kind, Meta's timestamp, whether it is a command
-    (never delayed), and whether its conversation was with a person when it was recorded
-    (waiting for one, or an operator's: nothing is sent to the customer automatically, not
-    even blue ticks)."""
+    """Which business, which message, its kind, Meta's timestamp, and whether it is a command
+    (never delayed)."""
 
     phone_number_id: str
     message_id: str
     kind: str
     sent_at: int
     command: bool = False
-    held: bool = False
 
     @classmethod
-    def of(
-        cls, message: InboundMessage, commands: Collection[str] = (), *, held: bool = False
-    ) -> Arrival:
+    def of(cls, message: InboundMessage, commands: Collection[str] = ()) -> Arrival:
         """`commands`: the command words, lower case (`answering.commands` decides for good)."""
         said = message.text.strip().lower() if message.kind is Kind.TEXT and message.text else ""
         return cls(
@@ -37,24 +32,20 @@ class Arrival:
             message.kind.value,
             message.timestamp,
             bool(said) and said in commands,
-            held,
         )
 
     def line(self) -> bytes:
         """Tab-separated on one line; the ids Meta sends hold neither tabs nor newlines."""
         fields = (self.phone_number_id, self.message_id, self.kind, str(self.sent_at))
-        flags = ("1" if self.command else "0", "1" if self.held else "0")
-        return ("\t".join((*fields, *flags)) + "\n").encode()
+        return ("\t".join((*fields, "1" if self.command else "0")) + "\n").encode()
 
     @classmethod
     def parse(cls, line: bytes) -> Arrival | None:
         """The Arrival a line carries, or None for anything else (a bare wake-up)."""
         fields = line.decode(errors="replace").split("\t")
-        if len(fields) != 6 or not fields[3].isdigit():
+        if len(fields) != 5 or not fields[3].isdigit():
             return None
-        return cls(
-            fields[0], fields[1], fields[2], int(fields[3]), fields[4] == "1", fields[5] == "1"
-        )
+        return cls(fields[0], fields[1], fields[2], int(fields[3]), fields[4] == "1")
 
 
 def lines_of(arrivals: Iterable[Arrival]) -> bytes:
