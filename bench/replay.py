@@ -184,7 +184,8 @@ async def answer_each(
             first_call, first_statement = len(calls), len(statements)
             if await store.recorder.record([messages[k]]):  # as the webhook hands it over
                 dispatcher.arrived([Arrival.of(messages[k], settings.command_words)])
-            await dispatcher.wait_idle()
+            # Bursts on: the dispatcher looks once the burst is due, as in the service.
+            await (dispatcher.settled() if debounce > 0 else dispatcher.wait_idle())
             captured.calls[k] = calls[first_call:]
             captured.statements[k] = statements[first_statement:]
     finally:
