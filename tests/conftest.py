@@ -158,6 +158,19 @@ async def postgres_database(shared_postgres_database: str | None) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
+) -> AsyncIterator[str]:
+    """A database with nothing in it, not even the tables, on each backend (the migrations'
+    tests; the shared databases are at head)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.db"
+        return
+    async with fresh_postgres_database(need_postgres(postgres_url)) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def meta_description() -> None:
     """Meta's OpenAPI description, which the fake Graphs check every request against, read

@@ -8,11 +8,9 @@ import copy
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from db_support import fresh_postgres_database, need_postgres
 from helpers import load_payload
 from sqlalchemy import text, update
 
@@ -229,18 +227,6 @@ async def test_forget_and_purge_take_the_media(store: Store) -> None:
     async with store.db.connect() as conn:
         left = (await conn.execute(media.select())).all()
     assert [r.conversation_key for r in left] == ["fresh"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
-) -> AsyncIterator[str]:
-    """A database with nothing in it, not even the tables (the shared one is at head)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/empty.db"
-        return
-    async with fresh_postgres_database(need_postgres(postgres_url)) as url:
-        yield url
 
 
 async def test_media_sent_before_the_upgrade_is_found_in_the_inbox(empty_url: str) -> None:

@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from db_support import fresh_postgres_database, need_postgres
 from helpers import ROOT, make_settings
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
@@ -40,18 +38,6 @@ def table_names(connection: Connection) -> set[str]:
 def schema_diff(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection)
     return list(compare_metadata(context, metadata))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
-) -> AsyncIterator[str]:
-    """A database with nothing in it, on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/empty.db"
-        return
-    async with fresh_postgres_database(need_postgres(postgres_url)) as url:
-        yield url
 
 
 async def test_upgrade_from_empty_matches_the_code(empty_url: str) -> None:
