@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acting_support import declarations, say, sent_texts
 from business_api import ORDERS, BusinessApi
 from console_apps import listed, transcript
-from helpers import Harness, load_payload, make_settings, running_app, text_payload
+from helpers import Harness, load_payload, make_settings, running_app
 from respx_upstreams import FakeUpstreams
 from strict_gemini import SIGNATURE, StrictGemini, decoded, part
 
@@ -93,28 +94,11 @@ async def sqlite_app(
         yield running
 
 
-async def say(app: Harness, text: str, message_id: str) -> None:
-    assert (await app.post(text_payload(text, message_id=message_id))).status_code == 200
-    await app.settle()
-
-
 async def shown(app: Harness) -> tuple[list[TranscriptEntry], list[TranscriptEntry]]:
     """The one conversation's transcript as the console shows it, and its assistant's lines."""
     [conversation] = await listed(app.services.store)
     entries = await transcript(app.services.store, conversation)
     return entries, [e for e in entries if e.author == "assistant"]
-
-
-def sent_texts(app: Harness) -> list[str]:
-    return [m["text"]["body"] for m in app.fakes.sent()]
-
-
-def declarations(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        d["name"]: d
-        for tool in body.get("tools", [])
-        for d in part(tool, "functionDeclarations") or []
-    }
 
 
 async def test_a_tool_is_called_its_result_goes_back_and_gemini_answers(

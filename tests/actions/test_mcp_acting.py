@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acting_support import declarations, say, sent_texts
 from business_api import ORDERS
 from console_apps import listed, transcript
 from fake_upstreams import free_port
-from helpers import Harness, make_settings, running_app, text_payload
+from helpers import Harness, make_settings, running_app
 from mcp_server import SERVER, TOKEN, McpShop
 from respx_upstreams import FakeUpstreams
 from strict_gemini import StrictGemini, part
@@ -66,23 +67,6 @@ async def sqlite_app(
     url = f"sqlite:///{tmp_path}/mcp.db"
     async with mcp_app(url, fakes, mcp_seen.endpoint, tmp_path) as running:
         yield running
-
-
-async def say(app: Harness, text: str, message_id: str) -> None:
-    assert (await app.post(text_payload(text, message_id=message_id))).status_code == 200
-    await app.settle()
-
-
-def sent_texts(app: Harness) -> list[str]:
-    return [m["text"]["body"] for m in app.fakes.sent()]
-
-
-def declarations(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        d["name"]: d
-        for tool in body.get("tools", [])
-        for d in part(tool, "functionDeclarations") or []
-    }
 
 
 def last_response(app: Harness, index: int = 0) -> Any:
