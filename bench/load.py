@@ -49,10 +49,17 @@ _TEMPLATE = json.dumps(
                                 "display_phone_number": "15550783881",
                                 "phone_number_id": PHONE_NUMBER_ID,
                             },
-                            "contacts": [{"profile": {"name": "Bench User"}, "wa_id": "@FROM@"}],
+                            "contacts": [
+                                {
+                                    "profile": {"name": "Bench User"},
+                                    "wa_id": "@FROM@",
+                                    "user_id": "US.@FROM@",
+                                }
+                            ],
                             "messages": [
                                 {
                                     "from": "@FROM@",
+                                    "from_user_id": "US.@FROM@",
                                     "id": "@ID@",
                                     "timestamp": "@TS@",
                                     "type": "text",
@@ -75,7 +82,8 @@ def question(message_id: str) -> str:
 
 
 def webhook_body(message_id: str, wa_id: str) -> bytes:
-    """A text-message webhook; ids and numbers are plain ASCII, so no JSON escaping is needed."""
+    """A text-message webhook as Meta sends them with business-scoped user ids (both the
+    number and `user_id`); ids and numbers are plain ASCII, so no JSON escaping is needed."""
     return (
         _TEMPLATE.replace("@FROM@", wa_id)
         .replace("@ID@", message_id)

@@ -146,11 +146,20 @@ def fake_upstreams(workdir: Path, gemini_delay: float) -> Iterator[Process]:
         yield process
 
 
+BASELINES = {
+    "bare": "bench.bare:app",
+    "pywa": "bench.pywa_app:app",
+    "pywa_async": "bench.pywa_app:async_app",
+}
+
+
 @contextmanager
-def bare_endpoint(workdir: Path) -> Iterator[Process]:
+def baseline(workdir: Path, name: str) -> Iterator[Process]:
+    """A baseline of section 1 (`BASELINES`) under `uvicorn`, with the service's flags."""
     port = free_port()
-    args = ["-m", "uvicorn", "bench.bare:app", "--app-dir", str(ROOT), *UVICORN_FLAGS]
-    with running("bare", [*args, "--port", str(port)], base_env(), workdir, port) as process:
+    args = ["-m", "uvicorn", BASELINES[name], "--app-dir", str(ROOT), *UVICORN_FLAGS]
+    env = base_env() | {"PYTHONPATH": str(ROOT)}
+    with running(name, [*args, "--port", str(port)], env, workdir, port) as process:
         yield process
 
 
