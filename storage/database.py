@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.schema import Table
 
 from storage.schema import MIGRATION_LOCK, current_revision, head_revision, upgrade_to
-from storage.sqlite_driver import one_trip_creator
+from storage.sqlite_driver import OneTripConnection, one_trip_creator
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,9 @@ class Database:
         # SQLite: the one connection this process works on, lent to one task at a time.
         self._sqlite_conn: AsyncConnection | None = None
         self._sqlite_turn = asyncio.Lock()
+        # The kept connection's driver (`each_returning`), and the connection it belongs to.
+        self._driver: OneTripConnection | None = None
+        self._driver_of: AsyncConnection | None = None
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
@@ -184,6 +189,25 @@ class Database:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(conn.close())
                 raise
+
+    def compiled(self, statement: ClauseElement, keys: Sequence[str]) -> tuple[str, list[str]]:
+        """`statement`'s SQL for this database, for parameters with these `keys`, and the order
+        in which its positional parameters take them (`each_returning`)."""
+        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(keys))
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {statement!r}")
+        return str(compiled), list(compiled.positiontup or ())
+
+    async def each_returning(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> list[Any]:
+        """SQLite: `sql` once per parameter set on the kept connection's driver, all or none,
+        and the rows they returned (storage/sqlite_driver.py, `each_returning`)."""
+        async with self._sqlite_connection() as conn:
+            driver = self._driver
+            if driver is None or self._driver_of is not conn:
+                raw = await conn.get_raw_connection()
+                driver = self._driver = cast(OneTripConnection, raw.driver_connection)
+                self._driver_of = conn
+            return await driver.each_returning(sql, parameter_sets)
 
     async def ping(self) -> None:
         """Whether the database answers, on a connection from the engine's pool.

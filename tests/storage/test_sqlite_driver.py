@@ -159,3 +159,61 @@ async def test_executemany_in_autocommit_takes_the_lock_first_and_writes_all_or_
             await conn.execute(text("INSERT INTO t (name) VALUES (:n)"), [{"n": "c"}, {"n": "a"}])
         names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
         assert names == ["a", "b"]  # "c" went with the failed "a"
+
+
+async def driver_of(conn: Any) -> OneTripConnection:
+    raw = await conn.get_raw_connection()
+    driver: OneTripConnection = raw.driver_connection
+    return driver
+
+
+INSERT_RETURNING = "INSERT INTO t (name) VALUES (?) ON CONFLICT (name) DO NOTHING RETURNING name"
+
+
+async def test_each_returning_runs_every_set_and_returns_the_rows_in_order(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        driver = await driver_of(conn)
+        trips.clear()
+        assert await driver.each_returning(INSERT_RETURNING, [["a"]]) == [("a",)]
+        rows = await driver.each_returning(INSERT_RETURNING, [["b"], ["a"], ["c"]])
+        assert rows == [("b",), ("c",)]  # "a" was there: no row for it
+        assert trips == []  # nothing held the lock: no trip to the thread
+        names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+    assert names == ["a", "b", "c"]
+
+
+async def test_each_returning_writes_all_sets_or_none(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        driver = await driver_of(conn)
+        with pytest.raises(sqlite3.IntegrityError):
+            await driver.each_returning(
+                "INSERT INTO t (id, name) VALUES (?, ?)", [[1, "x"], [1, "y"]]
+            )
+        count = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+        await driver.each_returning(INSERT_RETURNING, [["after"]])  # the connection goes on
+        names = (await conn.execute(text("SELECT name FROM t"))).scalars().all()
+    assert count == 0  # "x" went with the failed second row
+    assert names == ["after"]
+
+
+async def test_each_returning_waits_for_another_writers_lock_off_the_event_loop(
+    engine: AsyncEngine, trips: list[str], tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's write lock
+    other.execute("INSERT INTO t (name) VALUES ('first')")
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        driver = await driver_of(conn)
+        trips.clear()
+        asyncio.get_running_loop().call_later(0.2, other.execute, "COMMIT")
+        rows = await driver.each_returning(INSERT_RETURNING, [["second"], ["first"]])
+        assert trips == ["_waiting"]
+        names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+    other.close()
+    assert rows == [("second",)]
+    assert names == ["first", "second"]

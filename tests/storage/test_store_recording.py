@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from helpers import conversation, load_payload
@@ -78,10 +79,11 @@ async def test_a_failed_group_write_fails_every_webhook_in_it(
 ) -> None:
     """Nothing may be acknowledged that was not written: each caller sees the error."""
 
-    def database_down() -> object:
+    def database_down(*_: object) -> object:
         raise ConnectionRefusedError("database down")
 
-    monkeypatch.setattr(store.db, "write", database_down)
+    monkeypatch.setattr(store.db, "write", database_down)  # PostgreSQL's path
+    monkeypatch.setattr(store.db, "each_returning", database_down)  # SQLite's
     outcomes = await asyncio.gather(
         store.recorder.record([msg("a")]),
         store.recorder.record([msg("b", user="B")]),
@@ -100,7 +102,17 @@ class SQLState(Exception):
 
 def failing_first(store: Store, error: Exception) -> list[int]:
     """Make the store's first write fail with `error`; returns the count of writes begun."""
-    real_write, begun = store.db.write, [0]
+    real_write, real_each, begun = store.db.write, store.db.each_returning, [0]
+
+    async def each_returning(sql: str, parameter_sets: Sequence[Sequence[object]]) -> list[Any]:
+        begun[0] += 1
+        if begun[0] == 1:
+            raise error
+        return await real_each(sql, parameter_sets)
+
+    if store.db.is_sqlite:  # the recorder's SQLite path runs its INSERT on the driver
+        store.db.each_returning = each_returning  # type: ignore[method-assign]
+        return begun
 
     @asynccontextmanager
     async def write() -> AsyncIterator[AsyncConnection]:
