@@ -177,6 +177,14 @@ async def answer_each(
         statements.append((args[2], args[3], bool(args[5])))
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    on_driver = store.db.each_returning
+
+    async def each_returning(sql: str, parameter_sets: Sequence[Sequence[Any]]) -> list[Any]:
+        """The statements run past SQLAlchemy (the recorder's INSERT), captured as well."""
+        statements.extend((sql, parameters, False) for parameters in parameter_sets)
+        return await on_driver(sql, parameter_sets)
+
+    store.db.each_returning = each_returning  # type: ignore[method-assign]
     captured = Captured({}, {})
     try:
         await dispatcher.start(resume=False)
