@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
-from sqlalchemy import event
 
 from answering.dispatcher import Dispatcher
 from answering.pipeline import Pipeline
@@ -173,32 +172,23 @@ async def answer_each(
     calls = record_calls(store)
     statements: list[Statement] = []
 
-    def capture(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
-        statements.append((args[2], args[3], bool(args[5])))
+    def capture(sql: str, parameters: Any, many: bool) -> None:
+        statements.append((sql, parameters, many))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-    on_driver = store.db.each_returning
-
-    async def each_returning(sql: str, parameter_sets: Sequence[Sequence[Any]]) -> list[Any]:
-        """The statements run past SQLAlchemy (the recorder's INSERT), captured as well."""
-        statements.extend((sql, parameters, False) for parameters in parameter_sets)
-        return await on_driver(sql, parameter_sets)
-
-    store.db.each_returning = each_returning  # type: ignore[method-assign]
     captured = Captured({}, {})
     try:
-        await dispatcher.start(resume=False)
-        for k in order:
-            first_call, first_statement = len(calls), len(statements)
-            if await store.recorder.record([messages[k]]):  # as the webhook hands it over
-                dispatcher.arrived([Arrival.of(messages[k], settings.command_words)])
-            # Bursts on: the dispatcher looks once the burst is due, as in the service.
-            await (dispatcher.settled() if debounce > 0 else dispatcher.wait_idle())
-            captured.calls[k] = calls[first_call:]
-            captured.statements[k] = statements[first_statement:]
+        with store.db.watched(capture):
+            await dispatcher.start(resume=False)
+            for k in order:
+                first_call, first_statement = len(calls), len(statements)
+                if await store.recorder.record([messages[k]]):  # as the webhook hands it over
+                    dispatcher.arrived([Arrival.of(messages[k], settings.command_words)])
+                # Bursts on: the dispatcher looks once the burst is due, as in the service.
+                await (dispatcher.settled() if debounce > 0 else dispatcher.wait_idle())
+                captured.calls[k] = calls[first_call:]
+                captured.statements[k] = statements[first_statement:]
     finally:
         await dispatcher.stop(settings.shutdown_grace_seconds)
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
         await store.close()
     if graph.sent != len(order):
         raise RuntimeError(f"{graph.sent} of {len(order)} messages answered: see the log")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
     Float,
-    Row,
     and_,
     bindparam,
     case,
@@ -136,6 +136,7 @@ _QUOTE = exists().where(
     _earlier.c.received_at > _this["received_at"] - QUOTE_HORIZON_SECONDS,
 )
 _CLAIM_RETURNING = _CLAIM.returning(*inbox.c, _QUOTE.label("quote"))
+_CLAIMED_NAMES = (*inbox.c.keys(), "quote")  # the claim's rows' values, in order
 
 _MINE = update(inbox).where(
     inbox.c.id.in_(bindparam("row_ids", expanding=True)), inbox.c.owner == bindparam("me")
@@ -171,9 +172,8 @@ class Bursts:
             "longest": longest,
             "commands": [c.strip().lower() for c in commands],
         }
-        async with self._db.connect() as conn:
-            rows = await conn.execute(_READY, parameters)
-            return [Due(r.conversation_key, float(r.due)) for r in rows]
+        rows = await self._db.rows(_READY, parameters)
+        return [Due(key, float(due)) for key, due in rows]
 
     async def claim(
         self,
@@ -199,12 +199,10 @@ class Bursts:
             "started_before": now - longest,
             "commands": [c.strip().lower() for c in commands],
         }
-        found: list[Row[Any]] = []
+        found: list[Any] = []
         if self._db.is_sqlite:
-            async with self._db.write() as conn:
-                found.extend(
-                    (await conn.execute(_CLAIM_RETURNING, {**parameters, "keys": keys})).all()
-                )
+            rows = await self._db.rows(_CLAIM_RETURNING, {**parameters, "keys": keys})
+            found.extend(SimpleNamespace(**dict(zip(_CLAIMED_NAMES, r, strict=True))) for r in rows)
         else:
             async with self._db.engine.begin() as conn:
                 for key in keys:

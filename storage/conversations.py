@@ -50,19 +50,16 @@ class Conversations:
         """The latest turns of a conversation, oldest first, within both bounds."""
         if max_turns <= 0 or max_chars <= 0:
             return []
-        async with self._db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    _HISTORY, {"conversation_key": conversation_key, "limit": max_turns}
-                )
-            ).all()
+        rows = await self._db.rows(
+            _HISTORY, {"conversation_key": conversation_key, "limit": max_turns}
+        )
         kept: list[Turn] = []
         total = 0
-        for row in rows:
-            total += len(row.text)
+        for role, text in rows:
+            total += len(text)
             if total > max_chars:
                 break
-            kept.append(Turn(Role(row.role), row.text))
+            kept.append(Turn(Role(role), text))
         return kept[::-1]
 
     async def reset(self, conversation_key: str, *, inbox_id: int | None = None) -> None:

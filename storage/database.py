@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.schema import Table
@@ -88,6 +90,50 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A statement compiled for SQLite once: its SQL, and where each positional value comes
+    from (a named parameter, or the statement's own literal values and lists). A statement
+    given a list at each run (`bindparam(..., expanding=True)`) is expanded at each run, as
+    SQLAlchemy does (`sql` None)."""
+
+    statement: Executable
+    compiled: SQLCompiler
+    sql: str | None
+    order: tuple[str, ...]
+    literals: dict[str, Any]
+
+    @classmethod
+    def of(cls, statement: Executable, engine: AsyncEngine) -> _Prepared:
+        if not isinstance(statement, ClauseElement):
+            raise TypeError(f"not a SQL statement: {statement!r}")
+        compiled = _sql_compiler(statement.compile(dialect=engine.dialect))
+        binds = compiled.binds
+        if any(bind.expanding and bind.required for bind in binds.values()):
+            return cls(statement, compiled, None, (), {})
+        named = {name: None for name, bind in binds.items() if bind.required}
+        # The statement's own lists (`IN` of fixed values) expanded once, one placeholder each.
+        expanded = compiled.construct_expanded_state(named)
+        literals = {key: value for key, value in expanded.parameters.items() if key not in named}
+        order = tuple(expanded.positiontup or ())
+        return cls(statement, compiled, expanded.statement, order, literals)
+
+    def run(self, parameters: Mapping[str, Any]) -> tuple[str, Sequence[Any]]:
+        """The SQL and its positional values for these parameters."""
+        if self.sql is None:
+            expanded = self.compiled.construct_expanded_state(dict(parameters))
+            return expanded.statement, expanded.positional_parameters
+        literals = self.literals
+        values = [parameters[key] if key in parameters else literals[key] for key in self.order]
+        return self.sql, values
+
+
+def _sql_compiler(compiled: object) -> SQLCompiler:
+    if not isinstance(compiled, SQLCompiler):
+        raise TypeError(f"not compiled SQL: {compiled!r}")
+    return compiled
+
+
 class Database:
     """One async engine, and the connection each piece of work runs on."""
 
@@ -100,6 +146,8 @@ class Database:
         # The kept connection's driver (`each_returning`), and the connection it belongs to.
         self._driver: OneTripConnection | None = None
         self._driver_of: AsyncConnection | None = None
+        self._prepared: dict[int, _Prepared] = {}  # SQLite: `rows`' statements, compiled
+        self._watchers: list[Callable[[str, Any, bool], None]] = []  # see `watched`
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL share it)."""
@@ -193,10 +241,32 @@ class Database:
     def compiled(self, statement: ClauseElement, keys: Sequence[str]) -> tuple[str, list[str]]:
         """`statement`'s SQL for this database, for parameters with these `keys`, and the order
         in which its positional parameters take them (`each_returning`)."""
-        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(keys))
-        if not isinstance(compiled, SQLCompiler):
-            raise TypeError(f"not a SQL statement: {statement!r}")
+        compiled = _sql_compiler(
+            statement.compile(dialect=self.engine.dialect, column_keys=list(keys))
+        )
         return str(compiled), list(compiled.positiontup or ())
+
+    async def rows(
+        self, statement: Executable, parameters: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of a statement kept for the process's life (a module's or a keeper's), its
+        values named `bindparam`s given in `parameters`, as plain tuples.
+
+        SQLite: compiled once (its literal values and lists kept) and run on the driver, past
+        SQLAlchemy's execution context, whose per-statement work costs several times SQLite's
+        own on the answering side's small statements (bench/RESULTS.md, section 5). Only for
+        columns whose values SQLite gives back as Python has them (text, numbers); PostgreSQL:
+        through SQLAlchemy, in a transaction of its own.
+        """
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(statement, dict(parameters))
+                return result.all() if result.returns_rows else []
+        prepared = self._prepared.get(id(statement))
+        if prepared is None or prepared.statement is not statement:
+            prepared = self._prepared[id(statement)] = _Prepared.of(statement, self.engine)
+        sql, values = prepared.run(parameters)
+        return await self.each_returning(sql, [values])
 
     async def each_returning(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> list[Any]:
         """SQLite: `sql` once per parameter set on the kept connection's driver, all or none,
@@ -207,7 +277,26 @@ class Database:
                 raw = await conn.get_raw_connection()
                 driver = self._driver = cast(OneTripConnection, raw.driver_connection)
                 self._driver_of = conn
+            for seen in self._watchers:
+                for parameters in parameter_sets:
+                    seen(sql, parameters, False)
             return await driver.each_returning(sql, parameter_sets)
+
+    @contextlib.contextmanager
+    def watched(self, seen: Callable[[str, Any, bool], None]) -> Iterator[None]:
+        """`seen(sql, parameters, executemany)` for every statement run while this is open,
+        through SQLAlchemy or on the driver: what the bench replays and the tests explain."""
+
+        def before(*args: Any) -> None:  # (conn, cursor, statement, parameters, context, many)
+            seen(args[2], args[3], bool(args[5]))
+
+        event.listen(self.engine.sync_engine, "before_cursor_execute", before)
+        self._watchers.append(seen)
+        try:
+            yield
+        finally:
+            self._watchers.remove(seen)
+            event.remove(self.engine.sync_engine, "before_cursor_execute", before)
 
     async def ping(self) -> None:
         """Whether the database answers, on a connection from the engine's pool.

@@ -61,9 +61,8 @@ class KnowledgeStores:
 
     async def searchable(self, phone_number_id: str) -> str | None:
         """The store to search while answering: only while it holds documents."""
-        async with self._db.connect() as conn:
-            name = await conn.scalar(_SEARCHABLE, {"phone_number_id": phone_number_id})
-        return str(name) if name else None
+        rows = await self._db.rows(_SEARCHABLE, {"phone_number_id": phone_number_id})
+        return str(rows[0][0]) if rows and rows[0][0] else None
 
     async def register(self, phone_number_id: str, store_name: str) -> None:
         parameters = {

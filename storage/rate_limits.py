@@ -62,8 +62,8 @@ class RateLimits:
         starts = {f"window_{i}": at - window.seconds for i, window in enumerate(active)}
         parameters = {"conversation_key": conversation_key, "at": at, **starts}
         parameters["earliest"] = min(starts.values())
+        [counts] = await self._db.rows(_received_in_windows(len(active)), parameters)
         async with self._db.write() as conn:
-            counts = (await conn.execute(_received_in_windows(len(active)), parameters)).one()
             for window, count in zip(active, counts, strict=True):
                 if count <= window.allowed:
                     continue

@@ -28,6 +28,13 @@ CONVERSATION_COLUMNS = (
     conversations.c.last_activity_at,
 )
 
+# The state of the conversation a recorded message belongs to (none yet: no row).
+_STATE_OF_MESSAGE = (
+    select(conversations.c.state)
+    .join(inbox, inbox.c.conversation_key == conversations.c.conversation_key)
+    .where(inbox.c.message_id == bindparam("message_id"))
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
@@ -202,11 +209,5 @@ class ConversationStates:
     async def held_for(self, message_id: str) -> bool:
         """Whether a person has (or is asked for) the conversation of a message just recorded:
         then nothing goes to the customer automatically, not even blue ticks."""
-        query = (
-            select(conversations.c.state)
-            .join(inbox, inbox.c.conversation_key == conversations.c.conversation_key)
-            .where(inbox.c.message_id == message_id)
-        )
-        async with self._db.connect() as conn:
-            state = (await conn.execute(query)).scalar_one_or_none()
-        return state is not None and state != ConversationState.ASSISTANT.value
+        rows = await self._db.rows(_STATE_OF_MESSAGE, {"message_id": message_id})
+        return bool(rows) and rows[0][0] != ConversationState.ASSISTANT.value

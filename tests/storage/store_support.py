@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from helpers import text_payload
-from sqlalchemy import event
 
 from storage.store import Store
 from webhook.events import InboundMessage, parse_webhook
@@ -32,15 +31,8 @@ async def claim_next(store: Store, owner: str = "w1", lease: float = LEASE) -> t
 async def plans_of(store: Store, work: Callable[[], Awaitable[object]]) -> list[list[str]]:
     """SQLite's plan for each statement `work` makes the store run."""
     statements: list[tuple[str, Any]] = []
-
-    def capture(*args: Any) -> None:
-        statements.append((args[2], args[3]))  # (conn, cursor, statement, parameters, ...)
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with store.db.watched(lambda sql, parameters, _: statements.append((sql, parameters))):
         await work()
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
     plans = []
     async with store.engine.connect() as conn:
         for sql, parameters in statements:

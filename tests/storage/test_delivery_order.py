@@ -8,7 +8,6 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import event
 
 from domain.delivery import RANKS, Delivery, Status, of_line
 from storage.delivery import SentMessage
@@ -142,17 +141,10 @@ async def test_a_batch_of_statuses_is_one_statement(store: Store) -> None:
     wamids = [f"wamid.s{k}" for k in range(300)]
     await sent(store, *wamids)
     statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with store.db.watched(lambda sql, _, __: statements.append(sql)):
         await store.delivery.apply(
             [status(w, name) for w in wamids for name in ("delivered", "sent", "read")]
         )
-    finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == 1 and statements[0].lstrip().upper().startswith("WITH")
     assert await store.delivery.of("wamid.s299") == Delivery(Status.READ)
 
