@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
 from domain.types import UNFINISHED, MessageState, Turn
-from storage.database import Database
+from storage.database import Database, named
 from storage.inbox import CLAIM_VALUES, Inbox, InboxRow, lock_conversation, row_of, turn_values
 from storage.media import MediaNote, inbound_parameters
 from storage.schema import inbox
@@ -202,7 +201,7 @@ class Bursts:
         found: list[Any] = []
         if self._db.is_sqlite:
             rows = await self._db.rows(_CLAIM_RETURNING, {**parameters, "keys": keys})
-            found.extend(SimpleNamespace(**dict(zip(_CLAIMED_NAMES, r, strict=True))) for r in rows)
+            found.extend(named(_CLAIMED_NAMES, values) for values in rows)
         else:
             async with self._db.engine.begin() as conn:
                 for key in keys:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import event, text
@@ -126,6 +127,11 @@ class _Prepared:
         literals = self.literals
         values = [parameters[key] if key in parameters else literals[key] for key in self.order]
         return self.sql, values
+
+
+def named(names: Sequence[str], values: Sequence[Any]) -> SimpleNamespace:
+    """A row of `Database.rows` with its values read by name, as SQLAlchemy's rows are."""
+    return SimpleNamespace(**dict(zip(names, values, strict=True)))
 
 
 def _sql_compiler(compiled: object) -> SQLCompiler:

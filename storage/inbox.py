@@ -288,9 +288,8 @@ class Inbox:
             "user_key": row.conversation_key,
             "answered_sent_at": row.sent_at,
         }
-        async with self._db.write() as conn:
-            saved = (await conn.execute(_SAVE_REPLY, parameters)).first()
-        return None if saved is None else bool(saved.written_after)
+        saved = await self._db.rows(_SAVE_REPLY, parameters)
+        return bool(saved[0][0]) if saved else None
 
     async def mark_parts_sent(self, row_id: int, owner: str, parts_sent: int) -> bool:
         return await self._set_owned(row_id, owner, "parts_sent", parts_sent)

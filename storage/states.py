@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select, update
 
 from domain.types import ConversationState, Role
-from storage.database import Database
+from storage.database import Database, named
 from storage.inbox import InboxRow
 from storage.schema import conversations, inbox, sent_messages, turns
 
@@ -56,6 +56,9 @@ class Conversation:
     def quiet_since(self) -> float:
         """Since when no operator has written (or the state began, if none has)."""
         return max(self.state_since, self.last_operator_at or 0.0)
+
+
+_CONVERSATION_NAMES = tuple(column.name for column in CONVERSATION_COLUMNS)
 
 
 def conversation_of(values: object) -> Conversation:
@@ -112,8 +115,8 @@ class ConversationStates:
             "last_user_at": written_at,
             "now": time.time(),
         }
-        async with self._db.write() as conn:
-            return conversation_of((await conn.execute(self._touch, parameters)).one())
+        [values] = await self._db.rows(self._touch, parameters)
+        return conversation_of(named(_CONVERSATION_NAMES, values))
 
     async def get(self, conversation_id: int) -> Conversation | None:
         query = select(*CONVERSATION_COLUMNS).where(conversations.c.id == conversation_id)
