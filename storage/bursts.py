@@ -31,9 +31,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
 from domain.types import UNFINISHED, MessageState, Turn
-from storage.database import Database, named
+from storage.database import Database
 from storage.inbox import CLAIM_VALUES, Inbox, InboxRow, lock_conversation, row_of, turn_values
 from storage.media import MediaNote, inbound_parameters
+from storage.prepared import named
 from storage.schema import inbox
 
 QUOTE_HORIZON_SECONDS = 3600.0  # an earlier answer still being sent after an hour is no answer

@@ -7,9 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import event, text
@@ -17,10 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.schema import Table
 
+from storage.prepared import Prepared, sql_compiler
 from storage.schema import MIGRATION_LOCK, current_revision, head_revision, upgrade_to
 from storage.sqlite_driver import OneTripConnection, one_trip_creator
 
@@ -91,55 +89,6 @@ def create_engine(database_url: str, *, checkpoints: bool = True) -> AsyncEngine
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A statement compiled for SQLite once: its SQL, and where each positional value comes
-    from (a named parameter, or the statement's own literal values and lists). A statement
-    given a list at each run (`bindparam(..., expanding=True)`) is expanded at each run, as
-    SQLAlchemy does (`sql` None)."""
-
-    statement: Executable
-    compiled: SQLCompiler
-    sql: str | None
-    order: tuple[str, ...]
-    literals: dict[str, Any]
-
-    @classmethod
-    def of(cls, statement: Executable, engine: AsyncEngine) -> _Prepared:
-        if not isinstance(statement, ClauseElement):
-            raise TypeError(f"not a SQL statement: {statement!r}")
-        compiled = _sql_compiler(statement.compile(dialect=engine.dialect))
-        binds = compiled.binds
-        if any(bind.expanding and bind.required for bind in binds.values()):
-            return cls(statement, compiled, None, (), {})
-        named = {name: None for name, bind in binds.items() if bind.required}
-        # The statement's own lists (`IN` of fixed values) expanded once, one placeholder each.
-        expanded = compiled.construct_expanded_state(named)
-        literals = {key: value for key, value in expanded.parameters.items() if key not in named}
-        order = tuple(expanded.positiontup or ())
-        return cls(statement, compiled, expanded.statement, order, literals)
-
-    def run(self, parameters: Mapping[str, Any]) -> tuple[str, Sequence[Any]]:
-        """The SQL and its positional values for these parameters."""
-        if self.sql is None:
-            expanded = self.compiled.construct_expanded_state(dict(parameters))
-            return expanded.statement, expanded.positional_parameters
-        literals = self.literals
-        values = [parameters[key] if key in parameters else literals[key] for key in self.order]
-        return self.sql, values
-
-
-def named(names: Sequence[str], values: Sequence[Any]) -> SimpleNamespace:
-    """A row of `Database.rows` with its values read by name, as SQLAlchemy's rows are."""
-    return SimpleNamespace(**dict(zip(names, values, strict=True)))
-
-
-def _sql_compiler(compiled: object) -> SQLCompiler:
-    if not isinstance(compiled, SQLCompiler):
-        raise TypeError(f"not compiled SQL: {compiled!r}")
-    return compiled
-
-
 class Database:
     """One async engine, and the connection each piece of work runs on."""
 
@@ -152,7 +101,7 @@ class Database:
         # The kept connection's driver (`each_returning`), and the connection it belongs to.
         self._driver: OneTripConnection | None = None
         self._driver_of: AsyncConnection | None = None
-        self._prepared: dict[int, _Prepared] = {}  # SQLite: `rows`' statements, compiled
+        self._prepared: dict[int, Prepared] = {}  # SQLite: `rows`' statements, compiled
         self._watchers: list[Callable[[str, Any, bool], None]] = []  # see `watched`
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
@@ -247,7 +196,7 @@ class Database:
     def compiled(self, statement: ClauseElement, keys: Sequence[str]) -> tuple[str, list[str]]:
         """`statement`'s SQL for this database, for parameters with these `keys`, and the order
         in which its positional parameters take them (`each_returning`)."""
-        compiled = _sql_compiler(
+        compiled = sql_compiler(
             statement.compile(dialect=self.engine.dialect, column_keys=list(keys))
         )
         return str(compiled), list(compiled.positiontup or ())
@@ -270,7 +219,7 @@ class Database:
                 return result.all() if result.returns_rows else []
         prepared = self._prepared.get(id(statement))
         if prepared is None or prepared.statement is not statement:
-            prepared = self._prepared[id(statement)] = _Prepared.of(statement, self.engine)
+            prepared = self._prepared[id(statement)] = Prepared.of(statement, self.engine.dialect)
         sql, values = prepared.run(parameters)
         return await self.each_returning(sql, [values])
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select, update
 
 from domain.types import ConversationState, Role
-from storage.database import Database, named
+from storage.database import Database
 from storage.inbox import InboxRow
+from storage.prepared import named
 from storage.schema import conversations, inbox, sent_messages, turns
 
 CONVERSATION_COLUMNS = (
