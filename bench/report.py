@@ -133,6 +133,15 @@ def background_load(seconds: float = 1.0) -> str:
     return f"{share:.0f}% of all CPUs busy in the second before the run; load average {load}"
 
 
+def was_quiet(background: str, busiest: float = 25.0) -> bool:
+    """Whether `background_load` found at most `busiest` % of the CPUs busy."""
+    share, _, rest = background.partition("% of all CPUs busy")
+    try:
+        return bool(rest) and float(share) <= busiest
+    except ValueError:
+        return False
+
+
 def machine(background: str = "") -> list[tuple[str, str]]:
     return [
         ("Date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import servers
 from bench.flame import Stacks
-from bench.report import machine
+from bench.report import machine, was_quiet
 
 RESULTS = servers.ROOT / "bench" / "RESULTS.md"
 RATE = 200  # py-spy samples per second
@@ -148,8 +148,13 @@ def write_results(label: str, profiles: list[Profile], background: str, seconds:
             f"`python -m bench.profile --label {label}` (make profile) at commit "
             f"{facts['Commit']}, {seconds:.0f} s per load, py-spy {RATE} Hz. "
             "Background load before the run: "
-            f"{background}. **Figures taken on a shared, busy machine: re-measure on a quiet one; "
-            "compare shares, and CPU per unit only with a run of the same day.**"
+            f"{background}. "
+            + (
+                "Compare CPU per unit only with a run of the same day."
+                if was_quiet(background)
+                else "**Figures taken on a shared, busy machine: re-measure on a quiet one; "
+                "compare shares, and CPU per unit only with a run of the same day.**"
+            )
         ),
         "",
     ]
