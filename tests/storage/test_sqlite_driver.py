@@ -44,6 +44,14 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+def holding_the_write_lock(tmp_path: Path) -> sqlite3.Connection:
+    """Another process's connection, in a transaction that wrote 'first' (not committed)."""
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (name) VALUES ('first')")
+    return other
+
+
 async def test_the_engine_gets_a_one_trip_connection(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
@@ -65,9 +73,7 @@ async def test_a_statement_and_its_rows_take_no_trip_while_nothing_holds_the_loc
 async def test_a_write_waits_for_another_writers_lock_in_one_trip_off_the_event_loop(
     engine: AsyncEngine, trips: list[str], tmp_path: Path
 ) -> None:
-    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")  # another process's write lock
-    other.execute("INSERT INTO t (name) VALUES ('first')")
+    other = holding_the_write_lock(tmp_path)
     released = threading.Event()
 
     def release() -> None:
@@ -203,9 +209,7 @@ async def test_each_returning_writes_all_sets_or_none(engine: AsyncEngine) -> No
 async def test_each_returning_waits_for_another_writers_lock_off_the_event_loop(
     engine: AsyncEngine, trips: list[str], tmp_path: Path
 ) -> None:
-    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")  # another process's write lock
-    other.execute("INSERT INTO t (name) VALUES ('first')")
+    other = holding_the_write_lock(tmp_path)
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         driver = await driver_of(conn)
