@@ -11,6 +11,8 @@ on the service's small statements (bench/RESULTS.md, "Figures behind design choi
   where it waits for the lock as before (BUSY_TIMEOUT_MS), so the event loop never waits on it.
 - A trip carries the statement and its rows together (aiosqlite's cursor makes four: a cursor,
   the statement, its rows, closing it); closing a cursor waits for the next statement.
+- The hot path's statements, compiled once by SQLAlchemy, can skip its execution context and
+  run here directly (`each_returning`, used by `Database.rows`), by the same rules.
 - Copying the write-ahead log back into the database (a checkpoint, with an fsync) never runs
   on the event loop: SQLite's automatic checkpoints are off, and a connection that checkpoints
   does it on its thread every CHECKPOINT_EVERY writing statements, as SQLite would every 1,000
@@ -92,9 +94,9 @@ class OneTripConnection(aiosqlite.Connection):
             self._conn.execute("PRAGMA busy_timeout=0").close()
 
     async def each_returning(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> Rows:
-        """`sql` (one statement with RETURNING) once per parameter set, all or none, and the
-        rows they returned, in order: SQLAlchemy's execution context skipped, where its
-        per-statement work costs several times SQLite's own (storage/recorder.py)."""
+        """`sql` (one statement) once per parameter set, all or none, and the rows they
+        returned, in order: for statements SQLAlchemy compiled once (`Database.rows`), past
+        its execution context, whose per-statement work costs several times SQLite's own."""
         result: Rows = await self.run(self._each_returning, sql, parameter_sets)
         return result
 
