@@ -1,4 +1,4 @@
-"""The bench's report: a profile taken on a busy machine says so, one on a quiet machine does not."""
+"""The bench's report: a profile taken on a busy machine says so, a quiet one's does not."""
 
 from __future__ import annotations
 
