@@ -22,6 +22,9 @@ from whatsapp import GraphAPIError, GraphClient
 
 log = logging.getLogger(__name__)
 
+# The states in which the `Take over` button may take a conversation (the console shows it then).
+UNHELD = (ConversationState.ASSISTANT, ConversationState.WAITING)
+
 TAKEN_OVER, HANDED_BACK = "taken_over", "handed_back"
 MAX_REPLY_CHARS = 4 * 4096
 
@@ -74,23 +77,36 @@ class OperatorDesk:
         """Each business's Graph client, by its phone number id."""
         return self._graphs
 
-    async def take_over(self, conversation: Conversation, operator: str) -> None:
-        await self._store.states.change(
+    async def take_over(
+        self, conversation: Conversation, operator: str, *, unless_held: bool = False
+    ) -> bool:
+        """The conversation with `operator` (from anyone: replying takes it); `unless_held`
+        (the button): only while the assistant or a waiting customer has it, else False and
+        nothing changes (another operator took it meanwhile)."""
+        taken = await self._store.states.change(
             conversation.conversation_key,
             ConversationState.OPERATOR,
             event=TAKEN_OVER,
             operator=operator,
+            only_from=UNHELD if unless_held else None,
         )
-        log.info("conversation %s taken over", short_hash(conversation.conversation_key))
+        if taken:
+            log.info("conversation %s taken over", short_hash(conversation.conversation_key))
+        return taken
 
-    async def hand_back(self, conversation: Conversation, operator: str) -> None:
-        await self._store.states.change(
+    async def hand_back(self, conversation: Conversation, operator: str) -> bool:
+        """Back to the assistant, only while an operator has it: else False and nothing
+        changes (it was handed back, or timed out, meanwhile)."""
+        handed = await self._store.states.change(
             conversation.conversation_key,
             ConversationState.ASSISTANT,
             event=HANDED_BACK,
             operator=operator,
+            only_from=(ConversationState.OPERATOR,),
         )
-        log.info("conversation %s handed back", short_hash(conversation.conversation_key))
+        if handed:
+            log.info("conversation %s handed back", short_hash(conversation.conversation_key))
+        return handed
 
     async def reply(
         self, conversation: Conversation, operator: str, text: str, *, now: float | None = None

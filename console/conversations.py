@@ -290,18 +290,24 @@ def back_to(request: Request, conversation_id: int, kind: str, text: str) -> Res
 
 async def take_over(request: Request, operator: OperatorDep, conversation_id: int) -> Response:
     conversation = await visible(request, operator, conversation_id)
-    await console_of(request).desk.take_over(conversation, operator.username)
+    say = language_of(request).gettext
+    if not await console_of(request).desk.take_over(
+        conversation, operator.username, unless_held=True
+    ):
+        text = say("Not taken over: another operator has this conversation now.")
+        return back_to(request, conversation_id, "error", text)
     log.info("conversation %d taken over by %s", conversation_id, _who(operator))
-    text = language_of(request).gettext("You took over this conversation.")
-    return back_to(request, conversation_id, "ok", text)
+    return back_to(request, conversation_id, "ok", say("You took over this conversation."))
 
 
 async def hand_back(request: Request, operator: OperatorDep, conversation_id: int) -> Response:
     conversation = await visible(request, operator, conversation_id)
-    await console_of(request).desk.hand_back(conversation, operator.username)
+    say = language_of(request).gettext
+    if not await console_of(request).desk.hand_back(conversation, operator.username):
+        text = say("Nothing to hand back: no operator has this conversation now.")
+        return back_to(request, conversation_id, "error", text)
     log.info("conversation %d handed back by %s", conversation_id, _who(operator))
-    text = language_of(request).gettext("Handed back: the assistant answers again.")
-    return back_to(request, conversation_id, "ok", text)
+    return back_to(request, conversation_id, "ok", say("Handed back: the assistant answers again."))
 
 
 async def reply(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
@@ -134,20 +134,26 @@ class ConversationStates:
         operator: str | None = None,
         detail: str | None = None,
         inbox_id: int | None = None,
-    ) -> None:
-        """Move a conversation to `state` and write the event in its transcript, together."""
+        only_from: Collection[ConversationState] | None = None,
+    ) -> bool:
+        """Move a conversation to `state` and write the event in its transcript, together;
+        with `only_from`, only while it is in one of those states (else nothing changes and
+        False: someone else moved it meanwhile)."""
         now = time.time()
+        change = update(conversations).where(conversations.c.conversation_key == conversation_key)
+        if only_from is not None:
+            change = change.where(conversations.c.state.in_([s.value for s in only_from]))
         async with self._db.transaction() as conn:
-            await conn.execute(
-                update(conversations)
-                .where(conversations.c.conversation_key == conversation_key)
-                .values(
+            changed = await conn.execute(
+                change.values(
                     state=state.value,
                     operator=operator if state is ConversationState.OPERATOR else None,
                     state_since=now,
                     last_activity_at=now,
                 )
             )
+            if only_from is not None and changed.rowcount == 0:
+                return False
             await conn.execute(
                 turns.insert().values(
                     conversation_key=conversation_key,
@@ -159,6 +165,7 @@ class ConversationStates:
                     inbox_id=inbox_id,
                 )
             )
+        return True
 
     async def operator_wrote(
         self,

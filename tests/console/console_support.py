@@ -4,6 +4,8 @@ access rule covers, and reading a page as a person does (its text, headers, cook
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from console_apps import Console
@@ -40,6 +42,17 @@ async def add_operator(console: Console, username: str, businesses: list[str]) -
     assert response.status_code == 303
     operators = await console.store.operators.all()
     return next(o.id for o in operators if o.username == username.strip().lower())
+
+
+@asynccontextmanager
+async def operator_client(
+    console: Console, username: str, businesses: list[str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An operator serving `businesses`, signed in in a browser of their own."""
+    await add_operator(console, username, businesses)
+    async with console.client_from("192.0.2.20") as client:
+        await signed_in(client, username, OPERATOR_PASSWORD)
+        yield client
 
 
 CONVERSATION_PAGES = ["/console/conversations/{id}", "/console/live/conversations/{id}"]

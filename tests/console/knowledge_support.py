@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import httpx
 from console_apps import ADMIN_PASSWORD, Console, Served, Tenant, console_app
-from console_support import OPERATOR_PASSWORD, add_operator, signed_in
+from console_support import signed_in
 from respx_upstreams import FakeUpstreams
 
 PAGE = "/console/knowledge"
@@ -54,17 +53,6 @@ async def knowledge_console(
         console.state.max_upload_bytes = max_bytes
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
         yield console
-
-
-@asynccontextmanager
-async def operator_client(
-    console: Console, username: str, businesses: list[str]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An operator serving `businesses`, signed in in a browser of their own."""
-    await add_operator(console, username, businesses)
-    async with console.client_from("192.0.2.20") as client:
-        await signed_in(client, username, OPERATOR_PASSWORD)
-        yield client
 
 
 def _number(console: App, business: str) -> str:

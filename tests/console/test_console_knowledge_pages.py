@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import pytest
-from console_support import assert_console_headers, visible_text
+from console_support import assert_console_headers, operator_client, visible_text
 from knowledge_support import (
     BAKERY,
     DELETE,
@@ -18,7 +18,6 @@ from knowledge_support import (
     add_document,
     deleted,
     knowledge_console,
-    operator_client,
     set_state,
     store_name,
     titles,

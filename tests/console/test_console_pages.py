@@ -17,12 +17,12 @@ from console_apps import (
     console_settings,
     number_id,
 )
-from console_support import signed_in, visible_text
+from console_support import operator_client, signed_in, visible_text
 from fake_file_search import grounded_response
 from respx_upstreams import FakeUpstreams, gemini_answer
 
 from answering.handoff import HANDOFF_REQUESTED
-from answering.operators import TAKEN_OVER
+from answering.operators import HANDED_BACK, TAKEN_OVER
 from domain.types import ConversationState
 from main import create_app
 
@@ -320,3 +320,34 @@ async def test_a_fresh_service_with_the_console_lists_nothing_yet(tmp_path: Path
             assert "<tbody>" not in usage
             knowledge = (await client.get("/console/knowledge")).text
             assert "No documents yet." in knowledge
+
+
+async def test_a_stale_take_over_or_hand_back_changes_nothing_and_says_why(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    """Two operators on the same page: the second click finds the conversation moved."""
+    async with console_app(database_url, fakes, businesses=["Padaria Central"]) as console:
+        conversation = await console.write("/human", name="Ana", to=number_id(0))
+        base = f"/console/conversations/{conversation}"
+        client = (await admin(console)).client
+        key = (await console.conversation(conversation)).conversation_key
+        async with operator_client(console, "olivia", ["Padaria Central"]) as olivia:
+            taken = await olivia.post(f"{base}/take-over")
+            assert taken.status_code == 303, taken.status_code
+            response = await client.post(f"{base}/take-over")  # the admin's page was stale
+            assert response.status_code == 303 and response.headers["location"] == base
+            page = (await client.get(base)).text
+            assert "Not taken over: another operator has this conversation now." in page
+            assert (await console.conversation(conversation)).operator == "olivia"
+
+            await olivia.post(f"{base}/hand-back")
+            await client.post(f"{base}/hand-back")  # handed back already
+            page = (await client.get(base)).text
+            assert "Nothing to hand back: no operator has this conversation now." in page
+        assert (await console.conversation(conversation)).state == ConversationState.ASSISTANT
+        events = [
+            (e.text, e.author)
+            for e in await console.store.transcripts.entries(key)
+            if e.role == "event" and e.text in (TAKEN_OVER, HANDED_BACK)
+        ]
+        assert events == [(TAKEN_OVER, "olivia"), (HANDED_BACK, "olivia")]

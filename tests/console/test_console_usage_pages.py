@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from console_apps import ADMIN_PASSWORD, Console, Tenant, console_app, number_id
-from console_support import assert_console_headers, signed_in, visible_text
-from knowledge_support import operator_client
+from console_support import assert_console_headers, operator_client, signed_in, visible_text
 from respx_upstreams import FakeUpstreams
 from usage_support import add_day
 
