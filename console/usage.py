@@ -13,6 +13,7 @@ from fastapi import Request, Response
 from config import Settings
 from console.languages import N_, Language
 from console.web import PREFIX, OperatorDep, console_of, language_of, not_found, now_of, render
+from storage.holds import BudgetHolds
 from storage.operators import Operator
 from storage.usage import Day, Usage
 
@@ -64,6 +65,7 @@ class BudgetState:
     limit_usd: float | None  # None: no budget
     spent_usd: float  # today's estimated spend in that scope
     biting: bool  # the spend reached the limit: Gemini is not called until tomorrow (UTC)
+    held_usd: float = 0.0  # what the answers under way hold on it now (storage/holds.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,12 @@ def budget_line(state: BudgetState, language: Language, *, figures: bool = True)
         limit=language.money(limit, places),
         share=language.percent(share / 100),
     )
+    if state.held_usd > 0:
+        today = say(
+            "%(today)s, %(held)s more held for answers under way",
+            today=today,
+            held=language.money(state.held_usd, places),
+        )
     if state.biting:
         reached = say("%(reached)s. %(today)s.", reached=say(REACHED), today=today)
         return BudgetLine(scope, reached if figures else say(REACHED), True)
@@ -192,19 +200,24 @@ def budget_lines(
 
 
 async def budget_states(
-    settings: Settings, usage: Usage, businesses: Collection[str] | None
+    settings: Settings, usage: Usage, holds: BudgetHolds, businesses: Collection[str] | None
 ) -> list[BudgetState]:
     """The deployment's budget first (always; `limit_usd` None when it has none), then each of
-    `businesses` (None: every business) that has a budget of its own."""
+    `businesses` (None: every business) that has a budget of its own; each with what the
+    answers under way hold on it."""
     limit = settings.daily_budget_usd
     spent = await usage.spent_today()
-    states = [BudgetState(ALL_BUSINESSES, limit or None, spent, 0 < limit <= spent)]
+    held = await holds.held() if limit > 0 else 0.0
+    states = [BudgetState(ALL_BUSINESSES, limit or None, spent, 0 < limit <= spent, held)]
     for business in settings.businesses:
         own = business.daily_budget_usd
         if own <= 0 or (businesses is not None and business.name not in businesses):
             continue
-        spent = await usage.spent_today([business.phone_number_id])
-        states.append(BudgetState(business.name, own, spent, own <= spent))
+        number = [business.phone_number_id]
+        spent = await usage.spent_today(number)
+        states.append(
+            BudgetState(business.name, own, spent, own <= spent, await holds.held(number))
+        )
     return states
 
 
@@ -221,7 +234,7 @@ def shown(request: Request, label: str, language: Language) -> str:
 
 async def usage_page(request: Request, operator: OperatorDep, business: str = "") -> Response:
     console = console_of(request)
-    settings, usage = console.settings, console.store.usage
+    settings, usage, holds = console.settings, console.store.usage, console.store.holds
     businesses = served(settings, operator)
     language = language_of(request)
     context: dict[str, Any] = {
@@ -245,7 +258,9 @@ async def usage_page(request: Request, operator: OperatorDep, business: str = ""
             used=totals != Day(since.isoformat()),  # anything at all: else the page says so
             today=today.isoformat(),
             chart=chart_data(shown(request, label, language), days, language),
-            budgets=budget_lines(await budget_states(settings, usage, asked), operator, language),
+            budgets=budget_lines(
+                await budget_states(settings, usage, holds, asked), operator, language
+            ),
             user_limit=language.count(limit) if limit > 0 else None,
             money=language.money,
             count=language.count,

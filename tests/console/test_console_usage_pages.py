@@ -12,12 +12,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from console_apps import ADMIN_PASSWORD, Console, Tenant, console_app, number_id
+from console_apps import (
+    ADMIN_PASSWORD,
+    Console,
+    Tenant,
+    console_app,
+    customer_message,
+    number_id,
+)
 from console_support import assert_console_headers, operator_client, signed_in, visible_text
 from respx_upstreams import FakeUpstreams
 from usage_support import add_day
 
 from console.languages import ENGLISH
+from storage.holds import Limits
+from webhook.events import parse_webhook
 
 PAGE = "/console/usage"
 ALL_BUSINESSES = "All businesses"
@@ -341,3 +350,30 @@ async def test_the_page_loads_uplot_and_its_script_from_the_app(
     uplot = responses["/console/static/vendor/uplot/uPlot.iife.min.js"].text
     assert uplot.startswith("/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
     assert "https://" not in html.replace("https://github.com", "")  # nothing from a CDN
+
+
+async def test_what_answers_under_way_hold_is_shown_beside_the_spend(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    """A claimed message's hold counts against the budget before its cost is known; the page
+    says so, and stops saying it once the claim is gone."""
+    businesses = (BAKERY, Tenant(GARAGE, daily_budget_usd=12.0))
+    budgets_on = {"daily_budget_usd": 20.0, "external_workers": True}  # no answering here
+    async with usage_console(database_url, fakes, businesses, **budgets_on) as console:
+        store = console.store
+        await add_day(store.usage, 0, number_id(1), messages=4, answers=4, cost_usd=1.5)
+        [message] = parse_webhook(customer_message("hello", to=number_id(1))).messages
+        await store.recorder.record([message])
+        [(row_id, key)] = await store.inbox.claimable(10)
+        assert await store.inbox.claim(row_id, key, "w1", 60.0) is not None
+        limits = Limits(deployment=20.0, business=12.0)
+        assert await store.holds.reserve(row_id, "w1", number_id(1), 0.25, limits) is None
+        assert budgets((await console.client.get(PAGE)).text) == [
+            "All businesses: Today: $1.50 of $20.00 (8%), $0.25 more held for answers under way",
+            f"{GARAGE}: Today: $1.50 of $12.00 (12%), $0.25 more held for answers under way",
+        ]
+        await store.bursts.release([row_id], "w1")  # the claim given back: nothing held now
+        assert budgets((await console.client.get(PAGE)).text) == [
+            "All businesses: Today: $1.50 of $20.00 (8%)",
+            f"{GARAGE}: Today: $1.50 of $12.00 (12%)",
+        ]
