@@ -15,10 +15,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.schema import Table
 
-from storage.prepared import Prepared, sql_compiler
+from storage.prepared import Prepared
 from storage.schema import MIGRATION_LOCK, current_revision, head_revision, upgrade_to
 from storage.sqlite_driver import OneTripConnection, one_trip_creator
 
@@ -193,13 +192,12 @@ class Database:
                     await asyncio.shield(conn.close())
                 raise
 
-    def compiled(self, statement: ClauseElement, keys: Sequence[str]) -> tuple[str, list[str]]:
-        """`statement`'s SQL for this database, for parameters with these `keys`, and the order
-        in which its positional parameters take them (`each_returning`)."""
-        compiled = sql_compiler(
-            statement.compile(dialect=self.engine.dialect, column_keys=list(keys))
-        )
-        return str(compiled), list(compiled.positiontup or ())
+    def prepared(self, statement: Executable) -> Prepared:
+        """SQLite: `statement` compiled once for the driver (`rows`, `each_returning`)."""
+        prepared = self._prepared.get(id(statement))
+        if prepared is None or prepared.statement is not statement:
+            prepared = self._prepared[id(statement)] = Prepared.of(statement, self.engine.dialect)
+        return prepared
 
     async def rows(
         self, statement: Executable, parameters: Mapping[str, Any]
@@ -217,10 +215,7 @@ class Database:
             async with self.engine.begin() as conn:
                 result = await conn.execute(statement, dict(parameters))
                 return result.all() if result.returns_rows else []
-        prepared = self._prepared.get(id(statement))
-        if prepared is None or prepared.statement is not statement:
-            prepared = self._prepared[id(statement)] = Prepared.of(statement, self.engine.dialect)
-        sql, values = prepared.run(parameters)
+        sql, values = self.prepared(statement).run(parameters)
         return await self.each_returning(sql, [values])
 
     async def each_returning(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> list[Any]:

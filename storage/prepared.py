@@ -30,7 +30,7 @@ class Prepared:
     def of(cls, statement: Executable, dialect: Dialect) -> Prepared:
         if not isinstance(statement, ClauseElement):
             raise TypeError(f"not a SQL statement: {statement!r}")
-        compiled = sql_compiler(statement.compile(dialect=dialect))
+        compiled = _sql_compiler(statement.compile(dialect=dialect))
         binds = compiled.binds
         if any(bind.expanding and bind.required for bind in binds.values()):
             return cls(statement, compiled, None, (), {})
@@ -56,7 +56,7 @@ def named(names: Sequence[str], values: Sequence[Any]) -> SimpleNamespace:
     return SimpleNamespace(**dict(zip(names, values, strict=True)))
 
 
-def sql_compiler(compiled: object) -> SQLCompiler:
+def _sql_compiler(compiled: object) -> SQLCompiler:
     if not isinstance(compiled, SQLCompiler):
         raise TypeError(f"not compiled SQL: {compiled!r}")
     return compiled

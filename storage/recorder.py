@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import DBAPIError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
@@ -62,13 +63,10 @@ class Recorder:
         self._recorder: asyncio.Task[None] | None = None
         self._record = (
             db.insert(inbox)
+            .values({key: bindparam(key) for key in ROW_KEYS})
             .on_conflict_do_nothing(index_elements=["message_id"])
             .returning(inbox.c.message_id)
         )
-        # SQLite: the same INSERT's SQL, run on the driver (Database.each_returning): the
-        # statement every webhook waits for, where SQLAlchemy's own per-statement work cost
-        # several times SQLite's (bench/RESULTS.md).
-        self._sqlite_record = db.compiled(self._record, ROW_KEYS) if db.is_sqlite else None
 
     async def drain(self) -> None:
         """Let a group write under way finish (at shutdown)."""
@@ -159,12 +157,14 @@ class Recorder:
         return new
 
     async def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
-        if self._sqlite_record is not None:
-            sql, order = self._sqlite_record
-            parameter_sets = [[row[key] for key in order] for row in rows]
-            return {
-                message_id for (message_id,) in await self._db.each_returning(sql, parameter_sets)
-            }
+        if self._db.is_sqlite:
+            # On the driver, compiled once (Database.prepared): the statement every webhook
+            # waits for, where SQLAlchemy's own per-statement work cost several times SQLite's.
+            prepared = self._db.prepared(self._record)
+            runs = [prepared.run(row) for row in rows]
+            sql = runs[0][0]  # every row's: the statement expands no list
+            returned = await self._db.each_returning(sql, [values for _, values in runs])
+            return {message_id for (message_id,) in returned}
         async with self._db.write() as conn:
             result = await conn.execute(self._record, rows)
             return {r.message_id for r in result}
