@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from config import Settings
 from domain.businesses import BusinessNames
 from ops.metrics import Metrics
+from ops.scheduling import WEB_SLICE_SECONDS, ask_for_slice
 from ops.serving import uvicorn_listening
 from service.business_name import learning_name
 from service.processes import WorkerProcesses
@@ -62,6 +63,8 @@ def build_lifespan(
         metrics: Metrics = app.state.metrics
         external = settings.external_workers and graph_transport is None
         processes = settings.worker_processes > 0 and graph_transport is None and not external
+        if processes or external:  # this process only acknowledges: let it in sooner
+            ask_for_slice(WEB_SLICE_SECONDS)  # before any thread starts, so that they inherit it
         store = await Store.open(
             settings.database_url,
             migrate=settings.auto_migrate,

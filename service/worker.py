@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 from config import Settings
 from ops.memory import settle_garbage_collector
 from ops.metrics import Metrics
+from ops.scheduling import step_back
 from service.startup_settings import load_settings
 from webhook.arrivals import Arrival
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     supervised = parser.parse_args(argv).supervised
     if supervised:
         # Below the web process: an answer waits seconds for Gemini anyway, a webhook must not.
-        os.nice(WORKER_NICENESS)
+        step_back(WORKER_NICENESS)
         # The web process decides when this one stops (it started it in a session of its own,
         # out of reach of a Ctrl-C to its terminal; and should one arrive all the same).
         signal.signal(signal.SIGINT, signal.SIG_IGN)

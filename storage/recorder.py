@@ -68,6 +68,12 @@ class Recorder:
             .returning(inbox.c.message_id)
         )
 
+    def prepare(self) -> None:
+        """Compile the INSERT for SQLite's driver now, at start-up, rather than in the time of
+        the first webhook after it."""
+        if self._db.is_sqlite:
+            self._db.prepared(self._record)
+
     async def drain(self) -> None:
         """Let a group write under way finish (at shutdown)."""
         if self._recorder is not None:

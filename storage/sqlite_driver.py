@@ -8,7 +8,7 @@ on the service's small statements (bench/RESULTS.md, "Figures behind design choi
   zero, SQLite either does the work (microseconds on this service's statements, WAL, no fsync
   at commit) or refuses at once with SQLITE_BUSY, before changing anything, when another
   connection holds the write lock. Only then does it take a trip to the connection's thread,
-  where it waits for the lock as before (BUSY_TIMEOUT_MS), so the event loop never waits on it.
+  where it waits for the lock (up to BUSY_TIMEOUT_MS), so the event loop never waits on it.
 - A trip carries the statement and its rows together (aiosqlite's cursor makes four: a cursor,
   the statement, its rows, closing it); closing a cursor waits for the next statement.
 - The hot path's statements, compiled once by SQLAlchemy, can skip its execution context and
@@ -25,6 +25,7 @@ The engine still sees aiosqlite; the sqlite3 connection is only ever used by one
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -36,12 +37,22 @@ Rows = list[Any]
 
 BUSY_TIMEOUT_MS = 10_000  # how long a statement waits for another connection's write lock
 CHECKPOINT_EVERY = 200  # writing statements between two checkpoints (SQLite's: 1,000 pages)
+LOCK_PAUSES_SECONDS = (0.00005, 0.001)  # the first and the longest pause before trying again
 _SQLITE_BUSY = 5
+_BUSY_UNTIL_RELEASED = frozenset({_SQLITE_BUSY, 261})  # SQLITE_BUSY, SQLITE_BUSY_RECOVERY
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
     """SQLITE_BUSY (or one of its extended codes): another connection has the lock."""
     return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == _SQLITE_BUSY
+
+
+def _worth_waiting(exc: sqlite3.OperationalError) -> bool:
+    """Busy in a way that ends: another writer has the lock, or is recovering the log.
+
+    Not SQLITE_BUSY_SNAPSHOT: a transaction that read an older state cannot write, however
+    long it waits (the service's transactions take the lock up front, so it is not expected)."""
+    return getattr(exc, "sqlite_errorcode", 0) in _BUSY_UNTIL_RELEASED
 
 
 class OneTripConnection(aiosqlite.Connection):
@@ -86,12 +97,23 @@ class OneTripConnection(aiosqlite.Connection):
         return result
 
     def _waiting(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """On the connection's thread: `fn(*args)`, waiting for another writer's lock."""
-        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}").close()
-        try:
-            return fn(*args)
-        finally:
-            self._conn.execute("PRAGMA busy_timeout=0").close()
+        """On the connection's thread: `fn(*args)`, waiting for another writer's lock.
+
+        It tries again after a pause that starts at LOCK_PAUSES_SECONDS[0] and doubles up to
+        the last: another process holds the lock for one statement, a fraction of a
+        millisecond, where SQLite's own busy handler sleeps a whole one before trying again.
+        """
+        first, longest = LOCK_PAUSES_SECONDS
+        pause = first
+        give_up = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return fn(*args)
+            except sqlite3.OperationalError as exc:
+                if not _worth_waiting(exc) or time.monotonic() + pause > give_up:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, longest)
 
     async def each_returning(self, sql: str, parameter_sets: Sequence[Sequence[Any]]) -> Rows:
         """`sql` (one statement) once per parameter set, all or none, and the rows they

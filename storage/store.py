@@ -71,6 +71,7 @@ class Store:
                     await store.db.migrate(phone_number_id=phone_number_id)
                 else:
                     await store.db.check_schema()
+            store.recorder.prepare()
         except BaseException:
             await store.close()
             raise

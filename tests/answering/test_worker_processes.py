@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from running import children_of, is_gone, post_text, start_uvicorn, wait_for
 
 from config import Settings
 from ops.metrics import Metrics
+from ops.scheduling import ask_for_slice
 from service.processes import WorkerProcesses, _Child, report_line
 from webhook.arrivals import WAKE, Arrival, lines_of
 
@@ -154,6 +156,45 @@ def test_worker_processes_answer_report_metrics_and_are_restarted(
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "exited with code -9; restarting" in output
     assert all(is_gone(pid) for pid in workers), "worker processes outlived the web process"
+
+
+def scheduling_of(pid: int) -> tuple[int, int | None, int | None]:
+    """A process's nice value, its autogroup's (None without autogroup), its main thread's
+    scheduler slice in nanoseconds (None where /proc does not show it)."""
+    nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    group = Path(f"/proc/{pid}/autogroup")
+    group_nice = int(group.read_text().split()[-1]) if group.exists() else None
+    lines = Path(f"/proc/{pid}/sched").read_text().splitlines()
+    slices = [int(line.split(":")[1]) for line in lines if line.startswith("se.slice")]
+    return nice, group_nice, slices[0] if slices else None
+
+
+def kernel_takes_slice_requests() -> bool:
+    """Asked in a thread of its own, which ends with its request."""
+    taken: list[bool] = []
+    thread = threading.Thread(target=lambda: taken.append(ask_for_slice(0.0005)))
+    thread.start()
+    thread.join()
+    return taken[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_step_back_and_the_web_process_asks_for_a_short_slice(
+    service: tuple[subprocess.Popen[str], str],
+) -> None:
+    """Answering below acknowledging, in a session of its own too; the web process asks for
+    a short scheduler slice, its workers (who inherit it) for the longest."""
+    process, _ = service
+    own_nice, own_group, default_slice = scheduling_of(os.getpid())
+    web_nice, web_group, web_slice = scheduling_of(process.pid)
+    assert (web_nice, web_group) == (own_nice, own_group)
+    slices = kernel_takes_slice_requests()
+    assert web_slice == (500_000 if slices else default_slice)
+    for worker in children_of(process.pid):
+        nice, group, worker_slice = scheduling_of(worker)
+        assert nice == 19
+        assert group in (None, 19)
+        assert worker_slice == (100_000_000 if slices else default_slice)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import sqlite_driver
@@ -100,6 +101,53 @@ async def test_a_write_waits_for_another_writers_lock_in_one_trip_off_the_event_
         names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
         assert names == ["first", "second"]
     other.close()
+
+
+async def test_a_write_gives_up_with_locked_once_the_busy_timeout_has_passed(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "BUSY_TIMEOUT_MS", 200)
+    other = holding_the_write_lock(tmp_path)
+    # A write still waiting after 3 s would get the lock then, and go through.
+    release = asyncio.get_running_loop().call_later(3, other.execute, "COMMIT")
+    async with engine.connect() as conn:
+        with pytest.raises(OperationalError, match="locked"):
+            await conn.execute(text("INSERT INTO t (name) VALUES ('second')"))
+    release.cancel()
+    other.execute("COMMIT")
+    other.close()
+    async with engine.connect() as conn:
+        names = (await conn.execute(text("SELECT name FROM t"))).scalars().all()
+    assert names == ["first"]
+
+
+async def test_a_transaction_that_read_an_older_state_fails_at_once_rather_than_waiting(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_BUSY_SNAPSHOT: waiting cannot help, so the write is refused on the first try."""
+    monkeypatch.setattr(sqlite_driver, "BUSY_TIMEOUT_MS", 1_000)
+    pauses: list[float] = []
+    sleep = time.sleep
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", pause)
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("BEGIN"))
+        await conn.execute(text("SELECT count(*) FROM t"))  # the snapshot it reads from
+        other.execute("INSERT INTO t (name) VALUES ('elsewhere')")  # committed after it
+        with pytest.raises(OperationalError):
+            await asyncio.wait_for(
+                conn.execute(text("INSERT INTO t (name) VALUES ('here')")), timeout=5
+            )
+        await conn.execute(text("ROLLBACK"))
+    other.close()
+    assert pauses == []
 
 
 async def test_a_connection_that_checkpoints_does_it_on_its_thread_every_so_many_writes(

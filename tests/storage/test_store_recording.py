@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from store_support import LEASE, msg
 
 from domain.types import MessageState
+from storage.prepared import Prepared
 from storage.store import Store
 from webhook.events import parse_webhook
 
@@ -27,6 +28,25 @@ async def test_record_returns_only_new_ids(store: Store) -> None:
     assert await store.recorder.record([msg("wamid.2"), msg("wamid.3")]) == ["wamid.3"]
     assert await store.recorder.record([]) == []
     assert await store.inbox.count_unfinished() == 3
+
+
+async def test_the_first_webhook_after_opening_the_store_compiles_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the recorder's INSERT is compiled while the store opens, not in the first
+    webhook's time (PostgreSQL's statements go through SQLAlchemy's own cache)."""
+    if not store.is_sqlite:
+        pytest.skip("SQLite's driver path only")
+    compiled: list[Any] = []
+    compile_once = Prepared.of.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Prepared], statement: Any, dialect: Any) -> Prepared:
+        compiled.append(statement)
+        return compile_once(cls, statement, dialect)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Prepared, "of", classmethod(counted))
+    assert await store.recorder.record([msg("wamid.1")]) == ["wamid.1"]
+    assert compiled == []
 
 
 async def test_record_same_id_twice_in_one_list(store: Store) -> None:
