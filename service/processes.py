@@ -91,8 +91,11 @@ class WorkerProcesses:
 
     def arrived(self, arrivals: Sequence[Arrival]) -> None:
         """Tell one worker process, in turn, what was just recorded (it marks the messages
-        read and looks for work); the others look at their next poll anyway."""
-        self._tell(lines_of(arrivals))
+        read and looks for work); the others look at their next poll anyway.
+
+        Told once the event loop is next free: after the webhook's 200 has gone out, which
+        the write into the pipe (and the worker it wakes) would otherwise hold up."""
+        asyncio.get_running_loop().call_soon(self._tell, lines_of(arrivals))
 
     def notify(self) -> None:
         """Wake one worker process, in turn, to look for work."""

@@ -291,3 +291,19 @@ def test_arrival_lines_carry_what_a_receipt_needs_and_nothing_else() -> None:
     assert Arrival.parse(b"a\tb\tc\t1") is None  # a field short
     command = Arrival("1", "wamid.c", "text", 5, command=True)
     assert Arrival.parse(command.line().rstrip(b"\n")) == command
+
+
+async def test_a_worker_is_told_of_an_arrival_once_the_event_loop_is_next_free() -> None:
+    """After the webhook's response, which is written in the same turn of the event loop as
+    `arrived` is called: the pipe write and the worker it wakes do not hold it up."""
+    events: list[object] = []
+    stdin = SimpleNamespace(write=lambda line: events.append(line), is_closing=lambda: False)
+    process = SimpleNamespace(stdin=stdin, returncode=None)
+    processes = WorkerProcesses(cast(Settings, object()), Metrics())
+    processes._children[0] = _Child(0, cast(asyncio.subprocess.Process, process), 0.0)
+    arrival = Arrival("106540352242922", "wamid.told", "text", 1_700_000_000)
+
+    processes.arrived([arrival])
+    events.append("the response")
+    await asyncio.sleep(0)
+    assert events == ["the response", arrival.line()]
