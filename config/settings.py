@@ -125,12 +125,15 @@ class Settings(
     @property
     def businesses(self) -> Businesses:
         """Every business this deployment answers for (one without a tenants file)."""
-        if self._businesses is None:
+        # From pydantic's own dict of private values: `self._businesses` first looks the name
+        # up through every class of the settings and fails, several times per webhook.
+        businesses: Businesses | None = (self.__pydantic_private__ or {}).get("_businesses")
+        if businesses is None:
             raise RuntimeError(
                 "TENANTS_FILE and SYSTEM_PROMPT_FILE are read at start-up: "
                 "service.startup_settings.checked(settings) before settings.businesses"
             )
-        return self._businesses
+        return businesses
 
     @property
     def command_words(self) -> frozenset[str]:

@@ -73,6 +73,7 @@ class WorkerProcesses:
         self._children: dict[int, _Child] = {}
         self._supervisors: list[asyncio.Task[None]] = []
         self._turn = 0
+        self._arrivals: list[bytes] = []  # lines for the next worker to be told (`arrived`)
         self._stopping = False
         metrics.add_source(self._reports)
         metrics.worker_processes.set_function(self._reporting)
@@ -94,8 +95,15 @@ class WorkerProcesses:
         read and looks for work); the others look at their next poll anyway.
 
         Told once the event loop is next free: after the webhook's 200 has gone out, which
-        the write into the pipe (and the worker it wakes) would otherwise hold up."""
-        asyncio.get_running_loop().call_soon(self._tell, lines_of(arrivals))
+        the write into the pipe (and the worker it wakes) would otherwise hold up. The
+        arrivals of every webhook answered in the meantime go in that one write."""
+        if not self._arrivals:
+            asyncio.get_running_loop().call_soon(self._tell_arrivals)
+        self._arrivals.append(lines_of(arrivals))
+
+    def _tell_arrivals(self) -> None:
+        lines, self._arrivals = b"".join(self._arrivals), []
+        self._tell(lines)
 
     def notify(self) -> None:
         """Wake one worker process, in turn, to look for work."""

@@ -295,15 +295,21 @@ def test_arrival_lines_carry_what_a_receipt_needs_and_nothing_else() -> None:
 
 async def test_a_worker_is_told_of_an_arrival_once_the_event_loop_is_next_free() -> None:
     """After the webhook's response, which is written in the same turn of the event loop as
-    `arrived` is called: the pipe write and the worker it wakes do not hold it up."""
+    `arrived` is called: the pipe write and the worker it wakes do not hold it up. What
+    arrived in the same turn goes in one write."""
     events: list[object] = []
     stdin = SimpleNamespace(write=lambda line: events.append(line), is_closing=lambda: False)
     process = SimpleNamespace(stdin=stdin, returncode=None)
     processes = WorkerProcesses(cast(Settings, object()), Metrics())
     processes._children[0] = _Child(0, cast(asyncio.subprocess.Process, process), 0.0)
     arrival = Arrival("106540352242922", "wamid.told", "text", 1_700_000_000)
+    other = Arrival("106540352242922", "wamid.also-told", "text", 1_700_000_001)
 
     processes.arrived([arrival])
-    events.append("the response")
+    processes.arrived([other])
+    events.append("the responses")
     await asyncio.sleep(0)
-    assert events == ["the response", arrival.line()]
+    assert events == ["the responses", arrival.line() + other.line()]
+    processes.arrived([arrival])
+    await asyncio.sleep(0)
+    assert events[-1] == arrival.line()
