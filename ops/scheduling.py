@@ -36,6 +36,7 @@ WEB_SLICE_SECONDS = 0.0005  # about the CPU one webhook takes, at a high percent
 WORKER_SLICE_SECONDS = 0.1  # the longest the kernel takes
 # sched_setattr and sched_getattr: glibc wraps neither, so they are called by number.
 _SYSCALLS = {"x86_64": (314, 315), "aarch64": (274, 275)}
+_CALLS = _SYSCALLS.get(platform.machine()) if sys.platform.startswith("linux") else None
 
 
 class _SchedAttr(ctypes.Structure):
@@ -75,7 +76,7 @@ def ask_for_slice(slice_seconds: float) -> bool:
     """Ask for a scheduler slice of `slice_seconds` for this thread and the threads and
     processes it starts later, which inherit it. True when the kernel took the request."""
     current = _attributes_of_this_thread()
-    if current is None:
+    if current is None or _CALLS is None:
         return False
     syscall, attributes = current
     if attributes.sched_policy not in (os.SCHED_OTHER, os.SCHED_BATCH):
@@ -83,7 +84,7 @@ def ask_for_slice(slice_seconds: float) -> bool:
     wanted = round(slice_seconds * 1_000_000_000)
     attributes.sched_flags = 0
     attributes.sched_runtime = wanted
-    if int(syscall(_SYSCALLS[platform.machine()][0], 0, ctypes.byref(attributes), 0)) != 0:
+    if int(syscall(_CALLS[0], 0, ctypes.byref(attributes), 0)) != 0:
         log.debug("scheduler slice not set (errno %d)", ctypes.get_errno())
         return False
     return slice_of_this_thread() == wanted
@@ -98,12 +99,11 @@ def slice_of_this_thread() -> int | None:
 
 def _attributes_of_this_thread() -> tuple[Callable[..., int], _SchedAttr] | None:
     """libc's `syscall` and this thread's `sched_attr`, on Linux where their numbers are known."""
-    calls = _SYSCALLS.get(platform.machine())
-    if not sys.platform.startswith("linux") or calls is None:
+    if _CALLS is None:
         return None
     syscall = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).syscall
     attributes = _SchedAttr()
     attributes.size = ctypes.sizeof(_SchedAttr)
-    if int(syscall(calls[1], 0, ctypes.byref(attributes), attributes.size, 0)) != 0:
+    if int(syscall(_CALLS[1], 0, ctypes.byref(attributes), attributes.size, 0)) != 0:
         return None
     return syscall, attributes
