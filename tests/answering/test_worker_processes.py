@@ -159,11 +159,12 @@ def test_worker_processes_answer_report_metrics_and_are_restarted(
 
 
 def scheduling_of(pid: int) -> tuple[int, int | None, int | None]:
-    """A process's nice value, its autogroup's (None without autogroup), its main thread's
-    scheduler slice in nanoseconds (None where /proc does not show it)."""
+    """A process's nice value, its autogroup's (None without autogroup or in the root group),
+    its main thread's scheduler slice in nanoseconds (None where /proc does not show it)."""
     nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
     group = Path(f"/proc/{pid}/autogroup")
-    group_nice = int(group.read_text().split()[-1]) if group.exists() else None
+    fields = group.read_text().split() if group.exists() else []  # empty in the root group
+    group_nice = int(fields[-1]) if fields else None
     lines = Path(f"/proc/{pid}/sched").read_text().splitlines()
     slices = [int(line.split(":")[1]) for line in lines if line.startswith("se.slice")]
     return nice, group_nice, slices[0] if slices else None

@@ -24,12 +24,13 @@ import os
 from ops.scheduling import step_back
 step_back(19)
 print(os.nice(0))
-print(open("/proc/self/autogroup").read().split()[-1])
+print((open("/proc/self/autogroup").read().split() or ["none"])[-1])
 """
 
 
-def run_stepping_back(*, own_session: bool) -> tuple[int, int]:
-    """A child that steps back by 19: its nice value, and its autogroup's."""
+def run_stepping_back(*, own_session: bool) -> tuple[int, int | None]:
+    """A child that steps back by 19: its nice value, and its autogroup's (None in the
+    kernel's root group, which a session that never had an autogroup of its own stays in)."""
     done = subprocess.run(
         [sys.executable, "-c", STEP_BACK],
         cwd=ROOT,
@@ -40,11 +41,13 @@ def run_stepping_back(*, own_session: bool) -> tuple[int, int]:
         timeout=30,
     )
     nice, group = done.stdout.split()
-    return int(nice), int(group)
+    return int(nice), None if group == "none" else int(group)
 
 
-def autogroup_nice() -> int:
-    return int(Path("/proc/self/autogroup").read_text().split()[-1])
+def autogroup_nice() -> int | None:
+    """This session's autogroup nice value; None in the root group, where /proc shows nothing."""
+    fields = Path("/proc/self/autogroup").read_text().split()
+    return int(fields[-1]) if fields else None
 
 
 def in_a_thread(job: Callable[[], T]) -> T:
