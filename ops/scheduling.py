@@ -3,10 +3,12 @@
 A webhook waits for the web process to get a CPU; an answer waits seconds for Gemini anyway.
 So the worker processes step back and the web process asks to be let in sooner:
 
-- `step_back`: a worker's nice value, and its session's too. Linux groups processes by session
-  (autogroup, on when the kernel has it and the process is not in a CPU cgroup of its own), and
-  a nice value only weighs against processes of the same session. A worker started in a session
-  of its own (service/processes.py) would otherwise weigh as much as the web process.
+- `step_back`: a worker's nice value. Linux groups processes by session (autogroup, on when the
+  kernel has it and the processes are not in a CPU cgroup of their own) and shares the CPUs
+  between the groups first: a nice value weighs only against processes of the same group. So a
+  worker stays in the web process's session (service/processes.py), where nice 19 puts it below
+  the web process itself. In a session of its own, even at nice 19 for the whole session, the
+  scheduler let a worker finish what it was doing before a woken web process could run.
 - `ask_for_slice`: Linux 6.12 and later read `sched_attr.sched_runtime` as the scheduler slice
   a task asks for (0.1-100 ms), and a task that wakes with a shorter slice than the running one
   takes the CPU from it at once, where otherwise the running one may finish its slice (and the
@@ -15,8 +17,8 @@ So the worker processes step back and the web process asks to be let in sooner:
   which anything else that wakes beside it may interrupt: the load generator and the fake
   upstreams of a bench as much as the web process.
 
-Both are requests the kernel may ignore (another OS, an older kernel, a container that hides
-`/proc/self/autogroup`); the service works the same without them, only with a slower tail.
+Both are requests the kernel may ignore (another OS, an older kernel); the service works the
+same without them, only with a slower tail.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-AUTOGROUP = "/proc/self/autogroup"
 WEB_SLICE_SECONDS = 0.0005  # about the CPU one webhook takes, at a high percentile
 WORKER_SLICE_SECONDS = 0.1  # the longest the kernel takes
 # sched_setattr and sched_getattr: glibc wraps neither, so they are called by number.
@@ -57,19 +58,11 @@ class _SchedAttr(ctypes.Structure):
 
 
 def step_back(niceness: int) -> None:
-    """Raise this process's nice value by `niceness`, and its session's when Linux groups by
-    session and the session is this process's own (it leads it): a session's nice value weighs
-    on every process in it. Then ask for the longest slice, in place of the one this process
-    may have inherited."""
+    """Raise this process's nice value by `niceness`, then ask for the longest slice in place
+    of the one it may have inherited. Its session's autogroup, shared with the web process, is
+    left alone: lowering it would lower the web process too."""
     os.nice(niceness)
     ask_for_slice(WORKER_SLICE_SECONDS)
-    if os.getsid(0) != os.getpid():
-        return
-    try:
-        with open(AUTOGROUP, "w") as group:
-            group.write(str(niceness))
-    except OSError:  # no autogroup here: the process's own nice value is all there is
-        pass
 
 
 def ask_for_slice(slice_seconds: float) -> bool:

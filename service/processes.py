@@ -154,10 +154,8 @@ class WorkerProcesses:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=child_environment(self._settings),
-            # A group of its own: a SIGTERM or Ctrl-C to the web process's group (a terminal,
-            # `timeout`, a supervisor) reaches the web process alone, which then stops its
-            # children itself; were they stopped too, they would look as if they had died.
-            start_new_session=True,
+            # In the web process's session, which is what Linux's autogroup weighs nice values
+            # within (ops/scheduling.py); the child moves to a process group of its own at once.
         )
         child = _Child(index, process, time.monotonic())
         child.reader = asyncio.create_task(self._read_reports(child))

@@ -106,11 +106,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     supervised = parser.parse_args(argv).supervised
     if supervised:
+        # A process group of its own: a SIGTERM or Ctrl-C to the web process's group (a
+        # terminal, `timeout`, a supervisor) reaches the web process alone, which then stops
+        # its children itself; were they stopped too, they would look as if they had died.
+        # The session stays the web process's (service/processes.py).
+        os.setpgid(0, 0)
         # Below the web process: an answer waits seconds for Gemini anyway, a webhook must not.
         step_back(WORKER_NICENESS)
-        # The web process decides when this one stops (it started it in a session of its own,
-        # out of reach of a Ctrl-C to its terminal; and should one arrive all the same).
+        # The web process decides when this one stops, should a Ctrl-C reach it all the same;
+        # and a group in the background of a terminal set to `stty tostop` is stopped when it
+        # writes there, unless it ignores SIGTTOU: its logs go to the web process's stderr.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     settings = load_settings()  # logging set up by them, too
     try:
         import uvloop

@@ -183,18 +183,24 @@ def kernel_takes_slice_requests() -> bool:
 def test_workers_step_back_and_the_web_process_asks_for_a_short_slice(
     service: tuple[subprocess.Popen[str], str],
 ) -> None:
-    """Answering below acknowledging, in a session of its own too; the web process asks for
-    a short scheduler slice, its workers (who inherit it) for the longest."""
+    """Answering below acknowledging: each worker in the web process's session, so in its
+    scheduling group, where its nice value weighs against the web process; in a process group
+    of its own. The web process asks for a short scheduler slice, its workers (who inherit it)
+    for the longest."""
     process, _ = service
     own_nice, own_group, default_slice = scheduling_of(os.getpid())
     web_nice, web_group, web_slice = scheduling_of(process.pid)
     assert (web_nice, web_group) == (own_nice, own_group)
     slices = kernel_takes_slice_requests()
     assert web_slice == (500_000 if slices else default_slice)
-    for worker in children_of(process.pid):
+    workers = children_of(process.pid)
+    assert len(workers) == 2
+    for worker in workers:
         nice, group, worker_slice = scheduling_of(worker)
         assert nice == 19
-        assert group in (None, 19)
+        assert group == web_group  # the same autogroup, its nice value untouched
+        assert os.getsid(worker) == os.getsid(process.pid)
+        assert os.getpgid(worker) == worker != os.getpgid(process.pid)
         assert worker_slice == (100_000_000 if slices else default_slice)
 
 
