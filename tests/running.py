@@ -71,6 +71,14 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def autogroup_nice(pid: int | str = "self") -> int | None:
+    """A process's autogroup nice value; None without autogroup, or in the kernel's root group
+    (a session that never had an autogroup of its own), where /proc shows nothing."""
+    group = Path(f"/proc/{pid}/autogroup")
+    fields = group.read_text().split() if group.exists() else []
+    return int(fields[-1]) if fields else None
+
+
 def is_gone(pid: int) -> bool:
     """Exited (a zombie not reaped yet counts: it runs nothing)."""
     try:

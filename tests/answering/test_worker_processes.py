@@ -19,7 +19,7 @@ import pytest
 from fake_upstreams import FakeServer
 from helpers import service_env
 from prometheus_client.parser import text_string_to_metric_families
-from running import children_of, is_gone, post_text, start_uvicorn, wait_for
+from running import autogroup_nice, children_of, is_gone, post_text, start_uvicorn, wait_for
 
 from config import Settings
 from ops.metrics import Metrics
@@ -162,12 +162,9 @@ def scheduling_of(pid: int) -> tuple[int, int | None, int | None]:
     """A process's nice value, its autogroup's (None without autogroup or in the root group),
     its main thread's scheduler slice in nanoseconds (None where /proc does not show it)."""
     nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    group = Path(f"/proc/{pid}/autogroup")
-    fields = group.read_text().split() if group.exists() else []  # empty in the root group
-    group_nice = int(fields[-1]) if fields else None
     lines = Path(f"/proc/{pid}/sched").read_text().splitlines()
     slices = [int(line.split(":")[1]) for line in lines if line.startswith("se.slice")]
-    return nice, group_nice, slices[0] if slices else None
+    return nice, autogroup_nice(pid), slices[0] if slices else None
 
 
 def kernel_takes_slice_requests() -> bool:

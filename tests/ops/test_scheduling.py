@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from running import autogroup_nice
 
 from ops.scheduling import ask_for_slice, slice_of_this_thread
 
@@ -42,12 +43,6 @@ def run_stepping_back(*, own_session: bool) -> tuple[int, int | None]:
     )
     nice, group = done.stdout.split()
     return int(nice), None if group == "none" else int(group)
-
-
-def autogroup_nice() -> int | None:
-    """This session's autogroup nice value; None in the root group, where /proc shows nothing."""
-    fields = Path("/proc/self/autogroup").read_text().split()
-    return int(fields[-1]) if fields else None
 
 
 def in_a_thread(job: Callable[[], T]) -> T:
