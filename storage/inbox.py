@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -165,7 +166,9 @@ _FINISH = _OWNED.values(
     lease_until=None,
     updated_at=bindparam("updated_at"),
 )
-# A closed message's turns, only while its claim is still ours, once per message and role.
+# A closed message's turns, only while its claim is still ours, once per message and role. The
+# user's turn is dated when the message arrived, the others when they were written: a transcript
+# shows when the customer wrote, not when the answer was ready (seconds later, or after a restart).
 _TURN_COLUMNS = [
     "inbox_id",
     "conversation_key",
@@ -180,7 +183,10 @@ _TURN_FROM_CLAIM = select(
     inbox.c.conversation_key,
     bindparam("role", type_=String),
     bindparam("text", type_=Text),
-    bindparam("created_at", type_=Float),
+    case(
+        (bindparam("role", type_=String) == Role.USER.value, inbox.c.received_at),
+        else_=bindparam("created_at", type_=Float),
+    ),
     bindparam("sources", type_=Text),
     bindparam("tool_calls", type_=Text),
 ).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))

@@ -5,6 +5,7 @@ there through the store's own methods, in the order answering calls them."""
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,6 +122,20 @@ async def test_a_transcript_oldest_first_with_events_operators_and_sources(store
     ]
     assert [e.at for e in entries] == sorted(e.at for e in entries)
     assert await store.transcripts.entries("nobody") == []
+
+
+async def test_the_customers_line_is_dated_when_it_arrived_the_answer_when_it_was_written(
+    store: Store,
+) -> None:
+    """An answer an hour late (a restart, a slow upstream): the transcript still shows when the
+    customer wrote."""
+    arrived = time.time() - 3600
+    store.recorder.clock = lambda: arrived
+    answering = time.time()
+    conversation = await answered(store, "Are you open?", "Yes, until 6.")
+    user, model = await store.transcripts.entries(conversation.conversation_key)
+    assert (user.role, user.at) == ("user", arrived)
+    assert model.role == "model" and model.at >= answering
 
 
 async def test_a_long_transcript_keeps_its_newest_lines(store: Store) -> None:
