@@ -31,8 +31,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
 from domain.types import UNFINISHED, MessageState, Turn
+from storage.conversations import turn_values
 from storage.database import Database
-from storage.inbox import CLAIM_VALUES, Inbox, InboxRow, lock_conversation, row_of, turn_values
+from storage.inbox import CLAIM_VALUES, Inbox, InboxRow, lock_conversation, row_of
 from storage.media import MediaNote, inbound_parameters
 from storage.prepared import named
 from storage.schema import inbox

@@ -1,15 +1,20 @@
-"""Conversations: the turns Gemini gets back as history, a fresh start, forgetting a user."""
+"""Conversations: the turns a closed message adds, the history Gemini gets back, a fresh start,
+forgetting a user."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Float, String, Text, bindparam, case, delete, func, select, update
 
-from domain.types import UNFINISHED, Role, Turn
+from domain.types import UNFINISHED, Role, ToolCallRecord, Turn
 from storage.database import Database
 from storage.schema import conversations, inbox, media, rate_notices, sent_messages, turns
+from webhook.events import clean_text
 
 RESET_EVENT = "reset"
 
@@ -33,6 +38,55 @@ _HISTORY = (
     .order_by(turns.c.id.desc())
     .limit(bindparam("limit"))
 )
+
+
+# A closed message's turns, only while its claim is still ours, once per message and role. The
+# user's turn is dated when the message arrived, the others when they were written: a transcript
+# shows when the customer wrote, not when the answer was ready (seconds later, or after a restart).
+TURN_COLUMNS = [
+    "inbox_id",
+    "conversation_key",
+    "role",
+    "text",
+    "created_at",
+    "sources",
+    "tool_calls",
+]
+TURN_FROM_CLAIM = select(
+    inbox.c.id,
+    inbox.c.conversation_key,
+    bindparam("role", type_=String),
+    bindparam("text", type_=Text),
+    case(
+        (bindparam("role", type_=String) == Role.USER.value, inbox.c.received_at),
+        else_=bindparam("created_at", type_=Float),
+    ),
+    bindparam("sources", type_=Text),
+    bindparam("tool_calls", type_=Text),
+).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
+
+
+def tool_calls_json(calls: Sequence[ToolCallRecord]) -> str | None:
+    """The calls an answer made, as the turns table keeps them (storage.transcripts reads it)."""
+    if not calls:
+        return None
+    return json.dumps(
+        [{"name": c.name, "status": c.status, "error": c.error, "ms": c.duration_ms} for c in calls]
+    )
+
+
+def turn_values(row_id: int, owner: str, turn: Turn, now: float) -> dict[str, Any]:
+    """The parameters of one turn added to a claimed message (TURN_FROM_CLAIM, run as the
+    inbox's `insert_turns`)."""
+    return {
+        "row_id": row_id,
+        "me": owner,
+        "role": turn.role.value,
+        "text": clean_text(turn.text),
+        "created_at": now,
+        "sources": json.dumps(list(turn.sources)) if turn.sources else None,
+        "tool_calls": tool_calls_json(turn.tool_calls),
+    }
 
 
 def anonymous_key(conversation_key: str) -> str:

@@ -10,12 +10,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import (
-    Float,
-    String,
-    Text,
     and_,
     bindparam,
-    case,
     delete,
     exists,
     func,
@@ -28,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-from domain.types import UNFINISHED, MessageState, Role, ToolCallRecord, Turn
+from domain.types import UNFINISHED, MessageState, Role, Turn
+from storage.conversations import TURN_COLUMNS, TURN_FROM_CLAIM, turn_values
 from storage.database import Database
 from storage.media import INBOUND_COLUMNS, INBOUND_FROM_CLAIM, MediaNote, inbound_parameters
 from storage.schema import inbox, media, turns
-from webhook.events import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +56,10 @@ class InboxRow:
 _ROW_FIELDS = tuple(field.name for field in fields(InboxRow))
 
 
-def tool_calls_json(calls: Sequence[ToolCallRecord]) -> str | None:
-    """The calls an answer made, as the turns table keeps them (storage.transcripts reads it)."""
-    if not calls:
-        return None
-    return json.dumps(
-        [{"name": c.name, "status": c.status, "error": c.error, "ms": c.duration_ms} for c in calls]
-    )
-
-
 def row_of(values: Any) -> InboxRow:
     data = {name: getattr(values, name) for name in _ROW_FIELDS}
     data["payload"] = json.loads(data["payload"])
     return InboxRow(**data)
-
-
-def turn_values(row_id: int, owner: str, turn: Turn, now: float) -> dict[str, Any]:
-    """The parameters of one turn added to a claimed message (`Inbox.insert_turns`)."""
-    return {
-        "row_id": row_id,
-        "me": owner,
-        "role": turn.role.value,
-        "text": clean_text(turn.text),
-        "created_at": now,
-        "sources": json.dumps(list(turn.sources)) if turn.sources else None,
-        "tool_calls": tool_calls_json(turn.tool_calls),
-    }
 
 
 # The inbox keeps every message for Meta's 7 days of redelivery, so the queries that find work
@@ -166,30 +140,6 @@ _FINISH = _OWNED.values(
     lease_until=None,
     updated_at=bindparam("updated_at"),
 )
-# A closed message's turns, only while its claim is still ours, once per message and role. The
-# user's turn is dated when the message arrived, the others when they were written: a transcript
-# shows when the customer wrote, not when the answer was ready (seconds later, or after a restart).
-_TURN_COLUMNS = [
-    "inbox_id",
-    "conversation_key",
-    "role",
-    "text",
-    "created_at",
-    "sources",
-    "tool_calls",
-]
-_TURN_FROM_CLAIM = select(
-    inbox.c.id,
-    inbox.c.conversation_key,
-    bindparam("role", type_=String),
-    bindparam("text", type_=Text),
-    case(
-        (bindparam("role", type_=String) == Role.USER.value, inbox.c.received_at),
-        else_=bindparam("created_at", type_=Float),
-    ),
-    bindparam("sources", type_=Text),
-    bindparam("tool_calls", type_=Text),
-).where(inbox.c.id == bindparam("row_id"), inbox.c.owner == bindparam("me"))
 
 
 def _later_than_the_row(table: FromClause) -> ColumnElement[bool]:
@@ -229,7 +179,7 @@ class Inbox:
         # What a claimed message adds: its turns and its customer's file (a burst's too).
         self.insert_turns = (
             db.insert(turns)
-            .from_select(_TURN_COLUMNS, _TURN_FROM_CLAIM)
+            .from_select(TURN_COLUMNS, TURN_FROM_CLAIM)
             .on_conflict_do_nothing(index_elements=["inbox_id", "role"])
         )
         self.insert_media = (

@@ -61,7 +61,7 @@ class Entry:
 
 
 def tool_calls_of(stored: str | None) -> tuple[ToolCallRecord, ...]:
-    """The calls kept on a turn (storage.inbox.tool_calls_json wrote them)."""
+    """The calls kept on a turn (storage.conversations.tool_calls_json wrote them)."""
     if not stored:
         return ()
     return tuple(
