@@ -104,6 +104,50 @@ def disposition(kind: str, content_type: str, filename: str | None) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+class RangeNotSatisfiable(Exception):
+    """A `Range` that starts past the file's end: 416, with the file's size."""
+
+
+ONE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The byte range a `Range` header asks for, first and last byte included, within `size`;
+    None for the whole file: no header, several ranges, or one this does not read (RFC 9110
+    lets a server answer those with the whole file). Safari plays audio only from a server
+    that answers ranges."""
+    found = ONE_RANGE.fullmatch(header.strip()) if header else None
+    if found is None or found.group(1) == found.group(2) == "":
+        return None
+    first, last = found.group(1), found.group(2)
+    if first == "":  # the last `last` bytes
+        if int(last) == 0:
+            raise RangeNotSatisfiable
+        return max(size - int(last), 0), size - 1
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable
+    return start, size - 1 if last == "" else min(int(last), size - 1)
+
+
+def partial(data: bytes, header: str | None, content_type: str) -> Response:
+    """`data`, whole (200) or the range the request asked for (206), or 416."""
+    try:
+        wanted = requested_range(header, len(data))
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
+    if wanted is None:
+        response = Response(data, media_type=content_type)
+    else:
+        first, last = wanted
+        response = Response(data[first : last + 1], status_code=206, media_type=content_type)
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
 def may_see(console: Console, operator: Operator, phone_number_id: str) -> bool:
     """Whether the operator serves the business a file was sent to (the admin: every one)."""
     if operator.scope is None:
@@ -121,7 +165,7 @@ async def media_file(request: Request, operator: OperatorDep, token: str) -> Res
         raise not_found()
     data, mime_type = await _bytes(console, stored, console.clock())
     content_type = served_type(mime_type)
-    response = Response(data, media_type=content_type)
+    response = partial(data, request.headers.get("range"), content_type)
     response.headers["Content-Disposition"] = disposition(
         stored.kind, content_type, stored.filename
     )

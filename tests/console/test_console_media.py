@@ -34,7 +34,13 @@ from helpers import GRAPH_BASE, MEDIA_BASE, PHONE_NUMBER_ID
 from respx_upstreams import FakeUpstreams, graph_error
 from sqlalchemy import update
 
-from console.media import disposition, safe_filename, served_type
+from console.media import (
+    RangeNotSatisfiable,
+    disposition,
+    requested_range,
+    safe_filename,
+    served_type,
+)
 from storage.schema import media
 
 VOICE_ID, PHOTO_ID, DOC_ID = "9001", "9002", "9003"
@@ -137,6 +143,57 @@ async def test_a_voice_note_and_its_spoken_answer_play_with_the_session(
             for url in (asked, answered):
                 wrong = await stranger.get(url)
                 assert wrong.status_code == 303 and wrong.content == b""
+
+
+async def test_a_voice_note_is_served_by_ranges_as_safari_asks(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    """Safari plays an <audio> only from a server that answers `Range` with 206."""
+    fakes.add_media(VOICE_ID, OGG_IN, "audio/ogg; codecs=opus")
+    async with console_app(database_url, fakes) as console:
+        voice = media_body(VOICE_ID, OGG_IN, "audio/ogg; codecs=opus", voice=True)
+        conversation = await send(console, media_payload("audio", voice))
+        await signed_in(console.client, "admin", ADMIN_PASSWORD)
+        asked, answered = media_urls(await page(console, conversation))
+        whole = await console.client.get(asked)
+        assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+        probe = await console.client.get(asked, headers={"Range": "bytes=0-1"})
+        assert probe.status_code == 206 and probe.content == b"Og"
+        assert probe.headers["content-range"] == f"bytes 0-1/{len(OGG_IN)}"
+        assert probe.headers["content-type"] == "audio/ogg"
+        assert probe.headers["cache-control"] == "private, max-age=600"
+        rest = await console.client.get(answered, headers={"Range": "bytes=100-"})
+        [(answer_ogg, _, _)] = fakes.uploads
+        assert rest.status_code == 206 and rest.content == answer_ogg[100:]
+        assert rest.headers["content-range"] == f"bytes 100-{len(answer_ogg) - 1}/{len(answer_ogg)}"
+        past = await console.client.get(asked, headers={"Range": f"bytes={len(OGG_IN)}-"})
+        assert past.status_code == 416 and past.content == b""
+        assert past.headers["content-range"] == f"bytes */{len(OGG_IN)}"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("bytes=0-1", (0, 1)),
+        ("bytes=10-", (10, 479)),
+        ("bytes=-30", (450, 479)),
+        ("bytes=-1000", (0, 479)),
+        ("bytes=400-9999", (400, 479)),
+        ("bytes=5-2", None),  # not a range this reads: the whole file
+        ("bytes=0-1, 5-9", None),  # several: the whole file
+        ("bytes=-", None),
+        ("items=0-1", None),
+    ],
+)
+def test_the_range_asked_for(header: str | None, expected: tuple[int, int] | None) -> None:
+    assert requested_range(header, 480) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=480-", "bytes=500-600", "bytes=-0"])
+def test_a_range_past_the_end_is_not_satisfiable(header: str) -> None:
+    with pytest.raises(RangeNotSatisfiable):
+        requested_range(header, 480)
 
 
 async def test_a_photo_shows_and_a_document_downloads_by_a_safe_name(
