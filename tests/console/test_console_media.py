@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -103,15 +105,25 @@ def assert_media_headers(response: httpx.Response, content_type: str) -> None:
     assert response.headers["content-security-policy"] == CSP
 
 
-async def test_a_voice_note_and_its_spoken_answer_play_with_the_session(
+@asynccontextmanager
+async def voice_conversation(
     database_url: str, fakes: FakeUpstreams
-) -> None:
+) -> AsyncIterator[tuple[Console, int]]:
+    """A customer's voice note answered by voice, and the admin signed in to the console: the
+    console and the conversation's id."""
     fakes.add_media(VOICE_ID, OGG_IN, "audio/ogg; codecs=opus")
     async with console_app(database_url, fakes) as console:
         voice = media_body(VOICE_ID, OGG_IN, "audio/ogg; codecs=opus", voice=True)
         conversation = await send(console, media_payload("audio", voice))
-        [(answer_ogg, _, _)] = fakes.uploads  # the spoken answer, made here and uploaded
         await signed_in(console.client, "admin", ADMIN_PASSWORD)
+        yield console, conversation
+
+
+async def test_a_voice_note_and_its_spoken_answer_play_with_the_session(
+    database_url: str, fakes: FakeUpstreams
+) -> None:
+    async with voice_conversation(database_url, fakes) as (console, conversation):
+        [(answer_ogg, _, _)] = fakes.uploads  # the spoken answer, made here and uploaded
         html = await page(console, conversation)
         assert html.count("<audio controls") == 2
         asked, answered = media_urls(html)
@@ -149,11 +161,7 @@ async def test_a_voice_note_is_served_by_ranges_as_safari_asks(
     database_url: str, fakes: FakeUpstreams
 ) -> None:
     """Safari plays an <audio> only from a server that answers `Range` with 206."""
-    fakes.add_media(VOICE_ID, OGG_IN, "audio/ogg; codecs=opus")
-    async with console_app(database_url, fakes) as console:
-        voice = media_body(VOICE_ID, OGG_IN, "audio/ogg; codecs=opus", voice=True)
-        conversation = await send(console, media_payload("audio", voice))
-        await signed_in(console.client, "admin", ADMIN_PASSWORD)
+    async with voice_conversation(database_url, fakes) as (console, conversation):
         asked, answered = media_urls(await page(console, conversation))
         whole = await console.client.get(asked)
         assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
