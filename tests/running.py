@@ -6,10 +6,12 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from fake_upstreams import FakeServer, free_port
@@ -17,6 +19,8 @@ from helpers import APP_SECRET, ROOT, Harness, load_payload, make_settings, runn
 from respx_upstreams import FakeUpstreams
 
 from webhook.signature import sign
+
+T = TypeVar("T")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -69,6 +73,15 @@ def children_of(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(c) for c in (task / "children").read_text().split()]
     return found
+
+
+def in_a_thread(job: Callable[[], T]) -> T:
+    """`job()` in a thread of its own: what it asks of the scheduler ends with it."""
+    result: list[T] = []
+    thread = threading.Thread(target=lambda: result.append(job()))
+    thread.start()
+    thread.join()
+    return result[0]
 
 
 def autogroup_nice(pid: int | str = "self") -> int | None:

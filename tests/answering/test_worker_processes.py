@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +18,15 @@ import pytest
 from fake_upstreams import FakeServer
 from helpers import service_env
 from prometheus_client.parser import text_string_to_metric_families
-from running import autogroup_nice, children_of, is_gone, post_text, start_uvicorn, wait_for
+from running import (
+    autogroup_nice,
+    children_of,
+    in_a_thread,
+    is_gone,
+    post_text,
+    start_uvicorn,
+    wait_for,
+)
 
 from config import Settings
 from ops.metrics import Metrics
@@ -169,11 +176,7 @@ def scheduling_of(pid: int) -> tuple[int, int | None, int | None]:
 
 def kernel_takes_slice_requests() -> bool:
     """Asked in a thread of its own, which ends with its request."""
-    taken: list[bool] = []
-    thread = threading.Thread(target=lambda: taken.append(ask_for_slice(0.0005)))
-    thread.start()
-    thread.join()
-    return taken[0]
+    return in_a_thread(lambda: ask_for_slice(0.0005))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

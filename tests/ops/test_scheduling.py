@@ -6,17 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from running import autogroup_nice
+from running import autogroup_nice, in_a_thread
 
 from ops.scheduling import ask_for_slice, slice_of_this_thread
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's /proc")
 
@@ -43,15 +39,6 @@ def run_stepping_back(*, own_session: bool) -> tuple[int, int | None]:
     )
     nice, group = done.stdout.split()
     return int(nice), None if group == "none" else int(group)
-
-
-def in_a_thread(job: Callable[[], T]) -> T:
-    """`job()` in a thread of its own: what it asks of the scheduler ends with it."""
-    result: list[T] = []
-    thread = threading.Thread(target=lambda: result.append(job()))
-    thread.start()
-    thread.join()
-    return result[0]
 
 
 @linux_only
